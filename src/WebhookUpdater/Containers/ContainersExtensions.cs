@@ -1,0 +1,23 @@
+using Docker.DotNet;
+using Microsoft.Extensions.Options;
+
+namespace WebhookUpdater.Containers;
+
+public static class ContainersExtensions
+{
+    public static IServiceCollection AddContainers(this IServiceCollection services)
+    {
+        services.AddOptions<DockerOptions>().BindConfiguration(DockerOptions.Section).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<DockerOptions>, DockerOptionsValidator>();
+        services.AddSingleton(provider =>
+        {
+            var options = provider.GetRequiredService<IOptions<DockerOptions>>().Value;
+            return new DockerClientBuilder()
+                .WithEndpoint(options.ResolveEndpoint())
+                .WithTimeout(options.RequestTimeout)
+                .Build();
+        });
+        services.AddSingleton<IContainerRuntime, DockerContainerRuntime>();
+        return services;
+    }
+}

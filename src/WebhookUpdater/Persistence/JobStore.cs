@@ -1,0 +1,227 @@
+using System.Globalization;
+using Dapper;
+using Microsoft.Data.Sqlite;
+using WebhookUpdater.Updates;
+
+namespace WebhookUpdater.Persistence;
+
+/// <summary>Events, jobs and their steps in the journal.</summary>
+public sealed class JobStore(Database database, TimeProvider time)
+{
+    public const string Resolved = "resolved";
+    public const string Deferred = "deferred";
+
+    /// <summary>
+    /// Writes the event and one job per decision in one transaction. A decision whose container
+    /// and digest already have an active job is answered with that job (duplicate) instead;
+    /// pending jobs of the same container for another digest are superseded by the new one.
+    /// </summary>
+    public Task<(long EventId, IReadOnlyList<JobRef> Jobs, IReadOnlyList<string> NewQueued)> RecordEventAsync(
+        EventRecord record, IReadOnlyList<UpdateDecision> decisions, CancellationToken cancellationToken) =>
+        database.WriteAsync(async (connection, transaction) =>
+        {
+            var note = decisions.Count == 0 ? "no container runs an image of this repository" : null;
+            var eventId = await InsertEventAsync(connection, transaction, record, Resolved, note);
+            var (jobs, queued) = await InsertJobsAsync(connection, transaction, eventId, record, decisions);
+            return (eventId, jobs, queued);
+        }, cancellationToken);
+
+    /// <summary>Keeps an event that could not be decided yet (Docker did not answer).</summary>
+    public Task<long> RecordDeferredEventAsync(EventRecord record, string note, CancellationToken cancellationToken) =>
+        database.WriteAsync((connection, transaction) => InsertEventAsync(connection, transaction, record, Deferred, note), cancellationToken);
+
+    /// <summary>Decides a deferred event later: its jobs are written and the event marked resolved.</summary>
+    public Task<(IReadOnlyList<JobRef> Jobs, IReadOnlyList<string> NewQueued)> ResolveDeferredEventAsync(
+        long eventId, EventRecord record, IReadOnlyList<UpdateDecision> decisions, CancellationToken cancellationToken) =>
+        database.WriteAsync(async (connection, transaction) =>
+        {
+            var changed = await connection.ExecuteAsync(
+                "UPDATE events SET resolution = @Resolved, note = NULL WHERE id = @eventId AND resolution = @Deferred",
+                new { eventId, Resolved, Deferred }, transaction);
+            if (changed == 0)
+            {
+                return ((IReadOnlyList<JobRef>)[], (IReadOnlyList<string>)[]);
+            }
+
+            return await InsertJobsAsync(connection, transaction, eventId, record, decisions);
+        }, cancellationToken);
+
+    public Task<IReadOnlyList<(long Id, EventRecord Record)>> DeferredEventsAsync(CancellationToken cancellationToken) =>
+        database.ReadAsync<IReadOnlyList<(long, EventRecord)>>(async connection =>
+        {
+            var rows = await connection.QueryAsync<EventRow>(
+                "SELECT id, received_at, status, provider, image, digest, hostname, payload FROM events WHERE resolution = @Deferred ORDER BY id",
+                new { Deferred });
+            return rows.Select(row => (row.id, row.ToRecord())).ToList();
+        }, cancellationToken);
+
+    public Task<IReadOnlyList<string>> QueuedJobIdsAsync(CancellationToken cancellationToken) =>
+        database.ReadAsync<IReadOnlyList<string>>(async connection =>
+            (await connection.QueryAsync<string>(
+                "SELECT id FROM jobs WHERE state = @Queued ORDER BY created_at, id", new { JobStates.Queued })).ToList(),
+            cancellationToken);
+
+    public Task<JobView?> GetJobAsync(string id, CancellationToken cancellationToken) =>
+        database.ReadAsync(async connection =>
+        {
+            var row = await connection.QuerySingleOrDefaultAsync<JobRow>($"{SelectJob} WHERE id = @id", new { id });
+            if (row is null)
+            {
+                return null;
+            }
+
+            var steps = await connection.QueryAsync<StepRow>(
+                "SELECT seq, name, state, started_at, ended_at, detail FROM job_steps WHERE job_id = @id ORDER BY seq", new { id });
+            return row.ToView(steps.Select(step => step.ToStep()).ToList());
+        }, cancellationToken);
+
+    public Task<IReadOnlyList<JobView>> ListJobsAsync(string? state, string? container, int limit, CancellationToken cancellationToken) =>
+        database.ReadAsync<IReadOnlyList<JobView>>(async connection =>
+        {
+            var rows = await connection.QueryAsync<JobRow>(
+                $"""
+                {SelectJob}
+                WHERE (@state IS NULL OR state = @state) AND (@container IS NULL OR container = @container)
+                ORDER BY created_at DESC, id DESC LIMIT @limit
+                """,
+                new { state, container, limit });
+            return rows.Select(row => row.ToView([])).ToList();
+        }, cancellationToken);
+
+    /// <summary>Proves the journal can be written to (readiness).</summary>
+    public Task TouchAsync(CancellationToken cancellationToken) =>
+        database.WriteAsync((connection, transaction) => connection.ExecuteAsync(
+            "INSERT INTO heartbeat (id, at) VALUES (1, @at) ON CONFLICT (id) DO UPDATE SET at = excluded.at",
+            new { at = Now() }, transaction), cancellationToken);
+
+    private static async Task<long> InsertEventAsync(SqliteConnection connection, SqliteTransaction transaction, EventRecord record, string resolution, string? note) =>
+        await connection.ExecuteScalarAsync<long>(
+            """
+            INSERT INTO events (received_at, status, provider, image, digest, hostname, payload, resolution, note)
+            VALUES (@ReceivedAt, @Status, @Provider, @Image, @Digest, @Hostname, @Payload, @resolution, @note)
+            RETURNING id
+            """,
+            new
+            {
+                ReceivedAt = Format(record.ReceivedAt),
+                record.Status,
+                record.Provider,
+                record.Image,
+                record.Digest,
+                record.Hostname,
+                record.Payload,
+                resolution,
+                note,
+            },
+            transaction);
+
+    private async Task<(IReadOnlyList<JobRef>, IReadOnlyList<string>)> InsertJobsAsync(
+        SqliteConnection connection, SqliteTransaction transaction, long eventId, EventRecord record, IReadOnlyList<UpdateDecision> decisions)
+    {
+        var jobs = new List<JobRef>();
+        var queued = new List<string>();
+        var now = Now();
+        foreach (var decision in decisions)
+        {
+            var wantsJob = decision.State is JobStates.Queued or JobStates.AwaitingApproval;
+            if (wantsJob)
+            {
+                var existing = await connection.QueryFirstOrDefaultAsync<string>(
+                    "SELECT id FROM jobs WHERE container = @ContainerName AND digest = @Digest AND state IN @Active ORDER BY created_at LIMIT 1",
+                    new { decision.ContainerName, record.Digest, JobStates.Active }, transaction);
+                if (existing is not null)
+                {
+                    jobs.Add(new JobRef(existing, decision.ContainerName, decision.Policy, Decisions.Duplicate));
+                    continue;
+                }
+            }
+
+            var id = NewJobId();
+            await connection.ExecuteAsync(
+                """
+                INSERT INTO jobs (id, event_id, container, container_id, policy, decision, state, image, digest,
+                                  current_image, current_image_id, hub_link, reason, created_at, updated_at)
+                VALUES (@id, @eventId, @ContainerName, @ContainerId, @Policy, @Decision, @State, @Image, @Digest,
+                        @CurrentImage, @CurrentImageId, @HubLink, @Reason, @now, @now)
+                """,
+                new
+                {
+                    id,
+                    eventId,
+                    decision.ContainerName,
+                    decision.ContainerId,
+                    decision.Policy,
+                    decision.Decision,
+                    decision.State,
+                    record.Image,
+                    record.Digest,
+                    decision.CurrentImage,
+                    decision.CurrentImageId,
+                    record.HubLink,
+                    decision.Reason,
+                    now,
+                },
+                transaction);
+
+            if (wantsJob)
+            {
+                await connection.ExecuteAsync(
+                    """
+                    UPDATE jobs SET state = @Superseded, superseded_by = @id, updated_at = @now,
+                                    reason = 'superseded by job ' || @id || ' for a newer digest'
+                    WHERE container = @ContainerName AND digest <> @Digest AND state IN @Pending
+                    """,
+                    new { JobStates.Superseded, id, now, decision.ContainerName, record.Digest, JobStates.Pending },
+                    transaction);
+            }
+
+            if (decision.State == JobStates.Queued)
+            {
+                queued.Add(id);
+            }
+
+            jobs.Add(new JobRef(id, decision.ContainerName, decision.Policy, decision.Decision));
+        }
+
+        return (jobs, queued);
+    }
+
+    private const string SelectJob =
+        """
+        SELECT id, event_id, container, container_id, policy, decision, state, image, digest, current_image,
+               hub_link, reason, superseded_by, created_at, updated_at
+        FROM jobs
+        """;
+
+    private string Now() => Format(time.GetUtcNow());
+
+    internal static string Format(DateTimeOffset value) => value.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'", CultureInfo.InvariantCulture);
+
+    internal static DateTimeOffset Parse(string value) =>
+        DateTimeOffset.Parse(value, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal);
+
+    /// <summary>Time-ordered, so ids sort like the jobs were created.</summary>
+    private static string NewJobId() => Guid.CreateVersion7().ToString("N");
+
+#pragma warning disable IDE1006, CA1707 // column names as SQLite has them
+    private sealed record EventRow(long id, string received_at, string status, string provider, string image, string digest, string? hostname, string payload)
+    {
+        public EventRecord ToRecord() => new(Parse(received_at), status, provider, image, digest, hostname, null, payload);
+    }
+
+    private sealed record JobRow(
+        string id, long? event_id, string container, string? container_id, string policy, string decision, string state,
+        string image, string digest, string? current_image, string? hub_link, string? reason, string? superseded_by,
+        string created_at, string updated_at)
+    {
+        public JobView ToView(IReadOnlyList<JobStep> steps) => new(
+            id, event_id, container, container_id, policy, decision, state, image, digest, current_image, hub_link, reason,
+            superseded_by, Parse(created_at), Parse(updated_at), steps);
+    }
+
+    private sealed record StepRow(long seq, string name, string state, string started_at, string? ended_at, string? detail)
+    {
+        public JobStep ToStep() => new((int)seq, name, state, Parse(started_at), ended_at is null ? null : Parse(ended_at), detail);
+    }
+#pragma warning restore IDE1006, CA1707
+}

@@ -1,0 +1,59 @@
+namespace WebhookUpdater.Persistence;
+
+/// <summary>Schema changes, applied in order once each; PRAGMA user_version counts them.</summary>
+internal static class Migrations
+{
+    public static IReadOnlyList<string> All { get; } =
+    [
+        """
+        CREATE TABLE events (
+            id          INTEGER PRIMARY KEY AUTOINCREMENT,
+            received_at TEXT NOT NULL,
+            status      TEXT NOT NULL,
+            provider    TEXT NOT NULL,
+            image       TEXT NOT NULL,
+            digest      TEXT NOT NULL,
+            hostname    TEXT,
+            payload     TEXT NOT NULL,
+            resolution  TEXT NOT NULL,
+            note        TEXT
+        );
+        CREATE INDEX ix_events_resolution ON events(resolution);
+
+        CREATE TABLE jobs (
+            id               TEXT PRIMARY KEY,
+            event_id         INTEGER REFERENCES events(id),
+            container        TEXT NOT NULL,
+            container_id     TEXT,
+            policy           TEXT NOT NULL,
+            decision         TEXT NOT NULL,
+            state            TEXT NOT NULL,
+            image            TEXT NOT NULL,
+            digest           TEXT NOT NULL,
+            current_image    TEXT,
+            current_image_id TEXT,
+            hub_link         TEXT,
+            reason           TEXT,
+            superseded_by    TEXT,
+            created_at       TEXT NOT NULL,
+            updated_at       TEXT NOT NULL
+        );
+        CREATE INDEX ix_jobs_container_digest ON jobs(container, digest);
+        CREATE INDEX ix_jobs_state ON jobs(state);
+        CREATE INDEX ix_jobs_created ON jobs(created_at);
+
+        CREATE TABLE job_steps (
+            job_id     TEXT NOT NULL REFERENCES jobs(id),
+            seq        INTEGER NOT NULL,
+            name       TEXT NOT NULL,
+            state      TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            ended_at   TEXT,
+            detail     TEXT,
+            PRIMARY KEY (job_id, seq)
+        );
+
+        CREATE TABLE heartbeat (id INTEGER PRIMARY KEY CHECK (id = 1), at TEXT NOT NULL);
+        """,
+    ];
+}

@@ -1,0 +1,24 @@
+using Microsoft.Extensions.Options;
+
+namespace WebhookUpdater.Persistence;
+
+public static class PersistenceExtensions
+{
+    public static IServiceCollection AddPersistence(this IServiceCollection services)
+    {
+        services.AddOptions<StoreOptions>().BindConfiguration(StoreOptions.Section).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<StoreOptions>, StoreOptionsValidator>();
+        services.AddSingleton<Database>();
+        services.AddSingleton<JobStore>();
+        // Registered first among the hosted services: the schema exists before anything reads it.
+        services.AddHostedService<DatabaseInitializer>();
+        return services;
+    }
+}
+
+internal sealed class DatabaseInitializer(Database database) : IHostedService
+{
+    public Task StartAsync(CancellationToken cancellationToken) => database.MigrateAsync(cancellationToken);
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+}

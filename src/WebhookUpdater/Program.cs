@@ -1,0 +1,31 @@
+using WebhookUpdater.Containers;
+using WebhookUpdater.Observability;
+using WebhookUpdater.Persistence;
+using WebhookUpdater.Security;
+using WebhookUpdater.Updates;
+using WebhookUpdater.Webhooks;
+
+var builder = WebApplication.CreateBuilder(args);
+
+builder.Services.AddSingleton(TimeProvider.System);
+builder.Services.AddServiceDefaults();
+builder.Services.AddPersistence();
+builder.Services.AddContainers();
+builder.Services.AddAdminAccess();
+builder.Services.AddUpdates();
+builder.Services.AddDiunWebhook();
+
+var app = builder.Build();
+
+app.UseExceptionHandler();
+app.UseStatusCodePages();
+app.UseRateLimiter();
+
+app.MapDefaultEndpoints();
+app.MapDiunWebhook();
+app.MapJobs();
+
+app.Run();
+
+/// <summary>The entry point, visible to the tests' WebApplicationFactory.</summary>
+public partial class Program;

@@ -1,0 +1,120 @@
+using System.Net.Sockets;
+using Docker.DotNet;
+using WebhookUpdater.Containers;
+using WebhookUpdater.Persistence;
+using WebhookUpdater.Webhooks;
+
+namespace WebhookUpdater.Updates;
+
+public sealed record IntakeResult(long EventId, IReadOnlyList<JobRef> Jobs, bool Deferred);
+
+/// <summary>
+/// Turns a valid Diun event into recorded decisions: finds the target containers, reads their
+/// policy from Docker, writes everything to the journal, then hands queued jobs to the worker.
+/// </summary>
+public sealed partial class EventIntake(
+    IContainerRuntime containers,
+    JobStore store,
+    UpdateQueue queue,
+    TimeProvider time,
+    ILogger<EventIntake> logger)
+{
+    public async Task<IntakeResult> AcceptAsync(DiunEvent diunEvent, string payload, CancellationToken cancellationToken)
+    {
+        var record = new EventRecord(
+            time.GetUtcNow(), diunEvent.Status, diunEvent.Provider, diunEvent.Image, diunEvent.Digest,
+            diunEvent.Hostname, diunEvent.HubLink, payload);
+
+        IReadOnlyList<UpdateDecision> decisions;
+        try
+        {
+            decisions = await DecideAsync(diunEvent, cancellationToken);
+        }
+        catch (Exception e) when (IsEngineUnavailable(e))
+        {
+            // Diun never sends an event twice: keep it and decide once Docker answers again.
+            var deferredId = await store.RecordDeferredEventAsync(record, $"Docker did not answer: {e.GetType().Name}", CancellationToken.None);
+            LogDeferred(logger, deferredId, diunEvent.Image, e.GetType().Name);
+            return new IntakeResult(deferredId, [], Deferred: true);
+        }
+
+        // The client may go away; the journal write must not be half-done because of it.
+        var (eventId, jobs, queued) = await store.RecordEventAsync(record, decisions, CancellationToken.None);
+        foreach (var jobId in queued)
+        {
+            queue.Enqueue(jobId);
+        }
+
+        foreach (var job in jobs)
+        {
+            LogDecision(logger, eventId, job.Id, job.Container, diunEvent.Image, diunEvent.Digest, job.Policy, job.Decision);
+        }
+
+        return new IntakeResult(eventId, jobs, Deferred: false);
+    }
+
+    /// <summary>Decides the events that came while Docker was away. Returns how many were resolved.</summary>
+    public async Task<int> ResolveDeferredAsync(CancellationToken cancellationToken)
+    {
+        var resolved = 0;
+        foreach (var (eventId, record) in await store.DeferredEventsAsync(cancellationToken))
+        {
+            if (DiunEventReader.Read(System.Text.Encoding.UTF8.GetBytes(record.Payload)) is not { Event: { } diunEvent })
+            {
+                continue;
+            }
+
+            var decisions = await DecideAsync(diunEvent, cancellationToken);
+            var (_, queued) = await store.ResolveDeferredEventAsync(eventId, record with { HubLink = diunEvent.HubLink }, decisions, cancellationToken);
+            foreach (var jobId in queued)
+            {
+                queue.Enqueue(jobId);
+            }
+
+            resolved++;
+        }
+
+        return resolved;
+    }
+
+    private async Task<IReadOnlyList<UpdateDecision>> DecideAsync(DiunEvent diunEvent, CancellationToken cancellationToken)
+    {
+        var image = ImageReference.Parse(diunEvent.Image);
+        var targets = await FindTargetsAsync(diunEvent, image, cancellationToken);
+        return targets.Select(container => UpdateDecider.Decide(image, diunEvent.Digest, container)).ToList();
+    }
+
+    /// <summary>The containers Diun named (by id, else by name); without them, every container of the image's repository.</summary>
+    private async Task<IReadOnlyList<ContainerSnapshot>> FindTargetsAsync(DiunEvent diunEvent, ImageReference image, CancellationToken cancellationToken)
+    {
+        var named = new Dictionary<string, ContainerSnapshot>(StringComparer.Ordinal);
+        if (diunEvent.ContainerId is { } id && await containers.FindAsync(id, cancellationToken) is { } byId)
+        {
+            named[byId.Id] = byId;
+        }
+
+        foreach (var name in diunEvent.ContainerNames)
+        {
+            if (await containers.FindAsync(name, cancellationToken) is { } byName)
+            {
+                named.TryAdd(byName.Id, byName);
+            }
+        }
+
+        return named.Count > 0
+            ? named.Values.ToList()
+            : await containers.FindByRepositoryAsync(image, cancellationToken);
+    }
+
+    private static bool IsEngineUnavailable(Exception e) =>
+        e is HttpRequestException or SocketException or TimeoutException or TaskCanceledException or IOException
+        || (e is DockerApiException api && (int)api.StatusCode >= 500);
+
+    [LoggerMessage(Level = LogLevel.Information,
+        Message = "Event {EventId}: job {JobId} for container {Container}, image {Image} {Digest}, policy {Policy}: {Decision}")]
+    private static partial void LogDecision(ILogger logger, long eventId, string jobId, string container, string image, string digest, string policy, string decision);
+
+    [LoggerMessage(Level = LogLevel.Warning,
+        Message = "Event {EventId} for {Image} kept for later: Docker did not answer ({Error})")]
+    private static partial void LogDeferred(ILogger logger, long eventId, string image, string error);
+}

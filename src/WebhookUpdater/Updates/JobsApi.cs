@@ -1,0 +1,43 @@
+using Microsoft.AspNetCore.Http.HttpResults;
+using WebhookUpdater.Persistence;
+using WebhookUpdater.Security;
+
+namespace WebhookUpdater.Updates;
+
+public static class JobsApi
+{
+    public static IServiceCollection AddUpdates(this IServiceCollection services)
+    {
+        services.AddSingleton<UpdateQueue>();
+        services.AddSingleton<EventIntake>();
+        services.AddHostedService<IntakeRecovery>();
+        return services;
+    }
+
+    public static IEndpointRouteBuilder MapJobs(this IEndpointRouteBuilder routes)
+    {
+        var group = routes.MapGroup("/api/jobs")
+            .WithTags("Jobs")
+            .RequireBearerSecret<RouteGroupBuilder, AdminOptions>(options => options.Token);
+
+        group.MapGet("", ListAsync);
+        group.MapGet("/{id}", GetAsync);
+        return routes;
+    }
+
+    private static async Task<Results<Ok<IReadOnlyList<JobView>>, ValidationProblem>> ListAsync(
+        JobStore store, string? state, string? container, int? limit, CancellationToken cancellationToken)
+    {
+        if (limit is < 1 or > 500)
+        {
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["limit"] = ["'limit' must be between 1 and 500 (default 50)."] });
+        }
+
+        return TypedResults.Ok(await store.ListJobsAsync(state, container, limit ?? 50, cancellationToken));
+    }
+
+    private static async Task<Results<Ok<JobView>, ProblemHttpResult>> GetAsync(string id, JobStore store, CancellationToken cancellationToken) =>
+        await store.GetJobAsync(id, cancellationToken) is { } job
+            ? TypedResults.Ok(job)
+            : TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "No such job", detail: $"There is no job with id '{id}'. GET /api/jobs lists them.");
+}

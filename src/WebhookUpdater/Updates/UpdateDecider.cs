@@ -1,0 +1,58 @@
+using WebhookUpdater.Containers;
+
+namespace WebhookUpdater.Updates;
+
+/// <summary>
+/// Decides, from the event and what Docker says of one container, what happens to it. Pure:
+/// the order of the checks is the policy.
+/// </summary>
+public static class UpdateDecider
+{
+    public static UpdateDecision Decide(ImageReference eventImage, string digest, ContainerSnapshot container)
+    {
+        var policy = NormalizePolicy(container.Label(Policies.Label));
+        UpdateDecision Make(string decision, string state, string reason) =>
+            new(container.Name, container.Id, policy, decision, state, container.ConfiguredImage, container.ImageId, reason);
+
+        if (policy == Policies.None)
+        {
+            return Make(Decisions.IgnoredNoPolicy, JobStates.Ignored, $"the container has no {Policies.Label} label");
+        }
+
+        if (policy is not (Policies.Automatic or Policies.Manual))
+        {
+            return Make(Decisions.IgnoredUnknownPolicy, JobStates.Ignored,
+                $"{Policies.Label}={policy} is neither {Policies.Automatic} nor {Policies.Manual}");
+        }
+
+        if (!ImageReference.TryParse(container.ConfiguredImage, out var current, out _)
+            || !current.SameRepository(eventImage)
+            || current.EffectiveTag != eventImage.EffectiveTag)
+        {
+            return Make(Decisions.IgnoredTagMismatch, JobStates.Ignored,
+                $"the container runs {container.ConfiguredImage}, the event is for {eventImage}");
+        }
+
+        if (container.RunsDigest(eventImage, digest))
+        {
+            return Make(Decisions.IgnoredAlreadyCurrent, JobStates.Ignored, $"the container already runs {digest}");
+        }
+
+        return policy == Policies.Automatic
+            ? Make(Decisions.Queued, JobStates.Queued, "automatic update")
+            : Make(Decisions.AwaitingApproval, JobStates.AwaitingApproval, "manual update: waiting for the operator's approval");
+    }
+
+    public static string NormalizePolicy(string? label)
+    {
+        var value = label?.Trim().ToLowerInvariant();
+        if (string.IsNullOrEmpty(value))
+        {
+            return Policies.None;
+        }
+
+        // The value ends up in the journal and in emails: keep it short and printable.
+        var printable = new string(value.Where(c => !char.IsControl(c)).Take(64).ToArray());
+        return printable.Length == 0 ? Policies.None : printable;
+    }
+}

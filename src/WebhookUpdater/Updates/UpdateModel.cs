@@ -1,0 +1,87 @@
+namespace WebhookUpdater.Updates;
+
+/// <summary>The value of a container's <c>update.policy</c> label, as the service understood it.</summary>
+public static class Policies
+{
+    public const string Label = "update.policy";
+    public const string Automatic = "automatic";
+    public const string Manual = "manual";
+    public const string None = "none";
+}
+
+/// <summary>What the service decided for one container on one event.</summary>
+public static class Decisions
+{
+    public const string Queued = "queued";
+    public const string AwaitingApproval = "awaiting_approval";
+    public const string IgnoredNoPolicy = "ignored_no_policy";
+    public const string IgnoredUnknownPolicy = "ignored_unknown_policy";
+    public const string IgnoredTagMismatch = "ignored_tag_mismatch";
+    public const string IgnoredAlreadyCurrent = "ignored_already_current";
+    public const string Duplicate = "duplicate";
+}
+
+/// <summary>Where a job is in its life.</summary>
+public static class JobStates
+{
+    public const string Queued = "queued";
+    public const string AwaitingApproval = "awaiting_approval";
+    public const string Running = "running";
+    public const string Succeeded = "succeeded";
+    public const string Failed = "failed";
+    public const string RolledBack = "rolled_back";
+    public const string Rejected = "rejected";
+    public const string Superseded = "superseded";
+    public const string Ignored = "ignored";
+
+    /// <summary>States in which a job still waits for its turn: a newer digest supersedes it.</summary>
+    public static readonly string[] Pending = [Queued, AwaitingApproval];
+
+    /// <summary>States in which the same container and digest must not get a second job.</summary>
+    public static readonly string[] Active = [Queued, AwaitingApproval, Running];
+}
+
+/// <summary>The decision for one container, before it is written down.</summary>
+public sealed record UpdateDecision(
+    string ContainerName,
+    string? ContainerId,
+    string Policy,
+    string Decision,
+    string State,
+    string? CurrentImage,
+    string? CurrentImageId,
+    string Reason);
+
+/// <summary>The answer for one container, as the webhook returns it.</summary>
+public sealed record JobRef(string Id, string Container, string Policy, string Decision);
+
+/// <summary>An event as the journal keeps it.</summary>
+public sealed record EventRecord(
+    DateTimeOffset ReceivedAt,
+    string Status,
+    string Provider,
+    string Image,
+    string Digest,
+    string? Hostname,
+    string? HubLink,
+    string Payload);
+
+public sealed record JobStep(int Seq, string Name, string State, DateTimeOffset StartedAt, DateTimeOffset? EndedAt, string? Detail);
+
+public sealed record JobView(
+    string Id,
+    long? EventId,
+    string Container,
+    string? ContainerId,
+    string Policy,
+    string Decision,
+    string State,
+    string Image,
+    string Digest,
+    string? CurrentImage,
+    string? HubLink,
+    string? Reason,
+    string? SupersededBy,
+    DateTimeOffset CreatedAt,
+    DateTimeOffset UpdatedAt,
+    IReadOnlyList<JobStep> Steps);
