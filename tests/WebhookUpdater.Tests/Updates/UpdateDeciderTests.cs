@@ -1,0 +1,69 @@
+using WebhookUpdater.Containers;
+using WebhookUpdater.Updates;
+
+namespace WebhookUpdater.Tests.Updates;
+
+public sealed class UpdateDeciderTests
+{
+    private const string Digest = "sha256:216a8a6e6a3f7c1f0e7c8b9a1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b8c9d0e";
+
+    private static ContainerSnapshot Container(string image, string? policy, params string[] repoDigests) => new(
+        "0123456789ab", "web", image, "sha256:" + new string('b', 64),
+        policy is null ? new Dictionary<string, string>() : new Dictionary<string, string> { ["update.policy"] = policy },
+        repoDigests, "running");
+
+    private static UpdateDecision Decide(string eventImage, ContainerSnapshot container) =>
+        UpdateDecider.Decide(ImageReference.Parse(eventImage), Digest, container);
+
+    [Fact]
+    public void Automatic_label_queues_the_update() =>
+        Assert.Equal(Decisions.Queued, Decide("nginx:1.27", Container("nginx:1.27", "automatic")).Decision);
+
+    [Fact]
+    public void Manual_label_waits_for_approval()
+    {
+        var decision = Decide("docker.io/gitea/gitea:1.22", Container("gitea/gitea:1.22", "manual"));
+        Assert.Equal(Decisions.AwaitingApproval, decision.Decision);
+        Assert.Equal(JobStates.AwaitingApproval, decision.State);
+    }
+
+    [Fact]
+    public void Labels_are_read_case_and_space_insensitively() =>
+        Assert.Equal(Decisions.Queued, Decide("nginx", Container("nginx", " Automatic ")).Decision);
+
+    [Fact]
+    public void No_label_is_ignored() =>
+        Assert.Equal(Decisions.IgnoredNoPolicy, Decide("nginx", Container("nginx", null)).Decision);
+
+    [Theory]
+    [InlineData("disabled")]
+    [InlineData("sometimes")]
+    public void Unknown_label_is_ignored_and_recorded(string policy)
+    {
+        var decision = Decide("nginx", Container("nginx", policy));
+        Assert.Equal(Decisions.IgnoredUnknownPolicy, decision.Decision);
+        Assert.Equal(policy, decision.Policy);
+    }
+
+    [Fact]
+    public void Another_tag_of_the_same_repository_is_ignored() =>
+        Assert.Equal(Decisions.IgnoredTagMismatch, Decide("nginx:1.27", Container("nginx:1.26", "automatic")).Decision);
+
+    [Fact]
+    public void Latest_is_the_tag_when_none_is_written() =>
+        Assert.Equal(Decisions.Queued, Decide("docker.io/library/nginx:latest", Container("nginx", "automatic")).Decision);
+
+    [Fact]
+    public void A_container_already_on_the_digest_is_current() =>
+        Assert.Equal(Decisions.IgnoredAlreadyCurrent,
+            Decide("nginx:1.27", Container("nginx:1.27", "automatic", "nginx@" + Digest)).Decision);
+
+    [Fact]
+    public void The_same_digest_in_another_repository_does_not_count_as_current() =>
+        Assert.Equal(Decisions.Queued,
+            Decide("nginx:1.27", Container("nginx:1.27", "automatic", "ghcr.io/other/nginx@" + Digest)).Decision);
+
+    [Fact]
+    public void Control_characters_in_a_label_do_not_reach_the_journal() =>
+        Assert.Equal("badx", UpdateDecider.NormalizePolicy("bad\nx"));
+}
