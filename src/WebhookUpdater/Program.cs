@@ -1,4 +1,7 @@
+using WebhookUpdater.Backups;
 using WebhookUpdater.Containers;
+using WebhookUpdater.Health;
+using WebhookUpdater.Notifications;
 using WebhookUpdater.Observability;
 using WebhookUpdater.Persistence;
 using WebhookUpdater.Security;
@@ -12,6 +15,9 @@ builder.Services.AddServiceDefaults();
 builder.Services.AddPersistence();
 builder.Services.AddContainers();
 builder.Services.AddAdminAccess();
+builder.Services.AddBackups();
+builder.Services.AddHealthGate();
+builder.Services.AddNotifications();
 builder.Services.AddUpdates();
 builder.Services.AddDiunWebhook();
 

@@ -18,6 +18,7 @@ public static class ContainersExtensions
                 .Build();
         });
         services.AddSingleton<IContainerRuntime, DockerContainerRuntime>();
+        services.AddSingleton<IContainerLifecycle, DockerContainerLifecycle>();
         return services;
     }
 }

@@ -88,6 +88,72 @@ public sealed class JobStore(Database database, TimeProvider time)
             return rows.Select(row => row.ToView([])).ToList();
         }, cancellationToken);
 
+    /// <summary>Moves a job from one of <paramref name="from"/> to <paramref name="to"/>; false when it was elsewhere.</summary>
+    public Task<bool> TransitionAsync(string id, string[] from, string to, string? reason, CancellationToken cancellationToken) =>
+        database.WriteAsync(async (connection, transaction) =>
+        {
+            var now = Now();
+            var final = JobStates.Final.Contains(to);
+            var changed = await connection.ExecuteAsync(
+                """
+                UPDATE jobs SET state = @to, reason = COALESCE(@reason, reason), updated_at = @now,
+                                attempts = attempts + CASE WHEN @to = 'running' THEN 1 ELSE 0 END,
+                                finished_at = CASE WHEN @final THEN @now ELSE finished_at END
+                WHERE id = @id AND state IN @from
+                """,
+                new { id, from, to, reason, now, final }, transaction);
+            return changed == 1;
+        }, cancellationToken);
+
+    /// <summary>Ends a job with its outcome.</summary>
+    public Task FinishAsync(string id, string state, string outcome, string reason, string? logTail, CancellationToken cancellationToken) =>
+        database.WriteAsync((connection, transaction) => connection.ExecuteAsync(
+            """
+            UPDATE jobs SET state = @state, outcome = @outcome, reason = @reason, log_tail = COALESCE(@logTail, log_tail),
+                            updated_at = @now, finished_at = @now
+            WHERE id = @id
+            """,
+            new { id, state, outcome, reason, logTail, now = Now() }, transaction), cancellationToken);
+
+    /// <summary>Records how far the recreate got, and what it made, around each Docker call that changes something.</summary>
+    public Task SetPhaseAsync(string id, string phase, CancellationToken cancellationToken, string? newImageId = null, string? newContainerId = null, string? backupId = null) =>
+        database.WriteAsync((connection, transaction) => connection.ExecuteAsync(
+            """
+            UPDATE jobs SET phase = @phase, updated_at = @now,
+                            new_image_id = COALESCE(@newImageId, new_image_id),
+                            new_container_id = COALESCE(@newContainerId, new_container_id),
+                            backup_id = COALESCE(@backupId, backup_id)
+            WHERE id = @id
+            """,
+            new { id, phase, newImageId, newContainerId, backupId, now = Now() }, transaction), cancellationToken);
+
+    public Task<int> StartStepAsync(string jobId, string name, CancellationToken cancellationToken) =>
+        database.WriteAsync(async (connection, transaction) =>
+        {
+            var seq = await connection.ExecuteScalarAsync<int>(
+                "SELECT COALESCE(MAX(seq), 0) + 1 FROM job_steps WHERE job_id = @jobId", new { jobId }, transaction);
+            await connection.ExecuteAsync(
+                "INSERT INTO job_steps (job_id, seq, name, state, started_at) VALUES (@jobId, @seq, @name, 'running', @now)",
+                new { jobId, seq, name, now = Now() }, transaction);
+            return seq;
+        }, cancellationToken);
+
+    public Task EndStepAsync(string jobId, int seq, string state, string? detail, CancellationToken cancellationToken) =>
+        database.WriteAsync((connection, transaction) => connection.ExecuteAsync(
+            "UPDATE job_steps SET state = @state, ended_at = @now, detail = @detail WHERE job_id = @jobId AND seq = @seq",
+            new { jobId, seq, state, detail, now = Now() }, transaction), cancellationToken);
+
+    /// <summary>Closes the steps a crash left open.</summary>
+    public Task CloseOpenStepsAsync(string jobId, string detail, CancellationToken cancellationToken) =>
+        database.WriteAsync((connection, transaction) => connection.ExecuteAsync(
+            "UPDATE job_steps SET state = 'interrupted', ended_at = @now, detail = @detail WHERE job_id = @jobId AND state = 'running'",
+            new { jobId, detail, now = Now() }, transaction), cancellationToken);
+
+    public Task<IReadOnlyList<string>> JobIdsInStateAsync(string state, CancellationToken cancellationToken) =>
+        database.ReadAsync<IReadOnlyList<string>>(async connection =>
+            (await connection.QueryAsync<string>("SELECT id FROM jobs WHERE state = @state ORDER BY created_at, id", new { state })).ToList(),
+            cancellationToken);
+
     /// <summary>Proves the journal can be written to (readiness).</summary>
     public Task TouchAsync(CancellationToken cancellationToken) =>
         database.WriteAsync((connection, transaction) => connection.ExecuteAsync(
@@ -189,7 +255,8 @@ public sealed class JobStore(Database database, TimeProvider time)
     private const string SelectJob =
         """
         SELECT id, event_id, container, container_id, policy, decision, state, image, digest, current_image,
-               hub_link, reason, superseded_by, created_at, updated_at
+               hub_link, reason, superseded_by, created_at, updated_at, attempts, phase, current_image_id,
+               new_image_id, new_container_id, backup_id, outcome, log_tail, finished_at
         FROM jobs
         """;
 
@@ -212,11 +279,23 @@ public sealed class JobStore(Database database, TimeProvider time)
     private sealed record JobRow(
         string id, long? event_id, string container, string? container_id, string policy, string decision, string state,
         string image, string digest, string? current_image, string? hub_link, string? reason, string? superseded_by,
-        string created_at, string updated_at)
+        string created_at, string updated_at, long attempts, string? phase, string? current_image_id, string? new_image_id,
+        string? new_container_id, string? backup_id, string? outcome, string? log_tail, string? finished_at)
     {
         public JobView ToView(IReadOnlyList<JobStep> steps) => new(
             id, event_id, container, container_id, policy, decision, state, image, digest, current_image, hub_link, reason,
-            superseded_by, Parse(created_at), Parse(updated_at), steps);
+            superseded_by, Parse(created_at), Parse(updated_at), steps)
+        {
+            Attempts = (int)attempts,
+            Phase = phase,
+            CurrentImageId = current_image_id,
+            NewImageId = new_image_id,
+            NewContainerId = new_container_id,
+            BackupId = backup_id,
+            Outcome = outcome,
+            LogTail = log_tail,
+            FinishedAt = finished_at is null ? null : Parse(finished_at),
+        };
     }
 
     private sealed record StepRow(long seq, string name, string state, string started_at, string? ended_at, string? detail)

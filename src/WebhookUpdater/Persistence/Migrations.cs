@@ -35,6 +35,14 @@ internal static class Migrations
             hub_link         TEXT,
             reason           TEXT,
             superseded_by    TEXT,
+            attempts         INTEGER NOT NULL DEFAULT 0,
+            phase            TEXT,
+            new_image_id     TEXT,
+            new_container_id TEXT,
+            backup_id        TEXT,
+            outcome          TEXT,
+            log_tail         TEXT,
+            finished_at      TEXT,
             created_at       TEXT NOT NULL,
             updated_at       TEXT NOT NULL
         );

@@ -8,9 +8,15 @@ public static class JobsApi
 {
     public static IServiceCollection AddUpdates(this IServiceCollection services)
     {
+        services.AddOptions<UpdateOptions>().BindConfiguration(UpdateOptions.Section)
+            .Validate(o => o.LogTailLines is >= 0 and <= 10_000, "Updates:LogTailLines must be between 0 and 10000 (default 50)")
+            .Validate(o => o.HangAfterPhase is null or "" or Phases.Stopped or Phases.Created, "Updates:HangAfterPhase is for the crash tests only: stopped or created")
+            .ValidateOnStart();
         services.AddSingleton<UpdateQueue>();
         services.AddSingleton<EventIntake>();
+        services.AddSingleton<UpdatePipeline>();
         services.AddHostedService<IntakeRecovery>();
+        services.AddHostedService<UpdateWorker>();
         return services;
     }
 

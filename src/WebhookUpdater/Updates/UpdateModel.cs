@@ -33,6 +33,10 @@ public static class JobStates
     public const string Rejected = "rejected";
     public const string Superseded = "superseded";
     public const string Ignored = "ignored";
+    public const string Cancelled = "cancelled";
+
+    /// <summary>States a job never leaves.</summary>
+    public static readonly string[] Final = [Succeeded, Failed, RolledBack, Rejected, Superseded, Ignored, Cancelled];
 
     /// <summary>States in which a job still waits for its turn: a newer digest supersedes it.</summary>
     public static readonly string[] Pending = [Queued, AwaitingApproval];
@@ -84,4 +88,24 @@ public sealed record JobView(
     string? SupersededBy,
     DateTimeOffset CreatedAt,
     DateTimeOffset UpdatedAt,
-    IReadOnlyList<JobStep> Steps);
+    IReadOnlyList<JobStep> Steps)
+{
+    public int Attempts { get; init; }
+
+    /// <summary>How far the recreate got: the crash-recovery compass.</summary>
+    public string? Phase { get; init; }
+
+    public string? CurrentImageId { get; init; }
+
+    public string? NewImageId { get; init; }
+
+    public string? NewContainerId { get; init; }
+
+    public string? BackupId { get; init; }
+
+    public string? Outcome { get; init; }
+
+    public string? LogTail { get; init; }
+
+    public DateTimeOffset? FinishedAt { get; init; }
+}

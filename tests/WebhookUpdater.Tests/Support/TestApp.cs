@@ -29,6 +29,7 @@ internal sealed class TestApp : WebApplicationFactory<Program>
             ["Webhook:Secret"] = WebhookSecret,
             ["Admin:Token"] = AdminToken,
             ["Logging:LogLevel:Default"] = "Warning",
+            ["Updates:RunWorker"] = "false",
         };
         foreach (var (key, value) in settings ?? [])
         {

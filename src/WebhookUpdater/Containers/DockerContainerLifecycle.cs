@@ -1,0 +1,184 @@
+using System.Net;
+using Docker.DotNet;
+using Docker.DotNet.Models;
+
+namespace WebhookUpdater.Containers;
+
+internal sealed class DockerContainerLifecycle(DockerClient docker) : IContainerLifecycle
+{
+    private static readonly TimeSpan PullTimeout = TimeSpan.FromMinutes(30);
+
+    public async Task<ContainerStatus?> StatusAsync(string nameOrId, CancellationToken cancellationToken)
+    {
+        var container = await InspectOrNullAsync(nameOrId, cancellationToken);
+        if (container is null)
+        {
+            return null;
+        }
+
+        var state = container.State;
+        return new ContainerStatus(
+            container.ID,
+            container.Name.TrimStart('/'),
+            container.Image,
+            state?.Status ?? "unknown",
+            state?.Running ?? false,
+            state?.Restarting ?? false,
+            container.RestartCount,
+            state?.ExitCode ?? 0,
+            state?.Health?.Status is { Length: > 0 } health && health != "none" ? health : null,
+            container.Config?.Labels is { } labels ? new Dictionary<string, string>(labels) : new Dictionary<string, string>());
+    }
+
+    public async Task<PulledImage> PullAsync(ImageReference image, IProgress<string> progress, CancellationToken cancellationToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(PullTimeout);
+        string? failure = null;
+        var messages = new Progress<JSONMessage>(message =>
+        {
+            if (message.Error is { } error)
+            {
+                failure = error.Message ?? "unknown error";
+            }
+            else if (!string.IsNullOrEmpty(message.Status) && message.Progress is null)
+            {
+                progress.Report(string.IsNullOrEmpty(message.ID) ? message.Status : $"{message.ID}: {message.Status}");
+            }
+        });
+
+        var tagOrDigest = image.Tag ?? image.Digest ?? "latest";
+        await docker.Images.CreateImageAsync(
+            new ImagesCreateParameters { FromImage = image.FamiliarRepository, Tag = tagOrDigest },
+            RegistryCredentials.For(image.Registry),
+            messages,
+            timeout.Token);
+
+        // The progress stream reports errors in-band, after a 200.
+        if (failure is not null)
+        {
+            throw new ImagePullException($"pulling {image} failed: {failure}");
+        }
+
+        var reference = image.Tag is null && image.Digest is not null ? $"{image.FamiliarRepository}@{image.Digest}" : $"{image.FamiliarRepository}:{tagOrDigest}";
+        var inspect = await docker.Images.InspectImageAsync(reference, cancellationToken);
+        return new PulledImage(inspect.ID, inspect.RepoDigests?.ToList() ?? []);
+    }
+
+    public async Task<IReadOnlyList<DataMount>> DataMountsAsync(string nameOrId, CancellationToken cancellationToken)
+    {
+        var container = await docker.Containers.InspectContainerAsync(nameOrId, cancellationToken);
+        return (container.Mounts ?? [])
+            .Where(mount => mount.Type is "volume" or "bind")
+            .Select(mount => new DataMount(mount.Type!, NullIfEmpty(mount.Name), mount.Source ?? "", mount.Destination ?? ""))
+            .ToList();
+    }
+
+    public async Task<Stream> ArchiveAsync(string nameOrId, string path, CancellationToken cancellationToken)
+    {
+        var archive = await docker.Containers.GetArchiveFromContainerAsync(nameOrId, new ContainerPathStatParameters { Path = path }, false, cancellationToken);
+        return archive.Stream ?? Stream.Null;
+    }
+
+    public Task ExtractAsync(string nameOrId, string path, Stream tar, CancellationToken cancellationToken) =>
+        docker.Containers.ExtractArchiveToContainerAsync(nameOrId, new CopyToContainerParameters { Path = path }, tar, cancellationToken);
+
+    public Task RenameAsync(string nameOrId, string newName, CancellationToken cancellationToken) =>
+        docker.Containers.RenameContainerAsync(nameOrId, new ContainerRenameParameters { NewName = newName }, cancellationToken);
+
+    public async Task StopAsync(string nameOrId, CancellationToken cancellationToken)
+    {
+        // Honours the container's own StopTimeout (compose's stop_grace_period) when set.
+        await docker.Containers.StopContainerAsync(nameOrId, new ContainerStopParameters(), cancellationToken);
+    }
+
+    public async Task StartAsync(string nameOrId, CancellationToken cancellationToken)
+    {
+        await docker.Containers.StartContainerAsync(nameOrId, new ContainerStartParameters(), cancellationToken);
+    }
+
+    public async Task RemoveAsync(string nameOrId, CancellationToken cancellationToken)
+    {
+        try
+        {
+            // Never the volumes: the other container (old or new) uses them.
+            await docker.Containers.RemoveContainerAsync(nameOrId, new ContainerRemoveParameters { Force = true, RemoveVolumes = false }, cancellationToken);
+        }
+        catch (DockerApiException e) when (e.StatusCode == HttpStatusCode.NotFound)
+        {
+        }
+    }
+
+    public async Task<string> CreateLikeAsync(string template, string name, string image, CancellationToken cancellationToken)
+    {
+        var old = await docker.Containers.InspectContainerAsync(template, cancellationToken);
+        ImageInspectResponse? oldImage = null;
+        try
+        {
+            oldImage = await docker.Images.InspectImageAsync(old.Image, cancellationToken);
+        }
+        catch (DockerApiException e) when (e.StatusCode == HttpStatusCode.NotFound)
+        {
+            // Without the old image nothing tells its defaults apart: everything is kept as set.
+        }
+
+        var created = await docker.Containers.CreateContainerAsync(ContainerBlueprint.From(old, oldImage, name, image), cancellationToken);
+        foreach (var (network, endpoint) in ContainerBlueprint.SecondaryNetworks(old))
+        {
+            await docker.Networks.ConnectNetworkAsync(network, new NetworkConnectParameters { Container = created.ID, EndpointConfig = endpoint }, cancellationToken);
+        }
+
+        return created.ID;
+    }
+
+    public async Task<ExecResult> ExecAsync(string nameOrId, IReadOnlyList<string> command, CancellationToken cancellationToken)
+    {
+        var exec = await docker.Exec.CreateContainerExecAsync(nameOrId, new ContainerExecCreateParameters
+        {
+            Cmd = command.ToList(),
+            AttachStdout = true,
+            AttachStderr = true,
+        }, cancellationToken);
+        using var stream = await docker.Exec.StartContainerExecAsync(exec.ID, new ContainerExecStartParameters(), cancellationToken);
+        var (stdout, stderr) = await stream.ReadOutputToEndAsync(cancellationToken);
+        var inspect = await docker.Exec.InspectContainerExecAsync(exec.ID, cancellationToken);
+        return new ExecResult(inspect.ExitCode ?? -1, Tail(stdout + stderr, 2000));
+    }
+
+    public async Task<string> LogTailAsync(string nameOrId, int lines, CancellationToken cancellationToken)
+    {
+        try
+        {
+            using var stream = await docker.Containers.GetContainerLogsAsync(nameOrId, new ContainerLogsParameters
+            {
+                ShowStdout = true,
+                ShowStderr = true,
+                Tail = lines.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            }, cancellationToken);
+            var (stdout, stderr) = await stream.ReadOutputToEndAsync(cancellationToken);
+            return Tail(stdout + stderr, 8000);
+        }
+        catch (DockerApiException e) when (e.StatusCode == HttpStatusCode.NotFound)
+        {
+            return "";
+        }
+    }
+
+    private async Task<ContainerInspectResponse?> InspectOrNullAsync(string nameOrId, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await docker.Containers.InspectContainerAsync(nameOrId, cancellationToken);
+        }
+        catch (DockerApiException e) when (e.StatusCode == HttpStatusCode.NotFound)
+        {
+            return null;
+        }
+    }
+
+    private static string? NullIfEmpty(string? value) => string.IsNullOrEmpty(value) ? null : value;
+
+    private static string Tail(string text, int characters) => text.Length <= characters ? text : text[^characters..];
+}
+
+public sealed class ImagePullException(string message) : Exception(message);

@@ -1,0 +1,58 @@
+namespace WebhookUpdater.Containers;
+
+/// <summary>What the health gate reads of a container.</summary>
+/// <param name="Health">The image HEALTHCHECK's status (healthy, unhealthy, starting), or null without one.</param>
+public sealed record ContainerStatus(
+    string Id,
+    string Name,
+    string ImageId,
+    string Status,
+    bool Running,
+    bool Restarting,
+    long RestartCount,
+    long ExitCode,
+    string? Health,
+    IReadOnlyDictionary<string, string> Labels);
+
+public sealed record ExecResult(long ExitCode, string Output);
+
+/// <summary>A path a container keeps data in: a named or anonymous volume, or a bind mount.</summary>
+public sealed record DataMount(string Type, string? Name, string Source, string Destination);
+
+public sealed record PulledImage(string Id, IReadOnlyList<string> RepoDigests);
+
+/// <summary>
+/// The Docker operations of an update, each one call (or a short fixed sequence) against the
+/// engine. The order and the decisions live in Updates/.
+/// </summary>
+public interface IContainerLifecycle
+{
+    Task<ContainerStatus?> StatusAsync(string nameOrId, CancellationToken cancellationToken);
+
+    Task<PulledImage> PullAsync(ImageReference image, IProgress<string> progress, CancellationToken cancellationToken);
+
+    Task<IReadOnlyList<DataMount>> DataMountsAsync(string nameOrId, CancellationToken cancellationToken);
+
+    /// <summary>A tar stream of a path in the container (Docker's archive API).</summary>
+    Task<Stream> ArchiveAsync(string nameOrId, string path, CancellationToken cancellationToken);
+
+    Task ExtractAsync(string nameOrId, string path, Stream tar, CancellationToken cancellationToken);
+
+    Task RenameAsync(string nameOrId, string newName, CancellationToken cancellationToken);
+
+    Task StopAsync(string nameOrId, CancellationToken cancellationToken);
+
+    Task StartAsync(string nameOrId, CancellationToken cancellationToken);
+
+    Task RemoveAsync(string nameOrId, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Creates (does not start) a container named <paramref name="name"/> with the full
+    /// configuration of <paramref name="template"/>, on <paramref name="image"/>. Returns its id.
+    /// </summary>
+    Task<string> CreateLikeAsync(string template, string name, string image, CancellationToken cancellationToken);
+
+    Task<ExecResult> ExecAsync(string nameOrId, IReadOnlyList<string> command, CancellationToken cancellationToken);
+
+    Task<string> LogTailAsync(string nameOrId, int lines, CancellationToken cancellationToken);
+}

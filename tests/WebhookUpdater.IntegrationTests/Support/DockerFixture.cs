@@ -1,0 +1,175 @@
+using System.Net;
+using Docker.DotNet;
+using Docker.DotNet.Models;
+
+namespace WebhookUpdater.IntegrationTests.Support;
+
+[CollectionDefinition(Name)]
+public sealed class DockerCollection : ICollectionFixture<DockerFixture>
+{
+    public const string Name = "docker";
+}
+
+/// <summary>
+/// The real engine (DOCKER_HOST), once per test collection. Containers it creates carry the
+/// label wu.test=true and are removed when the collection ends.
+/// </summary>
+public sealed class DockerFixture : IAsyncLifetime
+{
+    public const string TestLabel = "wu.test";
+
+    private Exception? _unavailable;
+
+    public DockerClient Client { get; } = new DockerClientBuilder().WithEndpoint(new Uri(TestEnvironment.DockerHost)).Build();
+
+    public string RunId { get; } = Guid.NewGuid().ToString("N")[..8];
+
+    public string ServerVersion { get; private set; } = "";
+
+    public async ValueTask InitializeAsync()
+    {
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            var version = await Client.System.GetVersionAsync(timeout.Token);
+            ServerVersion = $"{version.Version} (API {version.APIVersion})";
+            await RemoveTestContainersAsync();
+        }
+        catch (Exception e) when (e is HttpRequestException or IOException or TimeoutException or OperationCanceledException or System.Net.Sockets.SocketException or DockerApiException)
+        {
+            _unavailable = e;
+        }
+    }
+
+    /// <summary>Call first in every test that needs the engine.</summary>
+    public void Require()
+    {
+        if (_unavailable is not null)
+        {
+            TestEnvironment.Unavailable($"The Docker engine at {TestEnvironment.DockerHost}", _unavailable);
+        }
+    }
+
+    /// <summary>Makes sure the image is on this engine, pulling it from the loopback registry if needed.</summary>
+    public async Task<ImageInspectResponse> EnsureImageAsync(string image)
+    {
+        try
+        {
+            return await Client.Images.InspectImageAsync(image);
+        }
+        catch (DockerApiException e) when (e.StatusCode == HttpStatusCode.NotFound)
+        {
+            var colon = image.LastIndexOf(':');
+            try
+            {
+                await Client.Images.CreateImageAsync(
+                    new ImagesCreateParameters { FromImage = image[..colon], Tag = image[(colon + 1)..] }, null, new Progress<JSONMessage>());
+            }
+            catch (DockerApiException pull)
+            {
+                TestEnvironment.Unavailable($"The test image {image} (loopback registry)", pull);
+            }
+
+            return await Client.Images.InspectImageAsync(image);
+        }
+    }
+
+    /// <summary>The manifest digest the loopback registry gave this image (from its RepoDigests).</summary>
+    public async Task<string> RegistryDigestAsync(string image)
+    {
+        var inspect = await EnsureImageAsync(image);
+        var repoDigest = inspect.RepoDigests.FirstOrDefault()
+            ?? throw new InvalidOperationException($"{image} has no RepoDigests: was it pushed to the registry?");
+        return repoDigest[(repoDigest.IndexOf('@', StringComparison.Ordinal) + 1)..];
+    }
+
+    /// <summary>Creates and starts a test-app container on the host network, serving on a loopback port.</summary>
+    public async Task<string> RunAppAsync(string name, string tag, IDictionary<string, string>? labels = null, int? port = null)
+    {
+        var image = TestEnvironment.AppImage(tag);
+        await EnsureImageAsync(image);
+        var allLabels = new Dictionary<string, string>(labels ?? new Dictionary<string, string>()) { [TestLabel] = "true", ["wu.test.run"] = RunId };
+        var created = await Client.Containers.CreateContainerAsync(new CreateContainerParameters
+        {
+            Name = name,
+            Image = image,
+            Labels = allLabels,
+            Env = [$"APP_PORT={port ?? FreePort()}"],
+            HostConfig = new HostConfig { NetworkMode = "host" },
+        });
+        await Client.Containers.StartContainerAsync(created.ID, new ContainerStartParameters());
+        return created.ID;
+    }
+
+    public string Name(string role) => $"wu-it-{RunId}-{role}";
+
+    public static int FreePort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    public async Task RemoveTestContainersAsync()
+    {
+        var containers = await Client.Containers.ListContainersAsync(new ContainersListParameters
+        {
+            All = true,
+            Filters = new Dictionary<string, IDictionary<string, bool>> { ["label"] = new Dictionary<string, bool> { [$"{TestLabel}=true"] = true } },
+        });
+        foreach (var container in containers)
+        {
+            await Client.Containers.RemoveContainerAsync(container.ID, new ContainerRemoveParameters { Force = true, RemoveVolumes = true });
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_unavailable is null)
+        {
+            await RemoveTestContainersAsync();
+        }
+
+        Client.Dispose();
+    }
+}
+
+/// <summary>Registry and image chores for the update tests.</summary>
+public static class DockerFixtureImages
+{
+    /// <summary>
+    /// Publishes a test-app version under a repository and tag of its own in the loopback
+    /// registry, the way a real release moves a tag, and returns the digest the registry gave it.
+    /// </summary>
+    public static async Task<string> PublishAsync(this DockerFixture docker, string repository, string tag, string appVersion)
+    {
+        var source = TestEnvironment.AppImage(appVersion);
+        await docker.EnsureImageAsync(source);
+        await docker.Client.Images.TagImageAsync(source, new Docker.DotNet.Models.ImageTagParameters { RepositoryName = repository, Tag = tag });
+        string? error = null;
+        await docker.Client.Images.PushImageAsync(
+            $"{repository}:{tag}",
+            new Docker.DotNet.Models.ImagePushParameters { Tag = tag },
+            new Docker.DotNet.Models.AuthConfig(),
+            new Progress<Docker.DotNet.Models.JSONMessage>(m => error ??= m.Error?.Message));
+        if (error is not null)
+        {
+            TestEnvironment.Unavailable($"The loopback registry (push of {repository}:{tag})", new InvalidOperationException(error));
+        }
+
+        var inspect = await docker.Client.Images.InspectImageAsync($"{repository}:{tag}");
+        var repoDigest = inspect.RepoDigests.First(d => d.StartsWith(repository + "@", StringComparison.Ordinal));
+        return repoDigest[(repoDigest.IndexOf('@', StringComparison.Ordinal) + 1)..];
+    }
+
+    /// <summary>Tags a test-app version locally only (nothing in any registry), for pull failures.</summary>
+    public static async Task TagLocallyAsync(this DockerFixture docker, string repository, string tag, string appVersion)
+    {
+        var source = TestEnvironment.AppImage(appVersion);
+        await docker.EnsureImageAsync(source);
+        await docker.Client.Images.TagImageAsync(source, new Docker.DotNet.Models.ImageTagParameters { RepositoryName = repository, Tag = tag });
+    }
+
+    public static async Task<string> ImageIdAsync(this DockerFixture docker, string image) =>
+        (await docker.Client.Images.InspectImageAsync(image)).ID;
+}
