@@ -1,6 +1,19 @@
 namespace WebhookUpdater.Notifications;
 
-/// <summary>What happened to a job, for the operator.</summary>
+/// <summary>
+/// Something the operator must hear about. Each feature adds its own record; a sender that does
+/// not know a kind still has a subject and a plain summary to send.
+/// </summary>
+public abstract record Notification(string Kind)
+{
+    /// <summary>A subject that makes sense in an inbox list.</summary>
+    public abstract string Subject { get; }
+
+    /// <summary>The plain-text body when no richer template exists for the kind.</summary>
+    public abstract string Summary { get; }
+}
+
+/// <summary>What happened to a job.</summary>
 public sealed record JobNotification(
     string Kind,
     string JobId,
@@ -12,7 +25,27 @@ public sealed record JobNotification(
     string? HubLink,
     string Outcome,
     string Reason,
-    string? LogTail);
+    string? LogTail) : Notification(Kind)
+{
+    public override string Subject => Kind switch
+    {
+        NotificationKinds.UpdateSucceeded => $"Updated {Container} to {NewImage}",
+        NotificationKinds.UpdateFailed => $"Update of {Container} failed: {Outcome}",
+        _ => $"{Container}: {Outcome}",
+    };
+
+    public override string Summary =>
+        $"""
+        Container: {Container} (policy {Policy})
+        Current image: {CurrentImage}
+        New image: {NewImage}
+        Digest: {Digest}
+        Outcome: {Outcome}
+        Why: {Reason}
+        Job: {JobId}
+        {(string.IsNullOrEmpty(LogTail) ? "" : "Last log lines of the new container:\n" + LogTail)}
+        """;
+}
 
 public static class NotificationKinds
 {
@@ -20,23 +53,23 @@ public static class NotificationKinds
     public const string UpdateFailed = "update-failed";
 }
 
-/// <summary>One small contract, like Diun's notifiers: email senders implement it.</summary>
+/// <summary>One small contract, like Diun's notifiers: each sender implements it.</summary>
 public interface INotifier
 {
-    Task NotifyAsync(JobNotification notification, CancellationToken cancellationToken);
+    Task NotifyAsync(Notification notification, CancellationToken cancellationToken);
 }
 
 /// <summary>Until an email sender is configured, notifications are written to the log.</summary>
 public sealed partial class LogNotifier(ILogger<LogNotifier> logger) : INotifier
 {
-    public Task NotifyAsync(JobNotification notification, CancellationToken cancellationToken)
+    public Task NotifyAsync(Notification notification, CancellationToken cancellationToken)
     {
-        LogNotification(logger, notification.Kind, notification.JobId, notification.Container, notification.NewImage, notification.Outcome, notification.Reason);
+        LogNotification(logger, notification.Kind, notification.Subject);
         return Task.CompletedTask;
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Notification {Kind}: job {JobId}, container {Container}, image {Image}: {Outcome}, {Reason}")]
-    private static partial void LogNotification(ILogger logger, string kind, string jobId, string container, string image, string outcome, string reason);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Notification {Kind}: {Subject}")]
+    private static partial void LogNotification(ILogger logger, string kind, string subject);
 }
 
 public static class NotificationsExtensions
