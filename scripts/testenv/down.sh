@@ -4,7 +4,7 @@
 # Anything up.sh found already running and reused is left alone.
 # Caches stay: images, registry storage, unpacked docker26, node_modules.
 set -euo pipefail
-# shellcheck source=lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 [[ ${EUID} -eq 0 ]] || die "down.sh must run as root"
@@ -15,7 +15,10 @@ flock -w 900 9 || die "another up.sh/down.sh holds $STATE_DIR/lock"
 remove_test_objects() {
   local name="$1" host="$2" ids
   engine_answers "$host" || return 0
-  ids="$("$DOCKER_CLI" -H "$host" ps -aq --filter label=wu.test=true)"
+  # wu.test=true: containers made by the tests; wu.testenv.verify=true: up.sh's own
+  # short-lived checks (left over only if up.sh was interrupted).
+  ids="$( ("$DOCKER_CLI" -H "$host" ps -aq --filter label=wu.test=true &&
+    "$DOCKER_CLI" -H "$host" ps -aq --filter label=wu.testenv.verify=true) | sort -u)"
   if [[ -n "$ids" ]]; then
     log "engine $name: removing $(wc -w <<<"$ids") test container(s) labelled wu.test=true"
     # shellcheck disable=SC2086

@@ -1,4 +1,5 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034
+# (SC2034: the settings below are used by the scripts that source this file.)
 # Shared settings and helpers for scripts/testenv/up.sh and down.sh.
 # Sourced, not run. Everything here talks to loopback or local sockets only.
 
@@ -39,7 +40,14 @@ DOCKER_CLI="$(command -v docker || true)"
 export DOCKER_BUILDKIT=0
 export DOCKER_CLI_HINTS=false
 
-log() { printf '==> %s\n' "$*"; }
+# With WU_LOG_T0 set (up.sh sets it), each line shows the seconds elapsed since then.
+log() {
+  if [[ -n "${WU_LOG_T0:-}" ]]; then
+    printf '==> [%3ds] %s\n' "$((SECONDS - WU_LOG_T0))" "$*"
+  else
+    printf '==> %s\n' "$*"
+  fi
+}
 warn() { printf '==> WARNING: %s\n' "$*" >&2; }
 die() { printf '==> ERROR: %s\n' "$*" >&2; exit 1; }
 
@@ -57,7 +65,7 @@ pid_of() {
   local name="$1" f="$PID_DIR/$1.pid" pid pat cmd
   [[ -f "$f" ]] || return 1
   read -r pid pat <"$f" || true
-  if [[ -n "${pid:-}" ]] && kill -0 "$pid" 2>/dev/null; then
+  if [[ -n "${pid:-}" ]] && running "$pid"; then
     cmd="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)"
     if [[ -z "${pat:-}" || "$cmd" == *"$pat"* ]]; then
       printf '%s\n' "$pid"
@@ -74,15 +82,16 @@ start_bg() {
   local name="$1" match="$2" logfile="$3"
   shift 3
   mkdir -p "$PID_DIR" "$(dirname "$logfile")"
-  setsid "$@" >>"$logfile" 2>&1 </dev/null &
+  # 9>&-: do not hand up.sh's lock (fd 9) to a long-lived daemon.
+  setsid "$@" >>"$logfile" 2>&1 </dev/null 9>&- &
   local pid=$!
   printf '%s %s\n' "$pid" "$match" >"$PID_DIR/$name.pid"
 }
 
 # wait_for SECONDS WHAT CMD...: poll CMD every 0.5 s until it succeeds.
 wait_for() {
-  local secs="$1" what="$2"
-  shift 2
+  local secs="$1"
+  shift 2 # $2 names the wait, for the reader
   local deadline=$((SECONDS + secs))
   until "$@" >/dev/null 2>&1; do
     if ((SECONDS >= deadline)); then
@@ -90,6 +99,15 @@ wait_for() {
     fi
     sleep 0.5
   done
+}
+
+# running PID: alive and not a zombie. Our daemons outlive up.sh, so PID 1 reaps
+# them, and here it does so only every couple of seconds: a zombie counts as gone.
+running() {
+  local st
+  kill -0 "$1" 2>/dev/null || return 1
+  st="$(sed -n 's/^State:[[:space:]]*\(.\).*/\1/p' "/proc/$1/status" 2>/dev/null || true)"
+  [[ -n "$st" && "$st" != Z ]]
 }
 
 # stop_pid NAME [GRACE]: SIGTERM the recorded process, wait, then SIGKILL.
@@ -101,7 +119,7 @@ stop_pid() {
   log "stopping $name (pid $pid)"
   kill -TERM "$pid" 2>/dev/null || true
   local deadline=$((SECONDS + grace))
-  while kill -0 "$pid" 2>/dev/null; do
+  while running "$pid"; do
     if ((SECONDS >= deadline)); then
       warn "$name (pid $pid) did not stop in ${grace}s; sending SIGKILL"
       kill -KILL "$pid" 2>/dev/null || true

@@ -10,7 +10,7 @@
 # Idempotent: a second run reuses everything and takes a few seconds.
 # Must run as root. Talks to loopback only (plus Debian's mirror and npm for installs).
 set -euo pipefail
-# shellcheck source=lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 [[ ${EUID} -eq 0 ]] || die "up.sh must run as root (it starts dockerd)"
@@ -19,6 +19,8 @@ exec 9>"$STATE_DIR/lock"
 flock -w 900 9 || die "another up.sh/down.sh holds $STATE_DIR/lock"
 
 T_START=$SECONDS
+# shellcheck disable=SC2034 # read by log() in lib.sh
+WU_LOG_T0=$SECONDS
 MIRROR="http://deb.debian.org/debian"
 APT_PACKAGES=(docker.io docker-registry busybox-static debootstrap wrk runc curl ca-certificates jq)
 APP_TAGS=("1.0:healthy" "1.1:healthy" "1.2-unhealthy:unhealthy" "1.3-exits:exits" "1.4:healthy")
@@ -28,7 +30,7 @@ BUILT_SOMETHING=0
 # ---------------------------------------------------------------------------
 # 1. Debian packages
 # ---------------------------------------------------------------------------
-pkg_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'ok installed'; }
+pkg_installed() { [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" == *"ok installed" ]]; }
 
 ensure_packages() {
   local missing=() p
@@ -133,11 +135,13 @@ ensure_docker26_files() {
   "$tmp/usr/sbin/dockerd" --version >/dev/null || die "unpacked dockerd does not run"
   rm -rf "$DOCKER26_DIR"
   mv "$tmp" "$DOCKER26_DIR"
+  rm -rf "$adir" # the .debs and trixie lists are not needed once unpacked
   log "engine B: unpacked $(tr '\n' ' ' <"$DOCKER26_DIR/.wu-complete")into $DOCKER26_DIR"
 }
 
 containerd_b_answers() {
-  timeout 5 "$DOCKER26_DIR/usr/bin/ctr" -a "$B_CONTAINERD_SOCK" version >/dev/null 2>&1
+  [[ -S "$B_CONTAINERD_SOCK" ]] &&
+    timeout 5 "$DOCKER26_DIR/usr/bin/ctr" -a "$B_CONTAINERD_SOCK" --connect-timeout 1s version >/dev/null 2>&1
 }
 
 ensure_engine_b() {
@@ -255,7 +259,9 @@ EOF
 # 5. npm stand-ins: s3rver and aws-ses-v2-local
 # ---------------------------------------------------------------------------
 ensure_node_modules() {
-  command -v node >/dev/null && command -v npm >/dev/null || die "node and npm are needed (Node.js 20+)"
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    die "node and npm are needed (Node.js 20+)"
+  fi
   local want have=""
   want="$(cat "$TESTENV_DIR/package.json" "$TESTENV_DIR/package-lock.json" | sha256sum | cut -d' ' -f1)"
   [[ -f "$TESTENV_DIR/node_modules/.wu-lock.sha256" ]] && have="$(cat "$TESTENV_DIR/node_modules/.wu-lock.sha256")"
@@ -351,7 +357,7 @@ ensure_base_image() {
   mapfile -t srcs < <(host_debian_sources)
   h="$(
     {
-      echo "recipe=2 suite=bookworm variant=minbase mirror=$MIRROR"
+      echo "recipe=3 suite=bookworm variant=minbase mirror=$MIRROR"
       for f in "${srcs[@]}"; do echo "$f"; cat "$f"; done
     } | sha256sum | cut -d' ' -f1
   )"
@@ -383,6 +389,15 @@ ensure_base_image() {
   chmod 755 "$root/usr/sbin/policy-rc.d"
   printf 'APT::Install-Recommends "false";\nAPT::Install-Suggests "false";\nAcquire::Languages "none";\n' \
     >"$root/etc/apt/apt.conf.d/90wu-test"
+  # Slim, like debian:*-slim: no docs, man pages or translations, now or in later installs.
+  printf '%s\n' 'path-exclude /usr/share/doc/*' 'path-include /usr/share/doc/*/copyright' \
+    'path-exclude /usr/share/man/*' 'path-exclude /usr/share/groff/*' 'path-exclude /usr/share/info/*' \
+    'path-exclude /usr/share/lintian/*' 'path-exclude /usr/share/linda/*' 'path-exclude /usr/share/locale/*' \
+    >"$root/etc/dpkg/dpkg.cfg.d/90wu-test-slim"
+  find "$root/usr/share/doc" -mindepth 1 -not -name copyright -not -type d -delete 2>/dev/null || true
+  find "$root/usr/share/doc" -mindepth 1 -type d -empty -delete 2>/dev/null || true
+  rm -rf "$root"/usr/share/man/* "$root"/usr/share/groff/* "$root"/usr/share/info/* \
+    "$root"/usr/share/lintian/* "$root"/usr/share/linda/* "$root"/usr/share/locale/*
   rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/cache/apt/*.bin "$root"/var/lib/apt/lists/*
   rm -f "$root/etc/hostname" "$root/etc/resolv.conf"
   local old
@@ -394,9 +409,20 @@ ensure_base_image() {
     --change "LABEL wu.testenv.hash=$h org.opencontainers.image.title=wu-test-debian org.opencontainers.image.version=12" \
     - "$img" >/dev/null
   cleanup_rootfs "$root"
-  [[ -n "$old" ]] && dA rmi "$old" >/dev/null 2>&1 || true
+  if [[ -n "$old" ]]; then
+    dA rmi "$old" >/dev/null 2>&1 || true # still used by older child images: pruned later
+  fi
   BUILT_SOMETHING=1
   log "image $img: built in $((SECONDS - t)) s"
+}
+
+# drop_old_image HOST OLD_ID REF: remove the image REF pointed to before a rebuild or
+# pull (once pushed it keeps a digest, so `image prune` would not count it as dangling).
+# Left alone while a container still uses it.
+drop_old_image() {
+  local host="$1" old="$2" ref="$3"
+  [[ -n "$old" && "$old" != "$(image_id "$host" "$ref")" ]] || return 0
+  "$DOCKER_CLI" -H "$host" rmi "$old" >/dev/null 2>&1 || true
 }
 
 # build_image REF HASH NETWORK CONTEXT [docker build args...]
@@ -407,13 +433,15 @@ build_image() {
     log "image $ref: cached"
     return
   fi
-  local t=$SECONDS logf
+  local t=$SECONDS logf old
   logf="$LOG_DIR/build-$(echo "$ref" | tr '/:' '__').log"
+  old="$(image_id "$DOCKER_A" "$ref")"
   log "image $ref: building (log: $logf)"
   dA build --network "$net" --label "wu.testenv.hash=$h" -t "$ref" "$@" "$ctx" >"$logf" 2>&1 || {
     tail -n 30 "$logf" >&2
     die "docker build of $ref failed (see $logf)"
   }
+  drop_old_image "$DOCKER_A" "$old" "$ref"
   BUILT_SOMETHING=1
   log "image $ref: built in $((SECONDS - t)) s"
 }
@@ -499,7 +527,7 @@ verify_app() {
     c="wu-verify-app-$tag"
     names+=("$c")
     dA rm -fv "$c" >/dev/null 2>&1 || true
-    dA run -d --name "$c" --label wu.test=true --network host -e APP_PORT="$port" \
+    dA run -d --name "$c" --label wu.testenv.verify=true --network host -e APP_PORT="$port" \
       "$IMAGE_PREFIX/app:$tag" >/dev/null
     i=$((i + 1))
   done
@@ -547,7 +575,7 @@ verify_postgres() {
   fi
   log "verify postgres: PGPORT=15432, user wu, db wudb"
   dA rm -fv "$c" >/dev/null 2>&1 || true
-  dA run -d --name "$c" --label wu.test=true --network host -e PGPORT=15432 \
+  dA run -d --name "$c" --label wu.testenv.verify=true --network host -e PGPORT=15432 \
     -e POSTGRES_USER=wu -e POSTGRES_PASSWORD=wu-verify -e POSTGRES_DB=wudb "$ref" >/dev/null
   local t0=$SECONDS
   wait_for 60 "$c healthy" health_is "$c" healthy || verify_fail "$c" "postgres never became healthy"
@@ -577,7 +605,7 @@ verify_nginx() {
   mkdir -p "$STATE_DIR/verify"
   sed 's/127\.0\.0\.1:8081/127.0.0.1:18081/' "$TESTENV_DIR/images/nginx/default.conf" >"$STATE_DIR/verify/nginx-18081.conf"
   dA rm -fv "$c" >/dev/null 2>&1 || true
-  dA run -d --name "$c" --label wu.test=true --network host \
+  dA run -d --name "$c" --label wu.testenv.verify=true --network host \
     -v "$STATE_DIR/verify/nginx-18081.conf:/etc/nginx/conf.d/default.conf:ro" "$ref" >/dev/null
   wait_for 15 "$c serving" curl -fsS -m 2 http://127.0.0.1:18081/healthz || verify_fail "$c" "nginx with a mounted conf did not serve"
   dA exec "$c" nginx -s reload >/dev/null 2>&1 || verify_fail "$c" "nginx -s reload failed"
@@ -600,12 +628,13 @@ verify_certbot() {
 # ---------------------------------------------------------------------------
 # 8. Push to the registry, pull onto engine B
 # ---------------------------------------------------------------------------
-registry_digest() { # REPO_PATH TAG
-  curl -fsS -m 5 -I \
-    -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
-    -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
-    "http://$REGISTRY_ADDR/v2/$1/manifests/$2" 2>/dev/null |
-    tr -d '\r' | awk 'tolower($1) == "docker-content-digest:" {print $2}'
+registry_digest() { # REPO_PATH TAG: the tag's manifest digest, empty when absent
+  {
+    curl -fsS -m 5 -I \
+      -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+      -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+      "http://$REGISTRY_ADDR/v2/$1/manifests/$2" 2>/dev/null || true
+  } | tr -d '\r' | awk 'tolower($1) == "docker-content-digest:" {print $2}'
 }
 
 push_images() {
@@ -629,14 +658,16 @@ push_images() {
 }
 
 pull_on_engine_b() {
-  local ref pulled=0
+  local ref old pulled=0
   while IFS= read -r ref; do
-    [[ "$(image_id "$DOCKER_B" "$ref")" == "$(image_id "$DOCKER_A" "$ref")" ]] && continue
+    old="$(image_id "$DOCKER_B" "$ref")"
+    [[ "$old" == "$(image_id "$DOCKER_A" "$ref")" ]] && continue
     log "engine B: pulling $ref"
     dB pull "$ref" >"$LOG_DIR/pull-b.log" 2>&1 || {
       tail -n 20 "$LOG_DIR/pull-b.log" >&2
       die "engine B could not pull $ref"
     }
+    drop_old_image "$DOCKER_B" "$old" "$ref"
     pulled=$((pulled + 1))
   done < <(all_refs)
   log "engine B: has all wu-test images ($pulled pulled now)"

@@ -84,9 +84,9 @@ public sealed class DockerFixture : IAsyncLifetime
     }
 
     /// <summary>Creates and starts a test-app container on the host network, serving on a loopback port.</summary>
-    public async Task<string> RunAppAsync(string name, string tag, IDictionary<string, string>? labels = null, int? port = null)
+    public async Task<string> RunAppAsync(string name, string tagOrImage, IDictionary<string, string>? labels = null, int? port = null)
     {
-        var image = TestEnvironment.AppImage(tag);
+        var image = tagOrImage.Contains('/', StringComparison.Ordinal) ? tagOrImage : TestEnvironment.AppImage(tagOrImage);
         await EnsureImageAsync(image);
         var allLabels = new Dictionary<string, string>(labels ?? new Dictionary<string, string>()) { [TestLabel] = "true", ["wu.test.run"] = RunId };
         var created = await Client.Containers.CreateContainerAsync(new CreateContainerParameters

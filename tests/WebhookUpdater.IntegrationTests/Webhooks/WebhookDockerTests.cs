@@ -24,6 +24,16 @@ public sealed class WebhookDockerTests(DockerFixture docker) : IAsyncLifetime
         Directory.Delete(_data, recursive: true);
     }
 
+    /// <summary>A repository of the test's own in the loopback registry: no other container on the engine runs it.</summary>
+    private async Task<(string Stable, string NewDigest)> OwnRepositoryAsync(string role)
+    {
+        var repository = $"{TestEnvironment.ImagePrefix.Split('/')[0]}/wu-it/{docker.RunId}-{role}-{TestEnvironment.Engine.ToLowerInvariant()}";
+        await docker.PublishAsync(repository, "1.4", "1.4");
+        var newDigest = await docker.RegistryDigestAsync(TestEnvironment.AppImage("1.4"));
+        await docker.PublishAsync(repository, "stable", "1.0");
+        return ($"{repository}:stable", newDigest);
+    }
+
     private static Dictionary<string, string> Decisions(JsonElement answer) =>
         answer.GetProperty("jobs").EnumerateArray().ToDictionary(
             job => job.GetProperty("container").GetString()!,
@@ -32,21 +42,21 @@ public sealed class WebhookDockerTests(DockerFixture docker) : IAsyncLifetime
     [Fact]
     public async Task Labels_read_from_the_engine_decide_each_container()
     {
+        var (stable, newDigest) = await OwnRepositoryAsync("labels");
         var automatic = docker.Name("auto");
         var manual = docker.Name("manual");
         var unlabelled = docker.Name("none");
         var unknown = docker.Name("unknown");
         var otherTag = docker.Name("tag");
-        await docker.RunAppAsync(automatic, "1.0", new Dictionary<string, string> { ["update.policy"] = "automatic" });
-        await docker.RunAppAsync(manual, "1.0", new Dictionary<string, string> { ["update.policy"] = "manual" });
-        await docker.RunAppAsync(unlabelled, "1.0");
-        await docker.RunAppAsync(unknown, "1.0", new Dictionary<string, string> { ["update.policy"] = "yolo" });
-        await docker.RunAppAsync(otherTag, "1.1", new Dictionary<string, string> { ["update.policy"] = "automatic" });
-        var newDigest = await docker.RegistryDigestAsync(TestEnvironment.AppImage("1.4"));
+        await docker.RunAppAsync(automatic, stable, new Dictionary<string, string> { ["update.policy"] = "automatic" });
+        await docker.RunAppAsync(manual, stable, new Dictionary<string, string> { ["update.policy"] = "manual" });
+        await docker.RunAppAsync(unlabelled, stable);
+        await docker.RunAppAsync(unknown, stable, new Dictionary<string, string> { ["update.policy"] = "yolo" });
+        await docker.RunAppAsync(otherTag, stable.Replace(":stable", ":1.4", StringComparison.Ordinal), new Dictionary<string, string> { ["update.policy"] = "automatic" });
         await using var service = new ServiceHost(_data);
 
         // Diun names no container here (as with a file provider): the repository decides who is a target.
-        var answer = await service.PostEventAsync(ServiceHost.DiunPayload(TestEnvironment.AppImage("1.0"), newDigest));
+        var answer = await service.PostEventAsync(ServiceHost.DiunPayload(stable, newDigest));
 
         var decisions = Decisions(answer);
         Assert.Equal("queued", decisions[automatic]);
@@ -111,16 +121,16 @@ public sealed class WebhookDockerTests(DockerFixture docker) : IAsyncLifetime
     [Fact]
     public async Task After_a_restart_the_journal_is_intact_and_queued_jobs_are_read_back()
     {
+        var (stable, newDigest) = await OwnRepositoryAsync("restart");
         var automatic = docker.Name("restart-auto");
         var manual = docker.Name("restart-manual");
-        await docker.RunAppAsync(automatic, "1.0", new Dictionary<string, string> { ["update.policy"] = "automatic" });
-        await docker.RunAppAsync(manual, "1.0", new Dictionary<string, string> { ["update.policy"] = "manual" });
-        var newDigest = await docker.RegistryDigestAsync(TestEnvironment.AppImage("1.4"));
+        await docker.RunAppAsync(automatic, stable, new Dictionary<string, string> { ["update.policy"] = "automatic" });
+        await docker.RunAppAsync(manual, stable, new Dictionary<string, string> { ["update.policy"] = "manual" });
 
         Dictionary<string, string> before;
         await using (var first = new ServiceHost(_data))
         {
-            var answer = await first.PostEventAsync(ServiceHost.DiunPayload(TestEnvironment.AppImage("1.0"), newDigest));
+            var answer = await first.PostEventAsync(ServiceHost.DiunPayload(stable, newDigest));
             before = answer.GetProperty("jobs").EnumerateArray().ToDictionary(j => j.GetProperty("id").GetString()!, j => j.GetProperty("decision").GetString()!);
         }
 
@@ -128,6 +138,7 @@ public sealed class WebhookDockerTests(DockerFixture docker) : IAsyncLifetime
         var jobs = await second.GetJsonAsync("/api/jobs");
         var after = jobs.EnumerateArray().ToDictionary(j => j.GetProperty("id").GetString()!, j => j.GetProperty("decision").GetString()!);
 
+        Assert.Equal(2, before.Count);
         Assert.Equal(before.OrderBy(p => p.Key), after.OrderBy(p => p.Key));
         var queue = second.Services.GetRequiredService<UpdateQueue>();
         var queuedId = before.Single(p => p.Value == "queued").Key;

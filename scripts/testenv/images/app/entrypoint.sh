@@ -10,6 +10,7 @@ echo "wu-test app $APP_VERSION ($APP_MODE) listening on 127.0.0.1:$port"
 httpd -f -p "127.0.0.1:$port" -h /www &
 child=$!
 
+# shellcheck disable=SC2317 # called by the trap
 stop() {
   echo "wu-test app $APP_VERSION: stopping"
   kill -TERM "$child" 2>/dev/null

@@ -82,6 +82,7 @@ pg=$!
 
 # docker stop sends SIGTERM; postgres treats TERM as a "smart" shutdown that waits
 # for clients. Turn it into a fast shutdown (SIGINT) so stop returns in about a second.
+# shellcheck disable=SC2317 # called by the trap
 shutdown() {
   echo "wu-test postgres: fast shutdown"
   kill -INT "$pg" 2>/dev/null || true
