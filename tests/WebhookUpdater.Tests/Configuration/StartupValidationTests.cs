@@ -1,3 +1,11 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Hosting;
+using WebhookUpdater.Containers;
+using WebhookUpdater.Persistence;
+using WebhookUpdater.Security;
+using WebhookUpdater.Webhooks;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 using System.Net;
 using WebhookUpdater.Tests.Support;
 
@@ -5,11 +13,36 @@ namespace WebhookUpdater.Tests.Configuration;
 
 public sealed class StartupValidationTests
 {
+    /// <summary>
+    /// Starts the host and returns every message of why it did not start. WebApplicationFactory
+    /// can lose the start-up exception in a race with its own disposal (ObjectDisposedException);
+    /// then the same options are resolved again from the built container, which runs the same
+    /// binding and validators.
+    /// </summary>
     private static Exception StartFails(TestApp app)
     {
         var error = Record.Exception(() => app.CreateClient());
         Assert.NotNull(error);
+        if (error is ObjectDisposedException)
+        {
+            error = Record.Exception(() => ResolveAllOptions(app)) ?? error;
+        }
+
         return error;
+    }
+
+    private static void ResolveAllOptions(TestApp app)
+    {
+        var collection = new ServiceCollection()
+            .AddSingleton<IConfiguration>(new ConfigurationBuilder().AddInMemoryCollection(app.Settings).Build())
+            .AddSingleton<IHostEnvironment>(new Microsoft.Extensions.Hosting.Internal.HostingEnvironment { EnvironmentName = app.Environment })
+            .AddLogging();
+        collection.AddPersistence().AddContainers().AddAdminAccess().AddDiunWebhook();
+        using var services = collection.BuildServiceProvider();
+        _ = services.GetRequiredService<IOptions<WebhookUpdater.Webhooks.WebhookOptions>>().Value;
+        _ = services.GetRequiredService<IOptions<WebhookUpdater.Security.AdminOptions>>().Value;
+        _ = services.GetRequiredService<IOptions<WebhookUpdater.Persistence.StoreOptions>>().Value;
+        _ = services.GetRequiredService<IOptions<WebhookUpdater.Containers.DockerOptions>>().Value;
     }
 
     private static string Messages(Exception error) =>

@@ -39,6 +39,8 @@ internal sealed class TestApp : WebApplicationFactory<Program>
 
     public string DataDirectory { get; }
 
+    public Dictionary<string, string?> Settings => new(_settings);
+
     public string Environment { get; }
 
     public FakeContainerRuntime Containers { get; } = new();
