@@ -11,7 +11,7 @@ using WebhookUpdater.Webhooks;
 var builder = WebApplication.CreateBuilder(args);
 
 builder.Services.AddSingleton(TimeProvider.System);
-builder.Services.AddServiceDefaults();
+builder.AddServiceDefaults();
 builder.Services.AddPersistence();
 builder.Services.AddContainers();
 builder.Services.AddAdminAccess();

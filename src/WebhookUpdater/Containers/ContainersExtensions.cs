@@ -17,6 +17,7 @@ public static class ContainersExtensions
                 .WithTimeout(options.RequestTimeout)
                 .Build();
         });
+        services.AddDockerResilience();
         services.AddSingleton<IContainerRuntime, DockerContainerRuntime>();
         services.AddSingleton<IContainerLifecycle, DockerContainerLifecycle>();
         return services;

@@ -1,11 +1,15 @@
 using System.Net;
 using Docker.DotNet;
 using Docker.DotNet.Models;
+using Polly;
+using Polly.Registry;
 
 namespace WebhookUpdater.Containers;
 
-internal sealed class DockerContainerLifecycle(DockerClient docker) : IContainerLifecycle
+internal sealed class DockerContainerLifecycle(DockerClient docker, ResiliencePipelineProvider<string> pipelines) : IContainerLifecycle
 {
+    private readonly ResiliencePipeline _pipeline = pipelines.Docker(DockerResilience.Patient);
+
     private static readonly TimeSpan PullTimeout = TimeSpan.FromMinutes(30);
 
     public async Task<ContainerStatus?> StatusAsync(string nameOrId, CancellationToken cancellationToken)
@@ -48,11 +52,11 @@ internal sealed class DockerContainerLifecycle(DockerClient docker) : IContainer
         });
 
         var tagOrDigest = image.Tag ?? image.Digest ?? "latest";
-        await docker.Images.CreateImageAsync(
+        await _pipeline.CallAsync("pull", image.ToString(), token => docker.Images.CreateImageAsync(
             new ImagesCreateParameters { FromImage = image.FamiliarRepository, Tag = tagOrDigest },
             RegistryCredentials.For(image.Registry),
             messages,
-            timeout.Token);
+            token), timeout.Token);
 
         // The progress stream reports errors in-band, after a 200.
         if (failure is not null)
@@ -67,7 +71,7 @@ internal sealed class DockerContainerLifecycle(DockerClient docker) : IContainer
 
     public async Task<IReadOnlyList<DataMount>> DataMountsAsync(string nameOrId, CancellationToken cancellationToken)
     {
-        var container = await docker.Containers.InspectContainerAsync(nameOrId, cancellationToken);
+        var container = await _pipeline.CallAsync("inspect", nameOrId, token => docker.Containers.InspectContainerAsync(nameOrId, token), cancellationToken);
         return (container.Mounts ?? [])
             .Where(mount => mount.Type is "volume" or "bind")
             .Select(mount => new DataMount(mount.Type!, NullIfEmpty(mount.Name), mount.Source ?? "", mount.Destination ?? ""))
@@ -76,25 +80,26 @@ internal sealed class DockerContainerLifecycle(DockerClient docker) : IContainer
 
     public async Task<Stream> ArchiveAsync(string nameOrId, string path, CancellationToken cancellationToken)
     {
-        var archive = await docker.Containers.GetArchiveFromContainerAsync(nameOrId, new ContainerPathStatParameters { Path = path }, false, cancellationToken);
+        var archive = await _pipeline.CallAsync("archive", nameOrId, token => docker.Containers.GetArchiveFromContainerAsync(nameOrId, new ContainerPathStatParameters { Path = path }, false, token), cancellationToken);
         return archive.Stream ?? Stream.Null;
     }
 
+    // Not retried: the tar stream is read once.
     public Task ExtractAsync(string nameOrId, string path, Stream tar, CancellationToken cancellationToken) =>
         docker.Containers.ExtractArchiveToContainerAsync(nameOrId, new CopyToContainerParameters { Path = path }, tar, cancellationToken);
 
     public Task RenameAsync(string nameOrId, string newName, CancellationToken cancellationToken) =>
-        docker.Containers.RenameContainerAsync(nameOrId, new ContainerRenameParameters { NewName = newName }, cancellationToken);
+        _pipeline.CallAsync("rename", nameOrId, token => docker.Containers.RenameContainerAsync(nameOrId, new ContainerRenameParameters { NewName = newName }, token), cancellationToken);
 
     public async Task StopAsync(string nameOrId, CancellationToken cancellationToken)
     {
         // Honours the container's own StopTimeout (compose's stop_grace_period) when set.
-        await docker.Containers.StopContainerAsync(nameOrId, new ContainerStopParameters(), cancellationToken);
+        await _pipeline.CallAsync("stop", nameOrId, token => docker.Containers.StopContainerAsync(nameOrId, new ContainerStopParameters(), token), cancellationToken);
     }
 
     public async Task StartAsync(string nameOrId, CancellationToken cancellationToken)
     {
-        await docker.Containers.StartContainerAsync(nameOrId, new ContainerStartParameters(), cancellationToken);
+        await _pipeline.CallAsync("start", nameOrId, token => docker.Containers.StartContainerAsync(nameOrId, new ContainerStartParameters(), token), cancellationToken);
     }
 
     public async Task RemoveAsync(string nameOrId, CancellationToken cancellationToken)
@@ -102,7 +107,7 @@ internal sealed class DockerContainerLifecycle(DockerClient docker) : IContainer
         try
         {
             // Never the volumes: the other container (old or new) uses them.
-            await docker.Containers.RemoveContainerAsync(nameOrId, new ContainerRemoveParameters { Force = true, RemoveVolumes = false }, cancellationToken);
+            await _pipeline.CallAsync("remove", nameOrId, token => docker.Containers.RemoveContainerAsync(nameOrId, new ContainerRemoveParameters { Force = true, RemoveVolumes = false }, token), cancellationToken);
         }
         catch (DockerApiException e) when (e.StatusCode == HttpStatusCode.NotFound)
         {
@@ -111,7 +116,7 @@ internal sealed class DockerContainerLifecycle(DockerClient docker) : IContainer
 
     public async Task<string> CreateLikeAsync(string template, string name, string image, CancellationToken cancellationToken)
     {
-        var old = await docker.Containers.InspectContainerAsync(template, cancellationToken);
+        var old = await _pipeline.CallAsync("inspect", template, token => docker.Containers.InspectContainerAsync(template, token), cancellationToken);
         ImageInspectResponse? oldImage = null;
         try
         {
@@ -122,7 +127,7 @@ internal sealed class DockerContainerLifecycle(DockerClient docker) : IContainer
             // Without the old image nothing tells its defaults apart: everything is kept as set.
         }
 
-        var created = await docker.Containers.CreateContainerAsync(ContainerBlueprint.From(old, oldImage, name, image), cancellationToken);
+        var created = await _pipeline.CallAsync("create", name, token => docker.Containers.CreateContainerAsync(ContainerBlueprint.From(old, oldImage, name, image), token), cancellationToken);
         foreach (var (network, endpoint) in ContainerBlueprint.SecondaryNetworks(old))
         {
             await docker.Networks.ConnectNetworkAsync(network, new NetworkConnectParameters { Container = created.ID, EndpointConfig = endpoint }, cancellationToken);
@@ -133,6 +138,7 @@ internal sealed class DockerContainerLifecycle(DockerClient docker) : IContainer
 
     public async Task<ExecResult> ExecAsync(string nameOrId, IReadOnlyList<string> command, CancellationToken cancellationToken)
     {
+        using var activity = DockerResilience.Source.StartActivity("docker exec", System.Diagnostics.ActivityKind.Client);
         var exec = await docker.Exec.CreateContainerExecAsync(nameOrId, new ContainerExecCreateParameters
         {
             Cmd = command.ToList(),
@@ -168,7 +174,7 @@ internal sealed class DockerContainerLifecycle(DockerClient docker) : IContainer
     {
         try
         {
-            return await docker.Containers.InspectContainerAsync(nameOrId, cancellationToken);
+            return await _pipeline.CallAsync("inspect", nameOrId, token => docker.Containers.InspectContainerAsync(nameOrId, token), cancellationToken);
         }
         catch (DockerApiException e) when (e.StatusCode == HttpStatusCode.NotFound)
         {

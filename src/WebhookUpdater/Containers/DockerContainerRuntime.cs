@@ -1,17 +1,21 @@
 using System.Net;
 using Docker.DotNet;
 using Docker.DotNet.Models;
+using Polly;
+using Polly.Registry;
 
 namespace WebhookUpdater.Containers;
 
-internal sealed class DockerContainerRuntime(DockerClient docker) : IContainerRuntime
+internal sealed class DockerContainerRuntime(DockerClient docker, ResiliencePipelineProvider<string> pipelines) : IContainerRuntime
 {
+    private readonly ResiliencePipeline _pipeline = pipelines.Docker(DockerResilience.Quick);
+
     public async Task<ContainerSnapshot?> FindAsync(string nameOrId, CancellationToken cancellationToken)
     {
         ContainerInspectResponse container;
         try
         {
-            container = await docker.Containers.InspectContainerAsync(nameOrId, cancellationToken);
+            container = await _pipeline.CallAsync("inspect", nameOrId, token => docker.Containers.InspectContainerAsync(nameOrId, token), cancellationToken);
         }
         catch (DockerApiException e) when (e.StatusCode == HttpStatusCode.NotFound)
         {
@@ -23,7 +27,7 @@ internal sealed class DockerContainerRuntime(DockerClient docker) : IContainerRu
 
     public async Task<IReadOnlyList<ContainerSnapshot>> FindByRepositoryAsync(ImageReference repository, CancellationToken cancellationToken)
     {
-        var all = await docker.Containers.ListContainersAsync(new ContainersListParameters { All = true }, cancellationToken);
+        var all = await _pipeline.CallAsync("list", repository.Repository, token => docker.Containers.ListContainersAsync(new ContainersListParameters { All = true }, token), cancellationToken);
         var found = new List<ContainerSnapshot>();
         foreach (var summary in all)
         {
@@ -60,7 +64,7 @@ internal sealed class DockerContainerRuntime(DockerClient docker) : IContainerRu
         IReadOnlyList<string> repoDigests = [];
         try
         {
-            var image = await docker.Images.InspectImageAsync(container.Image, cancellationToken);
+            var image = await _pipeline.CallAsync("inspect-image", container.Image, token => docker.Images.InspectImageAsync(container.Image, token), cancellationToken);
             repoDigests = image.RepoDigests?.ToArray() ?? [];
         }
         catch (DockerApiException e) when (e.StatusCode == HttpStatusCode.NotFound)

@@ -1,23 +1,79 @@
 using System.Text.Json;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using OpenTelemetry;
+using OpenTelemetry.Logs;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
+using OpenTelemetry.Trace;
 using WebhookUpdater.Containers;
 using WebhookUpdater.Persistence;
 
 namespace WebhookUpdater.Observability;
 
-/// <summary>Cross-cutting concerns in one place: problem details, health endpoints, telemetry.</summary>
+/// <summary>
+/// Cross-cutting concerns in one place: problem details, health endpoints, telemetry. Features
+/// only own an ActivitySource or a Meter named WebhookUpdater.*; they are all picked up here.
+/// </summary>
 public static class ObservabilityExtensions
 {
+    public const string ServiceName = "webhook-updater";
+    public const string SourcePrefix = "WebhookUpdater.*";
     private const string ReadyTag = "ready";
 
-    public static IServiceCollection AddServiceDefaults(this IServiceCollection services)
+    public static IHostApplicationBuilder AddServiceDefaults(this IHostApplicationBuilder builder)
     {
-        services.AddProblemDetails();
-        services.AddHealthChecks()
+        var options = builder.Configuration.GetSection(ObservabilityOptions.Section).Get<ObservabilityOptions>() ?? new ObservabilityOptions();
+        builder.Services.Configure<ObservabilityOptions>(builder.Configuration.GetSection(ObservabilityOptions.Section));
+        builder.Services.AddProblemDetails();
+        builder.Services.AddHealthChecks()
             .AddCheck<DockerHealthCheck>("docker", tags: [ReadyTag])
             .AddCheck<StoreHealthCheck>("store", tags: [ReadyTag]);
-        return services;
+
+        var otlp = Uri.TryCreate(options.OtlpEndpoint, UriKind.Absolute, out var endpoint) ? endpoint : null;
+        if (!string.IsNullOrWhiteSpace(options.OtlpEndpoint) && otlp is null)
+        {
+            throw new InvalidOperationException($"Observability:OtlpEndpoint '{options.OtlpEndpoint}' is not an absolute URL, e.g. http://otel-collector:4317");
+        }
+
+        var telemetry = builder.Services.AddOpenTelemetry()
+            .ConfigureResource(resource => resource.AddService(ServiceName))
+            .WithTracing(tracing =>
+            {
+                tracing.AddSource(SourcePrefix)
+                    .AddAspNetCoreInstrumentation(aspnet => aspnet.Filter = context => !IsProbe(context.Request.Path))
+                    .AddHttpClientInstrumentation();
+                if (otlp is not null)
+                {
+                    tracing.AddOtlpExporter(exporter => exporter.Endpoint = otlp);
+                }
+            })
+            .WithMetrics(metrics =>
+            {
+                // "Polly": retries and circuit-breaker events of the resilience pipelines.
+                metrics.AddMeter(SourcePrefix, "Polly")
+                    .AddAspNetCoreInstrumentation()
+                    .AddHttpClientInstrumentation()
+                    .AddRuntimeInstrumentation();
+                if (options.PrometheusEnabled)
+                {
+                    metrics.AddPrometheusExporter();
+                }
+
+                if (otlp is not null)
+                {
+                    metrics.AddOtlpExporter(exporter => exporter.Endpoint = otlp);
+                }
+            });
+
+        if (otlp is not null)
+        {
+            telemetry.WithLogging(
+                logging => logging.AddOtlpExporter(exporter => exporter.Endpoint = otlp),
+                logging => logging.IncludeScopes = true);
+        }
+
+        return builder;
     }
 
     public static IEndpointRouteBuilder MapDefaultEndpoints(this IEndpointRouteBuilder routes)
@@ -25,8 +81,16 @@ public static class ObservabilityExtensions
         // Alive: the process answers. Ready: Docker answers and the journal takes writes.
         routes.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = _ => false, ResponseWriter = WriteAsync });
         routes.MapHealthChecks("/readyz", new HealthCheckOptions { Predicate = check => check.Tags.Contains(ReadyTag), ResponseWriter = WriteAsync });
+        if (routes.ServiceProvider.GetRequiredService<Microsoft.Extensions.Options.IOptions<ObservabilityOptions>>().Value.PrometheusEnabled)
+        {
+            routes.MapPrometheusScrapingEndpoint("/metrics");
+        }
+
         return routes;
     }
+
+    private static bool IsProbe(PathString path) =>
+        path.StartsWithSegments("/healthz") || path.StartsWithSegments("/readyz") || path.StartsWithSegments("/metrics");
 
     private static Task WriteAsync(HttpContext context, HealthReport report)
     {

@@ -206,9 +206,9 @@ public sealed class JobStore(Database database, TimeProvider time)
             await connection.ExecuteAsync(
                 """
                 INSERT INTO jobs (id, event_id, container, container_id, policy, decision, state, image, digest,
-                                  current_image, current_image_id, hub_link, reason, created_at, updated_at)
+                                  current_image, current_image_id, hub_link, reason, trace_parent, created_at, updated_at)
                 VALUES (@id, @eventId, @ContainerName, @ContainerId, @Policy, @Decision, @State, @Image, @Digest,
-                        @CurrentImage, @CurrentImageId, @HubLink, @Reason, @now, @now)
+                        @CurrentImage, @CurrentImageId, @HubLink, @Reason, @TraceParent, @now, @now)
                 """,
                 new
                 {
@@ -225,6 +225,7 @@ public sealed class JobStore(Database database, TimeProvider time)
                     decision.CurrentImageId,
                     record.HubLink,
                     decision.Reason,
+                    record.TraceParent,
                     now,
                 },
                 transaction);
@@ -256,7 +257,7 @@ public sealed class JobStore(Database database, TimeProvider time)
         """
         SELECT id, event_id, container, container_id, policy, decision, state, image, digest, current_image,
                hub_link, reason, superseded_by, created_at, updated_at, attempts, phase, current_image_id,
-               new_image_id, new_container_id, backup_id, outcome, log_tail, finished_at
+               new_image_id, new_container_id, backup_id, outcome, log_tail, finished_at, trace_parent
         FROM jobs
         """;
 
@@ -280,7 +281,7 @@ public sealed class JobStore(Database database, TimeProvider time)
         string id, long? event_id, string container, string? container_id, string policy, string decision, string state,
         string image, string digest, string? current_image, string? hub_link, string? reason, string? superseded_by,
         string created_at, string updated_at, long attempts, string? phase, string? current_image_id, string? new_image_id,
-        string? new_container_id, string? backup_id, string? outcome, string? log_tail, string? finished_at)
+        string? new_container_id, string? backup_id, string? outcome, string? log_tail, string? finished_at, string? trace_parent)
     {
         public JobView ToView(IReadOnlyList<JobStep> steps) => new(
             id, event_id, container, container_id, policy, decision, state, image, digest, current_image, hub_link, reason,
@@ -295,6 +296,7 @@ public sealed class JobStore(Database database, TimeProvider time)
             Outcome = outcome,
             LogTail = log_tail,
             FinishedAt = finished_at is null ? null : Parse(finished_at),
+            TraceParent = trace_parent,
         };
     }
 

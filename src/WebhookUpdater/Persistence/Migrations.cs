@@ -63,5 +63,7 @@ internal static class Migrations
 
         CREATE TABLE heartbeat (id INTEGER PRIMARY KEY CHECK (id = 1), at TEXT NOT NULL);
         """,
+        // 2: the W3C traceparent of the webhook request that created a job, to link the job's trace to it.
+        "ALTER TABLE jobs ADD COLUMN trace_parent TEXT;",
     ];
 }

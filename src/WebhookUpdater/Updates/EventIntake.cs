@@ -23,7 +23,10 @@ public sealed partial class EventIntake(
     {
         var record = new EventRecord(
             time.GetUtcNow(), diunEvent.Status, diunEvent.Provider, diunEvent.Image, diunEvent.Digest,
-            diunEvent.Hostname, diunEvent.HubLink, payload);
+            diunEvent.Hostname, diunEvent.HubLink, payload)
+        {
+            TraceParent = System.Diagnostics.Activity.Current?.Id,
+        };
 
         IReadOnlyList<UpdateDecision> decisions;
         try
@@ -107,7 +110,7 @@ public sealed partial class EventIntake(
     }
 
     private static bool IsEngineUnavailable(Exception e) =>
-        e is HttpRequestException or SocketException or TimeoutException or TaskCanceledException or IOException
+        DockerResilience.IsOutage(e) || e is TaskCanceledException
         || (e is DockerApiException api && (int)api.StatusCode >= 500);
 
     [LoggerMessage(Level = LogLevel.Information,

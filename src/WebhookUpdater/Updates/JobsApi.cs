@@ -15,6 +15,7 @@ public static class JobsApi
         services.AddSingleton<UpdateQueue>();
         services.AddSingleton<EventIntake>();
         services.AddSingleton<UpdatePipeline>();
+        services.AddSingleton<UpdateTelemetry>();
         services.AddHostedService<IntakeRecovery>();
         services.AddHostedService<UpdateWorker>();
         return services;

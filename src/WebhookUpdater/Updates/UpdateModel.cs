@@ -68,7 +68,11 @@ public sealed record EventRecord(
     string Digest,
     string? Hostname,
     string? HubLink,
-    string Payload);
+    string Payload)
+{
+    /// <summary>The webhook request's trace, so each job's trace can link to it.</summary>
+    public string? TraceParent { get; init; }
+}
 
 public sealed record JobStep(int Seq, string Name, string State, DateTimeOffset StartedAt, DateTimeOffset? EndedAt, string? Detail);
 
@@ -108,4 +112,6 @@ public sealed record JobView(
     public string? LogTail { get; init; }
 
     public DateTimeOffset? FinishedAt { get; init; }
+
+    public string? TraceParent { get; init; }
 }

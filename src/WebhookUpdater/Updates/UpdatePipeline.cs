@@ -20,12 +20,15 @@ public sealed partial class UpdatePipeline(
     HealthGate gate,
     INotifier notifier,
     IOptions<UpdateOptions> options,
+    UpdateTelemetry telemetry,
+    TimeProvider time,
     ILogger<UpdatePipeline> logger)
 {
     public static string OldName(string container) => container + ".old";
 
     public async Task RunAsync(JobView job, CancellationToken cancellationToken)
     {
+        using var activity = UpdateTelemetry.StartJob(job, $"update {job.Container}");
         using var scope = logger.BeginScope(new Dictionary<string, object> { ["JobId"] = job.Id, ["Container"] = job.Container, ["Image"] = job.Image });
 
         var stillTarget = await StepAsync(job, "check", () => CheckTargetAsync(job, cancellationToken), cancellationToken);
@@ -81,6 +84,7 @@ public sealed partial class UpdatePipeline(
     /// </summary>
     public async Task ResumeAsync(JobView job, CancellationToken cancellationToken)
     {
+        using var activity = UpdateTelemetry.StartJob(job, $"resume {job.Container}");
         using var scope = logger.BeginScope(new Dictionary<string, object> { ["JobId"] = job.Id, ["Container"] = job.Container });
         await store.CloseOpenStepsAsync(job.Id, "interrupted: the service stopped during this step", cancellationToken);
         var old = await containers.StatusAsync(OldName(job.Container), cancellationToken);
@@ -303,6 +307,8 @@ public sealed partial class UpdatePipeline(
     {
         await store.FinishAsync(job.Id, state, outcome, reason, logTail, cancellationToken);
         LogOutcome(logger, job.Id, job.Container, state, outcome, reason);
+        telemetry.JobEnded(job.Policy, state);
+        System.Diagnostics.Activity.Current?.SetTag("job.state", state).SetTag("job.outcome", outcome);
 
         var failed = state is JobStates.Failed or JobStates.RolledBack;
         var manualSuccess = state == JobStates.Succeeded && job.Policy == Policies.Manual;
@@ -323,15 +329,21 @@ public sealed partial class UpdatePipeline(
     /// <summary>Runs one journaled step. A failed step is recorded with its reason, then rethrown (or null with rethrow: false).</summary>
     private async Task<T> StepAsync<T>(JobView job, string name, Func<Task<(T Result, string Detail)>> work, CancellationToken cancellationToken, bool rethrow = true)
     {
+        using var activity = UpdateTelemetry.Source.StartActivity($"step {name}");
+        activity?.SetTag("job.id", job.Id);
+        var started = time.GetTimestamp();
         var seq = await store.StartStepAsync(job.Id, name, cancellationToken);
         try
         {
             var (result, detail) = await work();
             await store.EndStepAsync(job.Id, seq, "succeeded", detail, cancellationToken);
+            telemetry.StepEnded(name, "succeeded", time.GetElapsedTime(started));
             return result;
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
+            telemetry.StepEnded(name, "failed", time.GetElapsedTime(started));
+            activity?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, e.Message);
             await store.EndStepAsync(job.Id, seq, "failed", e.Message, CancellationToken.None);
             LogStepFailed(logger, job.Id, name, e.Message);
             if (rethrow)

@@ -11,7 +11,8 @@ public sealed class UpdateQueue
 {
     private readonly Channel<string> _channel = Channel.CreateUnbounded<string>(new UnboundedChannelOptions
     {
-        SingleReader = true,
+        // Not SingleReader: only the multi-reader channel can count its items (the queue-depth gauge).
+        SingleReader = false,
         SingleWriter = false,
     });
 

@@ -4,11 +4,12 @@ using System.Text;
 using System.Text.Json;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.AspNetCore.TestHost;
 
 namespace WebhookUpdater.IntegrationTests.Support;
 
 /// <summary>The real service, in memory, against the real engine (DOCKER_HOST) and its own data folder.</summary>
-internal sealed class ServiceHost(string dataDirectory, Dictionary<string, string?>? settings = null) : WebApplicationFactory<Program>
+internal sealed class ServiceHost(string dataDirectory, Dictionary<string, string?>? settings = null, Action<Microsoft.Extensions.DependencyInjection.IServiceCollection>? services = null) : WebApplicationFactory<Program>
 {
     public const string WebhookSecret = "it-webhook-secret-0123456789";
     public const string AdminToken = "it-admin-token-0123456789";
@@ -26,6 +27,11 @@ internal sealed class ServiceHost(string dataDirectory, Dictionary<string, strin
         foreach (var (key, value) in settings ?? [])
         {
             builder.UseSetting(key, value);
+        }
+
+        if (services is not null)
+        {
+            builder.ConfigureTestServices(services);
         }
     }
 

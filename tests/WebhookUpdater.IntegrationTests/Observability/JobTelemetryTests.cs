@@ -1,0 +1,106 @@
+#nullable disable warnings
+using System.Diagnostics;
+using Docker.DotNet.Models;
+using Microsoft.Extensions.DependencyInjection;
+using OpenTelemetry;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Trace;
+using WebhookUpdater.IntegrationTests.Support;
+using WebhookUpdater.IntegrationTests.Updates;
+
+namespace WebhookUpdater.IntegrationTests.Observability;
+
+[Collection(DockerCollection.Name)]
+[Trait("Category", "Docker")]
+public sealed class JobTelemetryTests(DockerFixture docker) : IAsyncLifetime
+{
+    private readonly string _data = Directory.CreateTempSubdirectory("wu-it-").FullName;
+
+    public ValueTask InitializeAsync()
+    {
+        docker.Require();
+        return ValueTask.CompletedTask;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await docker.RemoveTestContainersAsync();
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        Directory.Delete(_data, recursive: true);
+    }
+
+    [Fact]
+    public async Task A_real_update_leaves_one_trace_with_a_span_per_step_and_its_metrics()
+    {
+        var repository = $"{TestEnvironment.ImagePrefix.Split('/')[0]}/wu-it/{docker.RunId}-otel-{TestEnvironment.Engine.ToLowerInvariant()}";
+        await docker.PublishAsync(repository, "stable", "1.0");
+        var name = docker.Name("otel");
+        var created = await docker.Client.Containers.CreateContainerAsync(new CreateContainerParameters
+        {
+            Name = name,
+            Image = $"{repository}:stable",
+            Env = [$"APP_PORT={DockerFixture.FreePort()}"],
+            Labels = new Dictionary<string, string> { [DockerFixture.TestLabel] = "true", ["update.policy"] = "automatic" },
+            HostConfig = new HostConfig { NetworkMode = "host" },
+        });
+        await docker.Client.Containers.StartContainerAsync(created.ID, new ContainerStartParameters());
+        var digest = await docker.PublishAsync(repository, "stable", "1.1");
+        var spans = new List<Activity>();
+        var metrics = new List<Metric>();
+        await using var service = new ServiceHost(_data, UpdatePipelineTests.FastGate, services =>
+        {
+            services.ConfigureOpenTelemetryTracerProvider(tracing => tracing.AddInMemoryExporter(spans));
+            services.ConfigureOpenTelemetryMeterProvider(meters => meters.AddInMemoryExporter(metrics));
+        });
+
+        var answer = await service.PostEventAsync(ServiceHost.DiunPayload($"{repository}:stable", digest, name));
+        var jobId = answer.GetProperty("jobs")[0].GetProperty("id").GetString();
+        var job = await JobWaiter.WaitAsync(service.GetJsonAsync, jobId, TimeSpan.FromSeconds(120));
+        Assert.Equal("succeeded", job.GetProperty("state").GetString());
+        service.Services.GetRequiredService<TracerProvider>().ForceFlush();
+        service.Services.GetRequiredService<MeterProvider>().ForceFlush();
+
+        Activity[] finished;
+        lock (spans)
+        {
+            finished = [.. spans];
+        }
+
+        var root = Assert.Single(finished, a => a.OperationName == $"update {name}");
+        Assert.Equal(jobId, root.GetTagItem("job.id"));
+        Assert.Equal(default, root.ParentSpanId);
+        var request = Assert.Single(finished, a => a.Kind == ActivityKind.Server && a.TraceId == Assert.Single(root.Links).Context.TraceId);
+        Assert.Equal("/api/diun", request.GetTagItem("url.path"));
+        var steps = finished.Where(a => a.ParentSpanId == root.SpanId).OrderBy(a => a.StartTimeUtc).Select(a => a.OperationName);
+        Assert.Equal(["step check", "step backup", "step pull", "step recreate", "step health-gate", "step cleanup"], steps);
+        var recreate = finished.Single(a => a.OperationName == "step recreate" && a.TraceId == root.TraceId);
+        Assert.Equal(["docker rename", "docker stop", "docker inspect", "docker create", "docker start"],
+            finished.Where(a => a.ParentSpanId == recreate.SpanId).OrderBy(a => a.StartTimeUtc).Select(a => a.OperationName));
+
+        var jobs = metrics.Where(m => m.Name == "webhookupdater.jobs").SelectMany(Points).ToList();
+        Assert.Contains(jobs, p => Tag(p, "state") == "succeeded" && Tag(p, "policy") == "automatic" && p.GetSumLong() >= 1);
+        var durations = metrics.Where(m => m.Name == "webhookupdater.job.step.duration").SelectMany(Points).ToList();
+        Assert.Contains(durations, p => Tag(p, "step") == "health-gate" && p.GetHistogramCount() >= 1 && p.GetHistogramSum() >= 2.0);
+    }
+
+    private static IEnumerable<MetricPoint> Points(Metric metric)
+    {
+        foreach (ref readonly var point in metric.GetMetricPoints())
+        {
+            yield return point;
+        }
+    }
+
+    private static string Tag(MetricPoint point, string key)
+    {
+        foreach (var tag in point.Tags)
+        {
+            if (tag.Key == key)
+            {
+                return tag.Value?.ToString();
+            }
+        }
+
+        return null;
+    }
+}
