@@ -667,6 +667,7 @@ ensure_registry
 ensure_node_modules
 ensure_s3
 ensure_ses
+bash "$TESTENV_DIR/chromium.sh"
 ensure_base_image
 ensure_app_images
 ensure_debian_images
