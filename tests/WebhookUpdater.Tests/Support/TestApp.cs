@@ -47,6 +47,9 @@ internal sealed class TestApp : WebApplicationFactory<Program>
 
     public FakeContainerRuntime Containers { get; } = new();
 
+    /// <summary>More service replacements (a FakeTimeProvider, …), applied after the fake engine.</summary>
+    public Action<IServiceCollection>? ConfigureServices { get; init; }
+
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
         builder.UseEnvironment(Environment);
@@ -59,6 +62,7 @@ internal sealed class TestApp : WebApplicationFactory<Program>
         {
             services.RemoveAll<IContainerRuntime>();
             services.AddSingleton<IContainerRuntime>(Containers);
+            ConfigureServices?.Invoke(services);
         });
     }
 
