@@ -113,7 +113,7 @@ internal static class ApprovalPages
     public static string Time(DateTimeOffset value) => value.UtcDateTime.ToString("yyyy-MM-dd HH:mm 'UTC'", CultureInfo.InvariantCulture);
 
     private static string Until(TimeSpan left) =>
-        left.TotalDays >= 1 ? $"in {(int)left.TotalDays} day(s)" : left.TotalHours >= 1 ? $"in {(int)left.TotalHours} hour(s)" : $"in {Math.Max(0, (int)left.TotalMinutes)} minute(s)";
+        left.TotalDays >= 1 ? $"in {Math.Round(left.TotalDays)} day(s)" : left.TotalHours >= 1 ? $"in {(int)left.TotalHours} hour(s)" : $"in {Math.Max(0, (int)left.TotalMinutes)} minute(s)";
 
     private static string Facts(JobView job, params (string Label, string Value)[] extra)
     {
@@ -155,7 +155,7 @@ internal static class ApprovalPages
         <title>{{E(title)}} · WebhookUpdater</title>
         <style>
         body{font-family:-apple-system,"Segoe UI",Roboto,sans-serif;font-size:16px;line-height:1.5;color:#1f2328;background:#f6f8fa;margin:0}
-        main{max-width:640px;margin:0 auto;padding:16px;background:#fff;min-height:100vh;box-sizing:border-box}
+        main{max-width:640px;margin:0 auto;padding:16px;background:#fff;min-height:100vh;box-sizing:border-box;overflow-wrap:anywhere}
         h1{font-size:1.4em;margin:.2em 0 .6em}h2{font-size:1.1em;margin-top:1.4em}
         .lead{font-size:1.05em}.muted{color:#59636e;font-size:.9em}
         dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:4px 12px;margin:12px 0}

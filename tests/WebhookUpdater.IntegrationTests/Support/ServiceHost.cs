@@ -16,6 +16,9 @@ internal sealed class ServiceHost(string dataDirectory, Dictionary<string, strin
 
     public string DataDirectory { get; } = dataDirectory;
 
+    /// <summary>Service replacements (a clock the test moves, …), applied last.</summary>
+    public Action<Microsoft.Extensions.DependencyInjection.IServiceCollection>? ConfigureServices { get; init; }
+
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
         builder.UseEnvironment("Production");
@@ -29,6 +32,11 @@ internal sealed class ServiceHost(string dataDirectory, Dictionary<string, strin
         foreach (var (key, value) in settings ?? [])
         {
             builder.UseSetting(key, value);
+        }
+
+        if (ConfigureServices is { } configure)
+        {
+            builder.ConfigureServices(configure);
         }
     }
 
