@@ -30,6 +30,9 @@ S3_ADDR="127.0.0.1"
 S3_PORT="4568"
 SES_ADDR="127.0.0.1"
 SES_PORT="8005"
+SMTP_ADDR="127.0.0.1"
+SMTP_PORT="2525"
+SMTP_MAILDIR="$STATE_DIR/smtp-maildir"
 
 # A PATH free of user tool folders, for the daemons we start.
 SYS_PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

@@ -684,6 +684,7 @@ export WU_TEST_S3_URL=http://$S3_ADDR:$S3_PORT
 export WU_TEST_S3_ACCESS_KEY=S3RVER
 export WU_TEST_S3_SECRET_KEY=S3RVER
 export WU_TEST_SES_URL=http://$SES_ADDR:$SES_PORT
+export WU_TEST_SMTP=$SMTP_ADDR:$SMTP_PORT WU_TEST_SMTP_MAILDIR=$SMTP_MAILDIR
 export WU_TEST_IMAGE_PREFIX=$IMAGE_PREFIX
 EOF
   mv "$tmp" "$STATE_DIR/env.sh"
@@ -698,6 +699,8 @@ ensure_registry
 ensure_node_modules
 ensure_s3
 ensure_ses
+bash "$TESTENV_DIR/chromium.sh"
+bash "$TESTENV_DIR/smtp.sh"
 ensure_base_image
 ensure_app_images
 ensure_debian_images

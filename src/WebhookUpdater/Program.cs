@@ -1,3 +1,4 @@
+using WebhookUpdater.Approvals;
 using WebhookUpdater.Backups;
 using WebhookUpdater.Containers;
 using WebhookUpdater.Health;
@@ -20,6 +21,7 @@ builder.Services.AddHealthGate();
 builder.Services.AddNotifications();
 builder.Services.AddUpdates();
 builder.Services.AddDiunWebhook();
+builder.Services.AddApprovals();
 
 var app = builder.Build();
 
@@ -30,6 +32,8 @@ app.UseRateLimiter();
 app.MapDefaultEndpoints();
 app.MapDiunWebhook();
 app.MapJobs();
+app.MapApprovals();
+app.MapNotifications();
 
 app.Run();
 

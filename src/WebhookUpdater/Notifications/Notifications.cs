@@ -51,6 +51,7 @@ public static class NotificationKinds
 {
     public const string UpdateSucceeded = "update-succeeded";
     public const string UpdateFailed = "update-failed";
+    public const string UpdateAvailable = "update-available";
 }
 
 /// <summary>One small contract, like Diun's notifiers: each sender implements it.</summary>
@@ -70,13 +71,4 @@ public sealed partial class LogNotifier(ILogger<LogNotifier> logger) : INotifier
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Notification {Kind}: {Subject}")]
     private static partial void LogNotification(ILogger logger, string kind, string subject);
-}
-
-public static class NotificationsExtensions
-{
-    public static IServiceCollection AddNotifications(this IServiceCollection services)
-    {
-        services.AddSingleton<INotifier, LogNotifier>();
-        return services;
-    }
 }

@@ -65,5 +65,41 @@ internal static class Migrations
         """,
         // 2: the W3C traceparent of the webhook request that created a job, to link the job's trace to it.
         "ALTER TABLE jobs ADD COLUMN trace_parent TEXT;",
+        // 3: approvals and the email outbox: a message is written here before any send, and an
+        // approval row (one per emailed link) in the same transaction as its message.
+        """
+        CREATE TABLE outbox (
+            id              TEXT PRIMARY KEY,
+            dedup_key       TEXT UNIQUE,
+            kind            TEXT NOT NULL,
+            job_id          TEXT,
+            subject         TEXT NOT NULL,
+            text_body       TEXT NOT NULL,
+            html_body       TEXT NOT NULL,
+            state           TEXT NOT NULL,
+            attempts        INTEGER NOT NULL DEFAULT 0,
+            created_at      TEXT NOT NULL,
+            next_attempt_at TEXT NOT NULL,
+            last_attempt_at TEXT,
+            sent_at         TEXT,
+            sender          TEXT,
+            provider_id     TEXT,
+            last_error      TEXT
+        );
+        CREATE INDEX ix_outbox_due ON outbox(state, next_attempt_at);
+
+        CREATE TABLE approvals (
+            nonce       TEXT PRIMARY KEY,
+            job_id      TEXT NOT NULL REFERENCES jobs(id),
+            container   TEXT NOT NULL,
+            digest      TEXT NOT NULL,
+            issued_at   TEXT NOT NULL,
+            expires_at  TEXT NOT NULL,
+            decision    TEXT,
+            decided_at  TEXT,
+            decided_via TEXT
+        );
+        CREATE INDEX ix_approvals_job ON approvals(job_id);
+        """,
     ];
 }

@@ -13,8 +13,12 @@ internal sealed class ServiceHost(string dataDirectory, Dictionary<string, strin
 {
     public const string WebhookSecret = "it-webhook-secret-0123456789";
     public const string AdminToken = "it-admin-token-0123456789";
+    public const string SigningKey = "it-approval-signing-key-0123456789abcdef";
 
     public string DataDirectory { get; } = dataDirectory;
+
+    /// <summary>Service replacements (a clock the test moves, …), applied last.</summary>
+    public Action<Microsoft.Extensions.DependencyInjection.IServiceCollection>? ConfigureServices { get; init; }
 
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
@@ -24,6 +28,8 @@ internal sealed class ServiceHost(string dataDirectory, Dictionary<string, strin
         builder.UseSetting("Admin:Token", AdminToken);
         builder.UseSetting("Logging:LogLevel:Default", "Warning");
         builder.UseSetting("Updates:RunWorker", "false");
+        builder.UseSetting("Approvals:SigningKey", SigningKey);
+        builder.UseSetting("Approvals:BaseUrl", "http://127.0.0.1");
         foreach (var (key, value) in settings ?? [])
         {
             builder.UseSetting(key, value);
@@ -32,6 +38,11 @@ internal sealed class ServiceHost(string dataDirectory, Dictionary<string, strin
         if (services is not null)
         {
             builder.ConfigureTestServices(services);
+        }
+
+        if (ConfigureServices is { } configure)
+        {
+            builder.ConfigureServices(configure);
         }
     }
 

@@ -34,9 +34,9 @@ internal sealed class ServiceProcess : IAsyncDisposable
         }
     }
 
-    public static async Task<ServiceProcess> StartAsync(string dataDirectory, Dictionary<string, string?> settings)
+    public static async Task<ServiceProcess> StartAsync(string dataDirectory, Dictionary<string, string?> settings, int? port = null)
     {
-        var port = DockerFixture.FreePort();
+        port ??= DockerFixture.FreePort();
         var start = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "WebhookUpdater.dll")])
         {
             RedirectStandardOutput = true,
@@ -48,6 +48,8 @@ internal sealed class ServiceProcess : IAsyncDisposable
         start.Environment["Store__DataDirectory"] = dataDirectory;
         start.Environment["Webhook__Secret"] = ServiceHost.WebhookSecret;
         start.Environment["Admin__Token"] = ServiceHost.AdminToken;
+        start.Environment["Approvals__SigningKey"] = ServiceHost.SigningKey;
+        start.Environment["Approvals__BaseUrl"] = $"http://127.0.0.1:{port}";
         start.Environment["DOCKER_HOST"] = TestEnvironment.DockerHost;
         foreach (var (key, value) in settings)
         {
@@ -55,7 +57,7 @@ internal sealed class ServiceProcess : IAsyncDisposable
         }
 
         var process = Process.Start(start)!;
-        var service = new ServiceProcess(process, port);
+        var service = new ServiceProcess(process, port.Value);
         process.OutputDataReceived += (_, e) => service.Append(e.Data);
         process.ErrorDataReceived += (_, e) => service.Append(e.Data);
         process.BeginOutputReadLine();

@@ -16,6 +16,8 @@ internal sealed class TestApp : WebApplicationFactory<Program>
 {
     public const string WebhookSecret = "test-webhook-secret-0123456789";
     public const string AdminToken = "test-admin-token-0123456789";
+    public const string SigningKey = "test-approval-signing-key-0123456789abcdef";
+    public const string BaseUrl = "https://updates.example.test";
 
     private readonly Dictionary<string, string?> _settings;
 
@@ -30,6 +32,8 @@ internal sealed class TestApp : WebApplicationFactory<Program>
             ["Admin:Token"] = AdminToken,
             ["Logging:LogLevel:Default"] = "Warning",
             ["Updates:RunWorker"] = "false",
+            ["Approvals:SigningKey"] = SigningKey,
+            ["Approvals:BaseUrl"] = BaseUrl,
         };
         foreach (var (key, value) in settings ?? [])
         {
@@ -45,6 +49,9 @@ internal sealed class TestApp : WebApplicationFactory<Program>
 
     public FakeContainerRuntime Containers { get; } = new();
 
+    /// <summary>More service replacements (a FakeTimeProvider, …), applied after the fake engine.</summary>
+    public Action<IServiceCollection>? ConfigureServices { get; init; }
+
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
         builder.UseEnvironment(Environment);
@@ -57,6 +64,7 @@ internal sealed class TestApp : WebApplicationFactory<Program>
         {
             services.RemoveAll<IContainerRuntime>();
             services.AddSingleton<IContainerRuntime>(Containers);
+            ConfigureServices?.Invoke(services);
         });
     }
 

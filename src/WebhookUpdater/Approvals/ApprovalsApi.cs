@@ -1,0 +1,289 @@
+using System.Threading.RateLimiting;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.RateLimiting;
+using Microsoft.Extensions.Options;
+using WebhookUpdater.Configuration;
+using WebhookUpdater.Notifications;
+using WebhookUpdater.Persistence;
+using WebhookUpdater.Security;
+using WebhookUpdater.Updates;
+
+namespace WebhookUpdater.Approvals;
+
+/// <summary>What a decision answers a client that asked for JSON.</summary>
+public sealed record DecisionAnswer(string JobId, string Container, string State, string? Progress);
+
+/// <summary>The progress of an approved job, for clients that poll (no secrets in it).</summary>
+public sealed record JobProgress(string JobId, string Container, string State, bool Final, string? Outcome, string? Reason, IReadOnlyList<StepProgress> Steps);
+
+public sealed record StepProgress(string Name, string State);
+
+/// <summary>
+/// The emailed link: GET shows what will happen (and never changes anything, mail scanners open
+/// links), POST decides. No antiforgery token: the link itself is the unguessable, single-use
+/// capability and there is no cookie or session to ride on (see docs/approvals.md).
+/// </summary>
+public static class ApprovalsApi
+{
+    public const string RateLimitPolicy = "approvals";
+
+    public static IServiceCollection AddApprovals(this IServiceCollection services)
+    {
+        services.AddOptions<ApprovalOptions>()
+            .BindConfiguration(ApprovalOptions.Section)
+            .Configure<IConfiguration>((options, configuration) => options.SigningKey = configuration.ReadSecret("Approvals:SigningKey"))
+            .ValidateOnStart();
+        services.AddSingleton<IPostConfigureOptions<ApprovalOptions>, ApprovalDevelopmentDefaults>();
+        services.AddSingleton<IValidateOptions<ApprovalOptions>, ApprovalOptionsValidator>();
+        services.AddSingleton<ApprovalTokens>();
+        services.AddSingleton<ApprovalStore>();
+        services.AddSingleton<ApprovalLinks>();
+        services.AddSingleton<IPublicLinks>(provider => provider.GetRequiredService<ApprovalLinks>());
+        services.AddSingleton<ApprovalService>();
+        services.AddHostedService<ApprovalIssuer>();
+        services.AddRateLimiter(limiter => limiter.AddPolicy<string, ApprovalRateLimit>(RateLimitPolicy));
+        return services;
+    }
+
+    public static IEndpointRouteBuilder MapApprovals(this IEndpointRouteBuilder routes)
+    {
+        var links = routes.MapGroup("/approvals")
+            .WithTags("Approvals")
+            .RequireRateLimiting(RateLimitPolicy)
+            .AddEndpointFilter(async (context, next) =>
+            {
+                PageHeaders(context.HttpContext.Response);
+                return await next(context);
+            });
+        links.MapGet("/{token}", ShowAsync);
+        links.MapPost("/{token}", DecideAsync).DisableAntiforgery();
+        links.MapGet("/{token}/progress", ProgressAsync);
+
+        var admin = routes.MapGroup("/api/jobs")
+            .WithTags("Approvals")
+            .RequireBearerSecret<RouteGroupBuilder, AdminOptions>(options => options.Token);
+        admin.MapPost("/{id}/approve", (string id, ApprovalService approvals, CancellationToken cancellationToken) =>
+            DecideJobAsync(id, ApprovalDecisions.Approve, approvals, cancellationToken));
+        admin.MapPost("/{id}/reject", (string id, ApprovalService approvals, CancellationToken cancellationToken) =>
+            DecideJobAsync(id, ApprovalDecisions.Reject, approvals, cancellationToken));
+        return routes;
+    }
+
+    private static async Task<Results<ContentHttpResult, Ok<DecisionAnswer>, ProblemHttpResult>> ShowAsync(
+        string token, HttpRequest request, ApprovalService approvals, ApprovalLinks links, TimeProvider time, CancellationToken cancellationToken)
+    {
+        var state = await approvals.InspectAsync(token, cancellationToken);
+        if (state.Status != LinkStatus.Open)
+        {
+            return WantsJson(request) ? RefusalProblem(state, links, token) : RefusalPage(state, links, token);
+        }
+
+        return WantsJson(request)
+            ? TypedResults.Ok(new DecisionAnswer(state.Job!.Id, state.Job.Container, state.Job.State, null))
+            : TypedResults.Content(ApprovalPages.Confirm(state.Job!, state.Approval!, time.GetUtcNow()), HtmlType, statusCode: StatusCodes.Status200OK);
+    }
+
+    private static async Task<Results<StatusCodeHttpResult, ContentHttpResult, ProblemHttpResult, Accepted<DecisionAnswer>, Ok<DecisionAnswer>>> DecideAsync(
+        string token, HttpContext http, ApprovalService approvals, ApprovalLinks links, CancellationToken cancellationToken)
+    {
+        var request = http.Request;
+        // Browsers say where a form came from; a post from another site is never the operator's click here.
+        if (string.Equals(request.Headers["Sec-Fetch-Site"], "cross-site", StringComparison.OrdinalIgnoreCase))
+        {
+            const string detail = "A decision is posted from the approval page itself; open the emailed link and press the button there.";
+            return WantsJson(request)
+                ? ProblemJson(StatusCodes.Status403Forbidden, "Cross-site request refused", detail)
+                : ProblemPage(StatusCodes.Status403Forbidden, "Cross-site request refused", detail);
+        }
+
+        var decision = (request.HasFormContentType ? (await request.ReadFormAsync(cancellationToken))["decision"].ToString() : null) is { Length: > 0 } fromForm
+            ? fromForm
+            : request.Query["decision"].ToString();
+        decision = decision.Trim().ToLowerInvariant();
+        if (decision is not (ApprovalDecisions.Approve or ApprovalDecisions.Reject))
+        {
+            const string detail = "Send decision=approve or decision=reject (as a form field, or in the query string).";
+            return WantsJson(request)
+                ? ProblemJson(StatusCodes.Status400BadRequest, "Which decision?", detail)
+                : ProblemPage(StatusCodes.Status400BadRequest, "Which decision?", detail);
+        }
+
+        var (state, decided) = await approvals.DecideAsync(token, decision, cancellationToken);
+        if (!decided)
+        {
+            return WantsJson(request) ? RefusalProblem(state, links, token) : RefusalPage(state, links, token);
+        }
+
+        var job = state.Job!;
+        if (decision == ApprovalDecisions.Approve)
+        {
+            var progress = links.Progress(token);
+            if (WantsJson(request))
+            {
+                return TypedResults.Accepted(progress, new DecisionAnswer(job.Id, job.Container, job.State, progress));
+            }
+
+            // Post/redirect/get: a reload of the next page does not post again.
+            http.Response.Headers.Location = progress;
+            return TypedResults.StatusCode(StatusCodes.Status303SeeOther);
+        }
+
+        return WantsJson(request)
+            ? TypedResults.Ok(new DecisionAnswer(job.Id, job.Container, job.State, null))
+            : TypedResults.Content(ApprovalPages.Rejected(job), HtmlType, statusCode: StatusCodes.Status200OK);
+    }
+
+    private static async Task<Results<ContentHttpResult, Ok<JobProgress>, ProblemHttpResult>> ProgressAsync(
+        string token, HttpRequest request, ApprovalService approvals, ApprovalLinks links, CancellationToken cancellationToken)
+    {
+        var state = await approvals.InspectAsync(token, cancellationToken);
+        if (state.Status != LinkStatus.Used || state.Approval?.Decision != ApprovalDecisions.Approved)
+        {
+            if (state.Status is LinkStatus.Open)
+            {
+                const string detail = "This update waits for a decision: open the link itself to approve or reject it.";
+                return WantsJson(request)
+                    ? ProblemJson(StatusCodes.Status409Conflict, "Not approved yet", detail)
+                    : ProblemPage(StatusCodes.Status409Conflict, "Not approved yet", detail);
+            }
+
+            return WantsJson(request) ? RefusalProblem(state, links, token) : RefusalPage(state, links, token);
+        }
+
+        var job = state.Job!;
+        var final = JobStates.Final.Contains(job.State);
+        return WantsJson(request)
+            ? TypedResults.Ok(new JobProgress(job.Id, job.Container, job.State, final, job.Outcome, job.Reason,
+                job.Steps.Select(step => new StepProgress(step.Name, step.State)).ToList()))
+            : TypedResults.Content(ApprovalPages.Progress(job, final), HtmlType, statusCode: StatusCodes.Status200OK);
+    }
+
+    private static async Task<Results<Accepted<JobView>, Ok<JobView>, ProblemHttpResult>> DecideJobAsync(
+        string id, string decision, ApprovalService approvals, CancellationToken cancellationToken)
+    {
+        var (result, job) = await approvals.DecideJobAsync(id, decision, cancellationToken);
+        return result switch
+        {
+            DecisionResult.Done when decision == ApprovalDecisions.Approve => TypedResults.Accepted($"/api/jobs/{id}", job!),
+            DecisionResult.Done => TypedResults.Ok(job!),
+            DecisionResult.NotFound or DecisionResult.LinkUsed when job is null => TypedResults.Problem(
+                statusCode: StatusCodes.Status404NotFound, title: "No such job", detail: $"There is no job with id '{id}'. GET /api/jobs?state=awaiting_approval lists the waiting ones."),
+            _ => TypedResults.Problem(
+                statusCode: StatusCodes.Status409Conflict,
+                title: "The job does not wait for approval",
+                detail: job!.State == JobStates.Superseded
+                    ? $"Job {id} was superseded by job {job.SupersededBy} (a newer digest); decide that one instead."
+                    : $"Job {id} is {job.State}; only a job in awaiting_approval can be approved or rejected.",
+                extensions: new Dictionary<string, object?> { ["jobId"] = job.Id, ["state"] = job.State, ["supersededBy"] = job.SupersededBy }),
+        };
+    }
+
+    /// <summary>A link that cannot decide: 400 tampered or unknown, 410 expired, 409 used, superseded or no longer waiting.</summary>
+    private static int RefusalStatus(LinkState state) => state.Status switch
+    {
+        LinkStatus.Invalid => StatusCodes.Status400BadRequest,
+        LinkStatus.Expired => StatusCodes.Status410Gone,
+        _ => StatusCodes.Status409Conflict,
+    };
+
+    private static ContentHttpResult RefusalPage(LinkState state, ApprovalLinks links, string token) =>
+        TypedResults.Content(ApprovalPages.Refused(state, ApprovedWithLink(state) ? links.Progress(token) : null), HtmlType, statusCode: RefusalStatus(state));
+
+    private static ProblemHttpResult RefusalProblem(LinkState state, ApprovalLinks links, string token)
+    {
+        var job = state.Job;
+        var (title, detail) = state.Status switch
+        {
+            LinkStatus.Used => ("This link was already used", $"{ApprovalPages.Decision(state)} The job is now {ApprovalPages.JobSummary(job!)}."),
+            LinkStatus.Superseded => ("A newer image replaced this update",
+                $"A newer digest arrived for {job!.Container}: job {job.SupersededBy}{(state.NewerJob is null ? "" : $" ({state.NewerJob.Digest})")} replaces this one; use its link."),
+            LinkStatus.Expired => ("This link has expired",
+                $"It expired at {ApprovalPages.Time(state.Approval!.ExpiresAt)}. The job still waits: POST /api/jobs/{job!.Id}/approve with the admin token decides it."),
+            LinkStatus.NotWaiting => ("This update no longer waits for approval", $"Job {job!.Id} is {ApprovalPages.JobSummary(job)}."),
+            _ => ("This link is not valid", "The link is damaged or was not issued by this service; copy the whole link from the email."),
+        };
+        var extensions = new Dictionary<string, object?>();
+        if (job is not null)
+        {
+            extensions["jobId"] = job.Id;
+            extensions["container"] = job.Container;
+            extensions["state"] = job.State;
+            extensions["outcome"] = job.Outcome;
+        }
+
+        if (state.Approval is { } approval)
+        {
+            extensions["decision"] = approval.Decision;
+            extensions["expiresAt"] = approval.ExpiresAt;
+        }
+
+        if (state.Status == LinkStatus.Superseded)
+        {
+            extensions["supersededBy"] = job!.SupersededBy;
+        }
+
+        if (ApprovedWithLink(state))
+        {
+            extensions["progress"] = links.Progress(token);
+        }
+
+        return TypedResults.Problem(statusCode: RefusalStatus(state), title: title, detail: detail, extensions: extensions);
+    }
+
+    private static bool ApprovedWithLink(LinkState state) =>
+        state.Status == LinkStatus.Used && state.Approval is { Decision: ApprovalDecisions.Approved, DecidedVia: ApprovalDecisions.ViaLink };
+
+    private static ProblemHttpResult ProblemJson(int status, string title, string detail) =>
+        TypedResults.Problem(statusCode: status, title: title, detail: detail);
+
+    private static ContentHttpResult ProblemPage(int status, string title, string detail) =>
+        TypedResults.Content(ApprovalPages.Problem(title, detail), HtmlType, statusCode: status);
+
+    /// <summary>Pages for people; problem+json and JSON for clients that ask for it and not for HTML.</summary>
+    internal static bool WantsJson(HttpRequest request)
+    {
+        var accept = request.Headers.Accept.ToString();
+        return accept.Contains("json", StringComparison.OrdinalIgnoreCase) && !accept.Contains("text/html", StringComparison.OrdinalIgnoreCase);
+    }
+
+    /// <summary>
+    /// No caching (the state changes), no referrer (the token is in the URL and the page links
+    /// to the release notes), no framing, nothing loaded from anywhere.
+    /// </summary>
+    private static void PageHeaders(HttpResponse response)
+    {
+        response.Headers.CacheControl = "no-store";
+        response.Headers["Referrer-Policy"] = "no-referrer";
+        response.Headers.XContentTypeOptions = "nosniff";
+        response.Headers.XFrameOptions = "DENY";
+        response.Headers["X-Robots-Tag"] = "noindex, nofollow";
+        response.Headers.ContentSecurityPolicy = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+    }
+
+    private const string HtmlType = "text/html; charset=utf-8";
+}
+
+/// <summary>
+/// Per client address, Approvals:PermitsPerMinute. Its own rejection answer (a page or problem+json),
+/// not the webhook's.
+/// </summary>
+internal sealed class ApprovalRateLimit(IOptionsMonitor<ApprovalOptions> options) : IRateLimiterPolicy<string>
+{
+    public Func<OnRejectedContext, CancellationToken, ValueTask>? OnRejected { get; } = async (context, _) =>
+    {
+        const string title = "Too many requests";
+        const string detail = "Too many requests for approval links from this address; wait a minute and reload.";
+        var http = context.HttpContext;
+        http.Response.StatusCode = StatusCodes.Status429TooManyRequests;
+        http.Response.Headers.RetryAfter = "60";
+        IResult answer = ApprovalsApi.WantsJson(http.Request)
+            ? TypedResults.Problem(statusCode: StatusCodes.Status429TooManyRequests, title: title, detail: detail)
+            : TypedResults.Content(ApprovalPages.Problem(title, detail), "text/html; charset=utf-8", statusCode: StatusCodes.Status429TooManyRequests);
+        await answer.ExecuteAsync(http);
+    };
+
+    public RateLimitPartition<string> GetPartition(HttpContext httpContext) =>
+        RateLimitPartition.GetFixedWindowLimiter(
+            httpContext.Connection.RemoteIpAddress?.ToString() ?? "unknown",
+            _ => new FixedWindowRateLimiterOptions { PermitLimit = options.CurrentValue.PermitsPerMinute, Window = TimeSpan.FromMinutes(1) });
+}

@@ -1,0 +1,42 @@
+using WebhookUpdater.Tests.Support;
+
+namespace WebhookUpdater.Tests.Approvals;
+
+public sealed class ApprovalSettingsTests
+{
+    private static string StartError(TestApp app)
+    {
+        var error = Record.Exception(() => app.CreateClient());
+        Assert.NotNull(error);
+        return error is AggregateException aggregate ? string.Join(" | ", aggregate.Flatten().InnerExceptions.Select(e => e.Message)) : error.ToString();
+    }
+
+    [Theory]
+    [InlineData("Approvals:SigningKey", "", "Approvals:SigningKey is required outside Development: set Approvals__SigningKey or Approvals__SigningKey_FILE")]
+    [InlineData("Approvals:SigningKey", "only-31-bytes-long-0123456789ab", "Approvals:SigningKey is too short (31 bytes): use at least 32")]
+    [InlineData("Approvals:BaseUrl", "", "Approvals:BaseUrl is required outside Development")]
+    [InlineData("Approvals:BaseUrl", "ftp://example.org", "Approvals:BaseUrl 'ftp://example.org' is not an http(s) URL")]
+    [InlineData("Approvals:TokenLifetime", "00:00:00", "Approvals:TokenLifetime is 00:00:00")]
+    [InlineData("Email:Sender", "Ses", "Email:Ses:Region is empty")]
+    [InlineData("Email:Sender", "Smtp", "Email:Smtp:Host is empty")]
+    [InlineData("Email:To", "not an address", "Email:To 'not an address' must be one or more email addresses")]
+    public async Task Bad_approval_and_email_settings_name_the_setting_and_the_fix(string setting, string value, string message)
+    {
+        await using var app = new TestApp(new() { [setting] = value });
+
+        Assert.Contains(message, StartError(app), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task The_signing_key_can_come_from_a_file_and_never_shows_in_a_start_error()
+    {
+        var file = Path.GetTempFileName();
+        await File.WriteAllTextAsync(file, "a-signing-key-from-a-file-0123456789abcdef\n", TestContext.Current.CancellationToken);
+        await using var fromFile = new TestApp(new() { ["Approvals:SigningKey"] = "", ["Approvals:SigningKey_FILE"] = file });
+        await using var tooShort = new TestApp(new() { ["Approvals:SigningKey"] = "short-secret-value" });
+
+        Assert.Equal(System.Net.HttpStatusCode.OK, (await fromFile.CreateClient().GetAsync("/healthz", TestContext.Current.CancellationToken)).StatusCode);
+        Assert.DoesNotContain("short-secret-value", StartError(tooShort), StringComparison.Ordinal);
+        File.Delete(file);
+    }
+}
