@@ -6,6 +6,7 @@ using WebhookUpdater.Notifications;
 using WebhookUpdater.Observability;
 using WebhookUpdater.Persistence;
 using WebhookUpdater.Security;
+using WebhookUpdater.Status;
 using WebhookUpdater.Updates;
 using WebhookUpdater.Webhooks;
 
@@ -22,6 +23,7 @@ builder.Services.AddNotifications();
 builder.Services.AddUpdates();
 builder.Services.AddDiunWebhook();
 builder.Services.AddApprovals();
+builder.Services.AddStatusPage();
 
 var app = builder.Build();
 
@@ -34,6 +36,7 @@ app.MapDiunWebhook();
 app.MapJobs();
 app.MapApprovals();
 app.MapNotifications();
+app.MapStatusPage();
 
 app.Run();
 

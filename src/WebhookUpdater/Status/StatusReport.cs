@@ -1,0 +1,69 @@
+using WebhookUpdater.Persistence;
+using WebhookUpdater.Updates;
+
+namespace WebhookUpdater.Status;
+
+/// <summary>A part of the status page a feature contributes (backups, certificates, schedules).</summary>
+public interface IStatusSection
+{
+    /// <summary>Sections are shown in this order after the jobs.</summary>
+    int Order { get; }
+
+    string Title { get; }
+
+    /// <summary>Rows of (label, value, tone); tone is "", "ok", "warn" or "bad". Values are plain text.</summary>
+    Task<IReadOnlyList<StatusRow>> RowsAsync(CancellationToken cancellationToken);
+}
+
+public sealed record StatusRow(string Label, string Value, string Tone = "");
+
+public sealed record StatusModel(
+    DateTimeOffset Now,
+    IReadOnlyList<JobView> Attention,
+    IReadOnlyList<JobView> Pending,
+    IReadOnlyList<JobView> Active,
+    IReadOnlyList<JobView> Recent,
+    IReadOnlyList<(string Title, IReadOnlyList<StatusRow> Rows)> Sections);
+
+public sealed class StatusReport(JobStore jobs, IEnumerable<IStatusSection> sections, TimeProvider time)
+{
+    public async Task<StatusModel> BuildAsync(CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        var recent = await WithStepsAsync(await jobs.ListJobsAsync(null, null, 30, cancellationToken), cancellationToken);
+        var pending = await jobs.ListJobsAsync(JobStates.AwaitingApproval, null, 50, cancellationToken);
+        var active = (await jobs.ListJobsAsync(JobStates.Running, null, 10, cancellationToken))
+            .Concat(await jobs.ListJobsAsync(JobStates.Queued, null, 50, cancellationToken)).ToList();
+        // A failed job needs the operator until a later job for the same container succeeded.
+        var attention = (await jobs.ListJobsAsync(JobStates.Failed, null, 50, cancellationToken))
+            .Where(failed => failed.FinishedAt is null || now - failed.FinishedAt < TimeSpan.FromDays(30))
+            .Where(failed => !recent.Any(later => later.Container == failed.Container && later.State == JobStates.Succeeded && later.CreatedAt > failed.CreatedAt))
+            .ToList();
+
+        var rendered = new List<(string, IReadOnlyList<StatusRow>)>();
+        foreach (var section in sections.OrderBy(s => s.Order))
+        {
+            try
+            {
+                rendered.Add((section.Title, await section.RowsAsync(cancellationToken)));
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                rendered.Add((section.Title, [new StatusRow("unavailable", e.GetType().Name, "bad")]));
+            }
+        }
+
+        return new StatusModel(now, attention, pending, active, recent.Where(j => j.State != JobStates.Ignored).Take(20).ToList(), rendered);
+    }
+
+    private async Task<IReadOnlyList<JobView>> WithStepsAsync(IReadOnlyList<JobView> list, CancellationToken cancellationToken)
+    {
+        var full = new List<JobView>(list.Count);
+        foreach (var job in list)
+        {
+            full.Add(job.State == JobStates.Ignored ? job : await jobs.GetJobAsync(job.Id, cancellationToken) ?? job);
+        }
+
+        return full;
+    }
+}

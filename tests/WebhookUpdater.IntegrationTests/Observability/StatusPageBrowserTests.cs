@@ -1,0 +1,66 @@
+#nullable disable warnings
+using Docker.DotNet.Models;
+using Microsoft.Playwright;
+using WebhookUpdater.IntegrationTests.Support;
+using WebhookUpdater.IntegrationTests.Updates;
+
+namespace WebhookUpdater.IntegrationTests.Observability;
+
+[Collection(DockerCollection.Name)]
+public sealed class StatusPageBrowserTests(DockerFixture docker) : IAsyncLifetime
+{
+    private readonly string _data = Directory.CreateTempSubdirectory("wu-it-").FullName;
+
+    public ValueTask InitializeAsync()
+    {
+        docker.Require();
+        return ValueTask.CompletedTask;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await docker.RemoveTestContainersAsync();
+        Directory.Delete(_data, recursive: true);
+    }
+
+    [Fact]
+    public async Task The_operator_logs_in_sees_the_pending_approval_approves_it_and_watches_the_job_finish()
+    {
+        var repository = $"{TestEnvironment.ImagePrefix.Split('/')[0]}/wu-it/{docker.RunId}-status-{TestEnvironment.Engine.ToLowerInvariant()}";
+        await docker.PublishAsync(repository, "stable", "1.0");
+        var name = docker.Name("status");
+        var created = await docker.Client.Containers.CreateContainerAsync(new CreateContainerParameters
+        {
+            Name = name,
+            Image = $"{repository}:stable",
+            Env = [$"APP_PORT={DockerFixture.FreePort()}"],
+            Labels = new Dictionary<string, string> { [DockerFixture.TestLabel] = "true", ["update.policy"] = "manual" },
+            HostConfig = new HostConfig { NetworkMode = "host" },
+        });
+        await docker.Client.Containers.StartContainerAsync(created.ID, new ContainerStartParameters());
+        var digest = await docker.PublishAsync(repository, "stable", "1.1");
+        await using var service = await ServiceProcess.StartAsync(_data, UpdatePipelineTests.FastGate);
+        var answer = await service.PostEventAsync(ServiceHost.DiunPayload($"{repository}:stable", digest, name));
+        var jobId = answer.GetProperty("jobs")[0].GetProperty("id").GetString();
+        var (playwright, browser) = await Chromium.LaunchAsync();
+        using var _ = playwright;
+        await using var __ = browser;
+        var page = await browser.NewPageAsync();
+
+        await page.GotoAsync(service.Http.BaseAddress!.ToString());
+        await page.FillAsync("#token", ServiceHost.AdminToken);
+        await page.ClickAsync("button[type=submit]");
+        var pending = page.Locator($"#pending-{jobId}");
+        await Assertions.Expect(pending).ToContainTextAsync(name);
+        await Assertions.Expect(pending).ToContainTextAsync("awaiting_approval");
+        await pending.Locator("button.approve").ClickAsync();
+        await Assertions.Expect(page.Locator(".notice")).ToContainTextAsync($"Approved: {name}");
+
+        // The page refreshes itself every 5 s: the job's card turns succeeded without a click.
+        var card = page.Locator($"#job-{jobId}[data-state='succeeded']");
+        await Assertions.Expect(card).ToBeVisibleAsync(new() { Timeout = 90_000 });
+        var job = await service.GetJsonAsync($"/api/jobs/{jobId}");
+        Assert.Equal("succeeded", job.GetProperty("state").GetString());
+        Assert.DoesNotContain(ServiceHost.AdminToken, await page.ContentAsync(), StringComparison.Ordinal);
+    }
+}

@@ -1,0 +1,105 @@
+using System.Net;
+using Microsoft.AspNetCore.Mvc.Testing;
+using WebhookUpdater.Tests.Support;
+
+namespace WebhookUpdater.Tests.Status;
+
+public sealed class StatusPageTests : IAsyncLifetime
+{
+    private readonly TestApp _app = new();
+
+    public ValueTask InitializeAsync() => ValueTask.CompletedTask;
+
+    public ValueTask DisposeAsync() => _app.DisposeAsync();
+
+    private HttpClient Browser() => _app.CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false, HandleCookies = true });
+
+    private static async Task<HttpResponseMessage> LogInAsync(HttpClient browser, string token) =>
+        await browser.PostAsync("/login", new FormUrlEncodedContent([new("token", token)]), TestContext.Current.CancellationToken);
+
+    private async Task<string> PendingJobAsync()
+    {
+        _app.Containers.Add("gitea", "gitea/gitea:1.22", "manual");
+        var answer = await (await _app.Webhook().PostAsync("/api/diun", Payloads.Raw(Payloads.Diun("gitea/gitea:1.22")), TestContext.Current.CancellationToken)).JsonAsync();
+        return answer.GetProperty("jobs")[0].GetProperty("id").GetString()!;
+    }
+
+    [Fact]
+    public async Task Without_a_session_the_page_asks_for_the_admin_token_and_shows_nothing_else()
+    {
+        await PendingJobAsync();
+
+        var page = await Browser().GetStringAsync("/", TestContext.Current.CancellationToken);
+
+        Assert.Contains("Admin token", page, StringComparison.Ordinal);
+        Assert.DoesNotContain("gitea", page, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_wrong_token_is_refused()
+    {
+        var browser = Browser();
+
+        var response = await LogInAsync(browser, "not-the-token-at-all");
+
+        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+        Assert.DoesNotContain(response.Headers, h => h.Key == "Set-Cookie");
+    }
+
+    [Fact]
+    public async Task After_login_the_pending_approval_is_shown_and_can_be_approved()
+    {
+        var jobId = await PendingJobAsync();
+        var browser = Browser();
+
+        var login = await LogInAsync(browser, TestApp.AdminToken);
+        var page = await browser.GetStringAsync("/", TestContext.Current.CancellationToken);
+        var approve = await browser.PostAsync($"/status/jobs/{jobId}/approve", null, TestContext.Current.CancellationToken);
+        var job = await (await _app.Admin().GetAsync($"/api/jobs/{jobId}", TestContext.Current.CancellationToken)).JsonAsync();
+
+        Assert.Equal(HttpStatusCode.Redirect, login.StatusCode);
+        var cookie = Assert.Single(login.Headers.GetValues("Set-Cookie"));
+        Assert.Contains("httponly", cookie, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("samesite=strict", cookie, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain(TestApp.AdminToken, cookie, StringComparison.Ordinal);
+        Assert.Contains("Waiting for approval", page, StringComparison.Ordinal);
+        Assert.Contains($"/status/jobs/{jobId}/approve", page, StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.Redirect, approve.StatusCode);
+        Assert.Equal("queued", job.GetProperty("state").GetString());
+        Assert.DoesNotContain(TestApp.AdminToken, page, StringComparison.Ordinal);
+        Assert.DoesNotContain(TestApp.WebhookSecret, page, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_forged_or_expired_cookie_is_not_a_session()
+    {
+        var jobId = await PendingJobAsync();
+        var client = _app.CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false, HandleCookies = false });
+        var far = DateTimeOffset.UtcNow.AddDays(1).ToUnixTimeSeconds();
+        client.DefaultRequestHeaders.Add("Cookie", $"wu_session={far}.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+
+        var page = await client.GetStringAsync("/", TestContext.Current.CancellationToken);
+        var approve = await client.PostAsync($"/status/jobs/{jobId}/approve", null, TestContext.Current.CancellationToken);
+
+        Assert.Contains("Admin token", page, StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.Unauthorized, approve.StatusCode);
+        var job = await (await _app.Admin().GetAsync($"/api/jobs/{jobId}", TestContext.Current.CancellationToken)).JsonAsync();
+        Assert.Equal("awaiting_approval", job.GetProperty("state").GetString());
+    }
+
+    [Fact]
+    public async Task A_cross_site_form_post_is_refused_even_with_a_session()
+    {
+        var jobId = await PendingJobAsync();
+        var browser = Browser();
+        await LogInAsync(browser, TestApp.AdminToken);
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"/status/jobs/{jobId}/reject");
+        request.Headers.Add("Sec-Fetch-Site", "cross-site");
+
+        var response = await browser.SendAsync(request, TestContext.Current.CancellationToken);
+
+        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+        var job = await (await _app.Admin().GetAsync($"/api/jobs/{jobId}", TestContext.Current.CancellationToken)).JsonAsync();
+        Assert.Equal("awaiting_approval", job.GetProperty("state").GetString());
+    }
+}
