@@ -32,6 +32,8 @@ public sealed class ComposeStackTests(DockerFixture docker) : IAsyncLifetime
         ["HTTPS"] = DockerFixture.FreePort(),
     };
 
+    private Dictionary<string, string> _environment = [];
+
     private string Project => $"wu-it-{docker.RunId}-stack";
 
     public ValueTask InitializeAsync()
@@ -117,7 +119,8 @@ public sealed class ComposeStackTests(DockerFixture docker) : IAsyncLifetime
 
     private async Task UpAsync(Dictionary<string, string> environment)
     {
-        var up = await ComposeAsync(["up", "-d", "--no-build"], TimeSpan.FromMinutes(5), environment);
+        _environment = environment;
+        var up = await ComposeAsync(["up", "-d", "--no-build"], TimeSpan.FromMinutes(5));
         if (up.ExitCode != 0)
         {
             var ids = await Cli.RunAsync(UpdaterImage.Docker(), ["ps", "-aq", "--filter", $"label=com.docker.compose.project={Project}"], environment: UpdaterImage.DockerEnvironment);
@@ -184,10 +187,10 @@ public sealed class ComposeStackTests(DockerFixture docker) : IAsyncLifetime
         return tag;
     }
 
-    private Task<Cli.Result> ComposeAsync(IEnumerable<string> args, TimeSpan timeout, Dictionary<string, string> environment = null)
+    private Task<Cli.Result> ComposeAsync(IEnumerable<string> args, TimeSpan timeout)
     {
         var env = new Dictionary<string, string?>(UpdaterImage.DockerEnvironment);
-        foreach (var (key, value) in environment ?? new Dictionary<string, string>())
+        foreach (var (key, value) in _environment)
         {
             env[key] = value;
         }
