@@ -275,7 +275,9 @@ public sealed class ComposeStackTests(DockerFixture docker) : IAsyncLifetime
                 ready &= inspect.State.Running && (health is null || health == "healthy");
             }
 
-            states = report.ToString();
+            states = listed.Count == 0
+                ? $"no container of project {Project} is left (another test process on this engine removes every wu.test=true container when it starts)"
+                : report.ToString();
             if (ready && byService.Count == 6)
             {
                 return byService;
