@@ -714,5 +714,7 @@ verify_nginx
 verify_certbot
 push_images
 pull_on_engine_b
+bash "$TESTENV_DIR/compose.sh" # docker-compose 1.29 for the deployment tests
+bash "$TESTENV_DIR/dotnet-images.sh" # local/dotnet-{sdk,aspnet}:10, base images for the Dockerfile test
 write_env
 log "test environment ready in $((SECONDS - T_START)) s"

@@ -10,6 +10,9 @@ using WebhookUpdater.Status;
 using WebhookUpdater.Updates;
 using WebhookUpdater.Webhooks;
 
+// Sub-commands run before the web host is built (the container's HEALTHCHECK uses this one).
+if (HealthCheckCommand.Matches(args)) { Environment.ExitCode = await HealthCheckCommand.RunAsync(args); return; }
+
 var builder = WebApplication.CreateBuilder(args);
 
 builder.Services.AddSingleton(TimeProvider.System);
