@@ -40,6 +40,7 @@ if [[ -n "$DOCKER_CLI" ]]; then
   remove_test_objects B "$DOCKER_B"
 fi
 
+bash "$TESTENV_DIR/pebble.sh" stop
 stopped=0
 for name in s3rver ses registry dockerd-b containerd-b dockerd-a; do
   if pid_of "$name" >/dev/null; then

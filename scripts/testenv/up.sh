@@ -681,4 +681,5 @@ verify_certbot
 push_images
 pull_on_engine_b
 write_env
+bash "$TESTENV_DIR/pebble.sh" start
 log "test environment ready in $((SECONDS - T_START)) s"

@@ -1,4 +1,5 @@
 using WebhookUpdater.Backups;
+using WebhookUpdater.Certificates;
 using WebhookUpdater.Containers;
 using WebhookUpdater.Health;
 using WebhookUpdater.Notifications;
@@ -20,6 +21,7 @@ builder.Services.AddHealthGate();
 builder.Services.AddNotifications();
 builder.Services.AddUpdates();
 builder.Services.AddDiunWebhook();
+builder.Services.AddCertificates();
 
 var app = builder.Build();
 
@@ -30,6 +32,7 @@ app.UseRateLimiter();
 app.MapDefaultEndpoints();
 app.MapDiunWebhook();
 app.MapJobs();
+app.MapCertificates();
 
 app.Run();
 

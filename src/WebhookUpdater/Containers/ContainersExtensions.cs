@@ -19,6 +19,7 @@ public static class ContainersExtensions
         });
         services.AddSingleton<IContainerRuntime, DockerContainerRuntime>();
         services.AddSingleton<IContainerLifecycle, DockerContainerLifecycle>();
+        services.AddSingleton<IStackContainers, DockerStackContainers>();
         return services;
     }
 }
