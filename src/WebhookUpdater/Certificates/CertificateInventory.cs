@@ -25,6 +25,7 @@ public sealed record LiveCertificate(
 internal sealed class CertificateInventory(IStackContainers stack)
 {
     private const int MaxLinkHops = 8;
+    private const int MaxArchiveBytes = 4 * 1024 * 1024;
 
     public async Task<IReadOnlyList<LiveCertificate>> ReadAsync(string container, string configDirectory, CancellationToken cancellationToken)
     {
@@ -141,7 +142,23 @@ internal sealed class CertificateInventory(IStackContainers stack)
     private static async IAsyncEnumerable<TarEntry> EntriesAsync(
         Stream tar, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        await using var reader = new TarReader(tar, leaveOpen: true);
+        // Buffered whole first: Docker.DotNet's chunked stream ends early when TarReader reads
+        // an entry's data piecewise (EndOfStreamException). These archives are a few KB.
+        using var buffered = new MemoryStream();
+        var chunk = new byte[81920];
+        int read;
+        while ((read = await tar.ReadAsync(chunk, cancellationToken)) > 0)
+        {
+            if (buffered.Length + read > MaxArchiveBytes)
+            {
+                throw new RenewalSetupException($"an archive of certbot's live/ folder is larger than {MaxArchiveBytes / 1024 / 1024} MB: it should hold only links and READMEs.");
+            }
+
+            buffered.Write(chunk, 0, read);
+        }
+
+        buffered.Position = 0;
+        await using var reader = new TarReader(buffered, leaveOpen: true);
         while (await reader.GetNextEntryAsync(copyData: false, cancellationToken) is { } entry)
         {
             yield return entry;
