@@ -77,7 +77,10 @@ EOF
 # Replaces this script's lines in env.sh (up.sh writes the rest of it just before).
 export_pebble_env() {
   local env="$STATE_DIR/env.sh" tmp="$STATE_DIR/env.sh.pebble"
-  { [[ -f "$env" ]] && grep -v '^export WU_TEST_PEBBLE_' "$env" || true; } >"$tmp"
+  : >"$tmp"
+  if [[ -f "$env" ]]; then
+    grep -v '^export WU_TEST_PEBBLE_' "$env" >"$tmp" || true
+  fi
   cat >>"$tmp" <<EOF
 export WU_TEST_PEBBLE_DIRECTORY=$PEBBLE_DIRECTORY_URL
 export WU_TEST_PEBBLE_CA=$PEBBLE_DIR/ca.pem
