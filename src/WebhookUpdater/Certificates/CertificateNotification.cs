@@ -15,6 +15,7 @@ public sealed record CertificateNotification(string Kind, RenewalReport Report) 
 
     public override string Subject => Kind switch
     {
+        RenewalFailed when Report.Outcome == RenewalOutcomes.Unverified => "Certificate renewal not verified: the certificates could not be read after certbot ran",
         RenewalFailed => Report.Certbot is { } certbot
             ? $"Certificate renewal failed: certbot {(certbot.TimedOut ? "timed out" : $"exited with {certbot.ExitCode}")}"
             : "Certificate renewal could not run",

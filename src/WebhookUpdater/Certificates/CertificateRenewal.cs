@@ -65,10 +65,12 @@ public sealed partial class CertificateRenewal(
             certbotContainer = await ResolveAsync("certbot", settings.CertbotContainer, cancellationToken);
             before = await _inventory.ReadAsync(certbotContainer, settings.ConfigDirectory, cancellationToken);
         }
-        catch (RenewalSetupException e)
+        catch (Exception e) when (e is not OperationCanceledException)
         {
-            LogSetupFailed(logger, trigger, e.Message);
-            return new RenewalReport(trigger, startedAt, time.GetUtcNow(), RenewalOutcomes.SetupFailed, true, [], NginxResult.Untouched, null, e.Message);
+            // Docker not answering lands here too: a scheduled run must still end in a notice.
+            var failure = e is RenewalSetupException ? e.Message : $"Docker could not be asked for the certbot container or its certificates ({e.GetType().Name}: {e.Message}).";
+            LogSetupFailed(logger, trigger, failure);
+            return new RenewalReport(trigger, startedAt, time.GetUtcNow(), RenewalOutcomes.SetupFailed, true, [], NginxResult.Untouched, null, failure);
         }
 
         var command = settings.RenewCommandWords();
@@ -97,17 +99,20 @@ public sealed partial class CertificateRenewal(
         var certbot = new CertbotResult(certbotContainer, run.Image, command, run.ExitCode, run.TimedOut, run.Output);
 
         IReadOnlyList<LiveCertificate> after;
-        string? problem = null;
         try
         {
             after = await _inventory.ReadAsync(certbotContainer, settings.ConfigDirectory, cancellationToken);
         }
-        catch (RenewalSetupException e)
+        catch (Exception e) when (e is not OperationCanceledException)
         {
-            // Nothing can be said about what changed: nginx is left alone.
-            after = before;
-            problem = $"the certificates could not be read after certbot ran: {e.Message}";
+            // Nothing can be said about what changed: nginx is left alone, the operator must look.
+            var failure = $"certbot exited with {certbot.ExitCode}, but the certificates could not be read afterwards, so nothing says what changed and nginx was not reloaded: {e.Message}";
+            LogSetupFailed(logger, trigger, failure);
+            return new RenewalReport(trigger, startedAt, time.GetUtcNow(), RenewalOutcomes.Unverified, true,
+                Compare(before, before, certbotSucceeded: false, settings.WarnWithinDays), NginxResult.Untouched, certbot, failure);
         }
+
+        string? problem = null;
 
         var changes = Compare(before, after, certbot.Succeeded, settings.WarnWithinDays);
         var nginx = changes.Any(c => c.Status is CertificateStatuses.Renewed or CertificateStatuses.Added)
@@ -124,7 +129,7 @@ public sealed partial class CertificateRenewal(
         {
             problem ??= "nginx -t rejects the configuration: nginx was not reloaded and still serves the old certificates.";
         }
-        else if (nginx.Action is NginxActions.RestartFailed or NginxActions.NotFound)
+        else if (nginx.Action is NginxActions.RestartFailed or NginxActions.NotFound or NginxActions.Error)
         {
             problem ??= $"certificates renewed but nginx could not be reloaded ({nginx.Action}).";
         }
@@ -170,6 +175,18 @@ public sealed partial class CertificateRenewal(
     }
 
     private async Task<NginxResult> ReloadNginxAsync(CertificatesOptions settings, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await TestAndReloadNginxAsync(settings, cancellationToken);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            return new NginxResult(settings.NginxContainer, NginxActions.Error, $"{e.GetType().Name}: {e.Message}");
+        }
+    }
+
+    private async Task<NginxResult> TestAndReloadNginxAsync(CertificatesOptions settings, CancellationToken cancellationToken)
     {
         string nginx;
         try
@@ -245,12 +262,12 @@ public sealed partial class CertificateRenewal(
 
     private async Task NotifyAsync(RenewalReport report, CancellationToken cancellationToken)
     {
-        if (report.Outcome is RenewalOutcomes.CertbotFailed or RenewalOutcomes.SetupFailed)
+        if (report.Outcome is RenewalOutcomes.CertbotFailed or RenewalOutcomes.SetupFailed or RenewalOutcomes.Unverified)
         {
             await SendAsync(new CertificateNotification(CertificateNotification.RenewalFailed, report), cancellationToken);
         }
 
-        if (report.Nginx.Action is NginxActions.ConfigInvalid or NginxActions.RestartFailed or NginxActions.NotFound)
+        if (report.Nginx.Action is NginxActions.ConfigInvalid or NginxActions.RestartFailed or NginxActions.NotFound or NginxActions.Error)
         {
             await SendAsync(new CertificateNotification(CertificateNotification.NginxNotReloaded, report), cancellationToken);
         }

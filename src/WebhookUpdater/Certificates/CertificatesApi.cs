@@ -47,6 +47,7 @@ public static class CertificatesApi
         {
             RenewalOutcomes.CertbotFailed => Failure(StatusCodes.Status502BadGateway, "certbot failed", report),
             RenewalOutcomes.SetupFailed => Failure(StatusCodes.Status503ServiceUnavailable, "The renewal could not run", report),
+            RenewalOutcomes.Unverified => Failure(StatusCodes.Status503ServiceUnavailable, "The renewal could not be verified", report),
             _ => TypedResults.Ok(report),
         };
     }

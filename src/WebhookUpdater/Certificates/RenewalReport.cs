@@ -60,6 +60,9 @@ public static class RenewalOutcomes
     public const string Renewed = "renewed";
     public const string CertbotFailed = "certbot failed";
     public const string SetupFailed = "could not run";
+
+    /// <summary>certbot ran, but the certificates could not be read afterwards.</summary>
+    public const string Unverified = "not verified";
 }
 
 public static class CertificateStatuses
@@ -93,4 +96,7 @@ public static class NginxActions
     public const string NotRunning = "not running";
 
     public const string NotFound = "not found";
+
+    /// <summary>Docker failed while nginx was being tested or reloaded.</summary>
+    public const string Error = "docker error";
 }

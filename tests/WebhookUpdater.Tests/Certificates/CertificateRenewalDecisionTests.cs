@@ -132,6 +132,19 @@ public sealed class CertificateRenewalDecisionTests
     }
 
     [Fact]
+    public async Task Docker_not_answering_ends_the_run_with_a_notice_instead_of_an_exception()
+    {
+        var renewal = new CertificateRenewal(new TwoCertbots(_stack, new HttpRequestException("Connection refused")), _stack, _notifier, new StaticOptions(_options), TimeProvider.System, NullLogger<CertificateRenewal>.Instance);
+
+        var report = await RunAsync(renewal);
+
+        Assert.Equal(RenewalOutcomes.SetupFailed, report.Outcome);
+        Assert.Contains("Docker could not be asked", report.Problem, StringComparison.Ordinal);
+        Assert.Contains("Connection refused", Assert.Single(_notifier.Sent).Summary, StringComparison.Ordinal);
+        Assert.Null(renewal.Running);
+    }
+
+    [Fact]
     public async Task A_second_run_while_one_is_running_is_refused_at_once()
     {
         _stack.Issue("git.example.com", TimeSpan.FromDays(80), DateTimeOffset.UtcNow);
@@ -165,10 +178,10 @@ public sealed class CertificateRenewalDecisionTests
         public IDisposable? OnChange(Action<CertificatesOptions, string?> listener) => null;
     }
 
-    private sealed class TwoCertbots(FakeCertificateStack inner) : WebhookUpdater.Containers.IStackContainers
+    private sealed class TwoCertbots(FakeCertificateStack inner, Exception? failure = null) : WebhookUpdater.Containers.IStackContainers
     {
         public Task<IReadOnlyList<string>> FindByLabelAsync(string key, string value, CancellationToken cancellationToken) =>
-            Task.FromResult<IReadOnlyList<string>>(["certbot-1", "certbot-2"]);
+            failure is null ? Task.FromResult<IReadOnlyList<string>>(["certbot-1", "certbot-2"]) : Task.FromException<IReadOnlyList<string>>(failure);
 
         public Task<WebhookUpdater.Containers.OneOffResult> RunAsync(WebhookUpdater.Containers.OneOffRun run, int maxOutput, CancellationToken cancellationToken) =>
             inner.RunAsync(run, maxOutput, cancellationToken);
