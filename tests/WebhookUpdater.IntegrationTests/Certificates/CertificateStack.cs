@@ -203,6 +203,22 @@ internal sealed class CertificateStack : IAsyncDisposable
         }
     }
 
+    /// <summary>The worker PIDs once they satisfy <paramref name="condition"/> (old workers finish their requests first), or after 15 s.</summary>
+    public async Task<IReadOnlySet<string>> WorkerPidsEventuallyAsync(Func<IReadOnlySet<string>, bool> condition)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        while (true)
+        {
+            var workers = await WorkerPidsAsync();
+            if (condition(workers) || DateTime.UtcNow > deadline)
+            {
+                return workers;
+            }
+
+            await Task.Delay(100);
+        }
+    }
+
     public async Task<bool> NginxRunningAsync() =>
         (await _docker.Client.Containers.InspectContainerAsync(NginxContainer)).State?.Running == true;
 
