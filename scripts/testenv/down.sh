@@ -43,6 +43,7 @@ if [[ -n "$DOCKER_CLI" ]]; then
   remove_test_objects B "$DOCKER_B"
 fi
 
+bash "$TESTENV_DIR/pebble.sh" stop
 stopped=0
 pid_of smtp >/dev/null && stop_pid smtp 20 && stopped=$((stopped + 1))
 for name in s3rver ses registry dockerd-b containerd-b dockerd-a; do

@@ -717,4 +717,5 @@ pull_on_engine_b
 bash "$TESTENV_DIR/compose.sh" # docker-compose 1.29 for the deployment tests
 bash "$TESTENV_DIR/dotnet-images.sh" # local/dotnet-{sdk,aspnet}:10, base images for the Dockerfile test
 write_env
+bash "$TESTENV_DIR/pebble.sh" start
 log "test environment ready in $((SECONDS - T_START)) s"

@@ -1,5 +1,6 @@
 using WebhookUpdater.Approvals;
 using WebhookUpdater.Backups;
+using WebhookUpdater.Certificates;
 using WebhookUpdater.Containers;
 using WebhookUpdater.Health;
 using WebhookUpdater.Notifications;
@@ -27,6 +28,7 @@ builder.Services.AddUpdates();
 builder.Services.AddDiunWebhook();
 builder.Services.AddApprovals();
 builder.Services.AddStatusPage();
+builder.Services.AddCertificates();
 
 var app = builder.Build();
 
@@ -40,6 +42,7 @@ app.MapJobs();
 app.MapApprovals();
 app.MapNotifications();
 app.MapStatusPage();
+app.MapCertificates();
 
 app.Run();
 

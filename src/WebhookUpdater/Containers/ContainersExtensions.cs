@@ -20,6 +20,7 @@ public static class ContainersExtensions
         services.AddDockerResilience();
         services.AddSingleton<IContainerRuntime, DockerContainerRuntime>();
         services.AddSingleton<IContainerLifecycle, DockerContainerLifecycle>();
+        services.AddSingleton<IStackContainers, DockerStackContainers>();
         return services;
     }
 }
