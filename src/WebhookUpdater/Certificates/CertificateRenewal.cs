@@ -28,8 +28,13 @@ public sealed partial class CertificateRenewal(
     // The run in progress doubles as the gate: set only when it was null.
     private RunningRenewal? _running;
 
+    private RenewalReport? _last;
+
     /// <summary>The run in progress, if any (for the 409 answer).</summary>
     public RunningRenewal? Running => Volatile.Read(ref _running);
+
+    /// <summary>The last finished run since start-up (status page, expiry gauge).</summary>
+    public RenewalReport? LastReport => Volatile.Read(ref _last);
 
     /// <summary>Runs a renewal, or returns null at once when one is already running.</summary>
     public async Task<RenewalReport?> TryRunAsync(string trigger, CancellationToken cancellationToken)
@@ -47,6 +52,7 @@ public sealed partial class CertificateRenewal(
             var report = await RunAsync(trigger, startedAt, options.CurrentValue, cancellationToken);
             var renewed = report.Certificates.Count(c => c.Status == CertificateStatuses.Renewed);
             LogFinished(logger, trigger, report.Outcome, report.Nginx.Action, report.Certbot?.ExitCode, renewed);
+            Volatile.Write(ref _last, report);
             await NotifyAsync(report, cancellationToken);
             return report;
         }

@@ -12,6 +12,8 @@ public static class CertificatesApi
         services.AddOptions<CertificatesOptions>().BindConfiguration(CertificatesOptions.Section).ValidateOnStart();
         services.AddSingleton<IValidateOptions<CertificatesOptions>, CertificatesOptionsValidator>();
         services.AddSingleton<CertificateRenewal>();
+        services.AddSingleton<Status.IStatusSection, CertificatesStatus>();
+        services.AddSingleton<CertificateMetrics>();
         services.AddHostedService<RenewalSchedule>();
         return services;
     }

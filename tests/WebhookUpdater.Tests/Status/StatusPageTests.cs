@@ -71,6 +71,19 @@ public sealed class StatusPageTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task The_page_shows_what_will_run_next()
+    {
+        var browser = Browser();
+        await LogInAsync(browser, TestApp.AdminToken);
+
+        var page = await browser.GetStringAsync("/", TestContext.Current.CancellationToken);
+
+        Assert.Contains("<h2>Certificates</h2>", page, StringComparison.Ordinal);
+        Assert.Contains("Next renewal", page, StringComparison.Ordinal);
+        Assert.Contains("none since the service started", page, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_forged_or_expired_cookie_is_not_a_session()
     {
         var jobId = await PendingJobAsync();
