@@ -14,6 +14,7 @@ public static class CertificatesApi
         services.AddSingleton<CertificateRenewal>();
         services.AddSingleton<Status.IStatusSection, CertificatesStatus>();
         services.AddSingleton<CertificateMetrics>();
+        services.AddHostedService(provider => new Observability.MeterActivation(provider.GetRequiredService<CertificateMetrics>()));
         services.AddHostedService<RenewalSchedule>();
         return services;
     }

@@ -8,9 +8,6 @@ namespace WebhookUpdater.Certificates;
 /// </summary>
 internal sealed partial class RenewalSchedule(
     CertificateRenewal renewal,
-#pragma warning disable CS9113 // taken so the expiry gauge exists from start-up
-    CertificateMetrics metrics,
-#pragma warning restore CS9113
     IOptions<CertificatesOptions> options,
     TimeProvider time,
     ILogger<RenewalSchedule> logger) : BackgroundService
