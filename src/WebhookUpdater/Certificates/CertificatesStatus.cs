@@ -60,7 +60,7 @@ internal sealed class CertificateMetrics : IDisposable
                 .Select(c => new Measurement<double>(
                     ((c.NewExpiry ?? c.OldExpiry)!.Value - time.GetUtcNow()).TotalDays,
                     new KeyValuePair<string, object?>("certificate", c.Name))),
-            "d", "Days until each certificate expires, as of the last renewal run");
+            "{day}", "Days until each certificate expires, as of the last renewal run");
     }
 
     public void Dispose() => _meter.Dispose();

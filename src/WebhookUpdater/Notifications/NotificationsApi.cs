@@ -32,6 +32,7 @@ public static class NotificationsApi
             _ => provider.GetRequiredService<EmlFolderSender>(),
         });
         services.AddSingleton<INotifier, EmailNotifier>();
+        services.AddSingleton<EmailMetrics>();
         services.AddSingleton<OutboxDispatcher>();
         services.AddHostedService(provider => provider.GetRequiredService<OutboxDispatcher>());
         return services;

@@ -35,6 +35,7 @@ internal sealed partial class OutboxDispatcher(
     OutboxStore store,
     OutboxSignal signal,
     IEmailSender sender,
+    EmailMetrics metrics,
     IOptionsMonitor<EmailOptions> options,
     TimeProvider time,
     ILogger<OutboxDispatcher> logger) : BackgroundService
@@ -108,6 +109,7 @@ internal sealed partial class OutboxDispatcher(
             // Marked even while the host stops: the send happened, the mark must follow.
             await store.MarkSentAsync(message.Id, sender.Name, providerId, CancellationToken.None);
             LogSent(logger, message.Id, message.Kind, message.JobId, sender.Name);
+            metrics.Sent(sender.Name, message.Kind);
             return true;
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -122,6 +124,7 @@ internal sealed partial class OutboxDispatcher(
             var error = Describe(e);
             await store.MarkFailedAsync(message.Id, error, time.GetUtcNow() + pause, CancellationToken.None);
             LogKept(logger, message.Id, message.Kind, message.JobId, sender.Name, attempts, error, pause);
+            metrics.Failed(sender.Name, message.Kind);
             return false;
         }
     }
@@ -159,6 +162,7 @@ internal sealed partial class OutboxDispatcher(
                 OnRetry = args =>
                 {
                     LogRetry(logger, message.Id, sender.Name, args.AttemptNumber + 1, Describe(args.Outcome.Exception), args.RetryDelay);
+                    metrics.Retried(sender.Name, message.Kind);
                     return ValueTask.CompletedTask;
                 },
             });
