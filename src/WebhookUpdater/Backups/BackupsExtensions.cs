@@ -1,10 +1,19 @@
+using Microsoft.Extensions.Options;
+
 namespace WebhookUpdater.Backups;
 
 public static class BackupsExtensions
 {
     public static IServiceCollection AddBackups(this IServiceCollection services)
     {
-        services.AddSingleton<IBackupStore, LocalFolderBackupStore>();
+        services.AddOptions<BackupOptions>().BindConfiguration(BackupOptions.Section).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<BackupOptions>, BackupOptionsValidator>();
+        services.AddSingleton<LocalFolderBackupStore>();
+        services.AddSingleton<S3BackupStore>();
+        services.AddSingleton<IBackupStore>(provider =>
+            provider.GetRequiredService<IOptions<BackupOptions>>().Value.Store == BackupStores.S3
+                ? provider.GetRequiredService<S3BackupStore>()
+                : provider.GetRequiredService<LocalFolderBackupStore>());
         services.AddSingleton<ContainerSnapshotter>();
         return services;
     }
