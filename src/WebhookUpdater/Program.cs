@@ -8,6 +8,13 @@ using WebhookUpdater.Security;
 using WebhookUpdater.Updates;
 using WebhookUpdater.Webhooks;
 
+// A command for a shell on the server (dotnet WebhookUpdater.dll restore <set id>), not the web app.
+if (RestoreCommand.Matches(args))
+{
+    Environment.ExitCode = await RestoreCommand.RunAsync(args, Console.Out);
+    return;
+}
+
 var builder = WebApplication.CreateBuilder(args);
 
 builder.Services.AddSingleton(TimeProvider.System);
@@ -30,6 +37,7 @@ app.UseRateLimiter();
 app.MapDefaultEndpoints();
 app.MapDiunWebhook();
 app.MapJobs();
+app.MapBackups();
 
 app.Run();
 

@@ -14,7 +14,14 @@ public static class BackupsExtensions
             provider.GetRequiredService<IOptions<BackupOptions>>().Value.Store == BackupStores.S3
                 ? provider.GetRequiredService<S3BackupStore>()
                 : provider.GetRequiredService<LocalFolderBackupStore>());
+        services.AddSingleton<BackupPlanner>();
+        services.AddSingleton<BackupCatalog>();
+        services.AddSingleton<BackupRetention>();
         services.AddSingleton<ContainerSnapshotter>();
+        services.AddSingleton<BackupRunner>();
+        services.AddSingleton<IDailyBackup>(provider => provider.GetRequiredService<BackupRunner>());
+        services.AddSingleton<BackupRestorer>();
+        services.AddHostedService<BackupSchedule>();
         return services;
     }
 }

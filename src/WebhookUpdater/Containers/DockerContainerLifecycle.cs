@@ -4,7 +4,7 @@ using Docker.DotNet.Models;
 
 namespace WebhookUpdater.Containers;
 
-internal sealed class DockerContainerLifecycle(DockerClient docker) : IContainerLifecycle
+internal sealed partial class DockerContainerLifecycle(DockerClient docker) : IContainerLifecycle
 {
     private static readonly TimeSpan PullTimeout = TimeSpan.FromMinutes(30);
 
