@@ -97,7 +97,11 @@ internal static class BackupContainers
     {
         var archive = await docker.Client.Containers.GetArchiveFromContainerAsync(container, new ContainerPathStatParameters { Path = path }, false);
         var tree = new SortedDictionary<string, string>(StringComparer.Ordinal);
-        await using var reader = new TarReader(archive.Stream);
+        // TarReader's exact reads trip Docker.DotNet's chunked stream; a plain copy does not.
+        using var copy = new MemoryStream();
+        await archive.Stream.CopyToAsync(copy);
+        copy.Position = 0;
+        await using var reader = new TarReader(copy);
         while (await reader.GetNextEntryAsync() is { } entry)
         {
             var name = entry.Name.TrimEnd('/');
