@@ -107,27 +107,26 @@ public sealed partial class ContainerSnapshotter(
 
     private async Task<BackupObject> ArchiveAsync(string setId, BackupSource source, CancellationToken cancellationToken)
     {
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         await using var tar = await containers.ArchiveAsync(source.Container, source.Target, cancellationToken);
-        await using var compressed = Gzip(tar, cancellationToken, out var pump);
-        BackupObject stored;
+        var compressed = Gzip(tar, stop.Token, out var pump);
         try
         {
-            stored = await store.PutAsync(setId, source.ObjectName, $"{source.Container}:{source.Target}", compressed, cancellationToken);
+            return await store.PutAsync(setId, source.ObjectName, $"{source.Container}:{source.Target}", compressed, cancellationToken);
         }
         finally
         {
-            // The pump ends once the store stopped reading (it sees the pipe closed) or the tar ended.
+            // When the store stopped early, the pump must not go on reading the whole volume for nobody.
+            await stop.CancelAsync();
             await compressed.DisposeAsync();
             try
             {
                 await pump;
             }
-            catch (Exception) when (cancellationToken.IsCancellationRequested)
+            catch (OperationCanceledException)
             {
             }
         }
-
-        return stored;
     }
 
     /// <summary>A stream of the gzip of <paramref name="source"/>, compressed on the fly through a pipe (bounded memory).</summary>
