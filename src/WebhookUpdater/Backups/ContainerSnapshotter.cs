@@ -81,6 +81,12 @@ public sealed partial class ContainerSnapshotter(
                 LogAbortFailed(logger, setId, abort.Message);
             }
 
+            // A timeout (of Docker, of the store) is a failed backup, not a shutdown of the service.
+            if (e is OperationCanceledException && !cancellationToken.IsCancellationRequested)
+            {
+                throw new BackupSourceException($"timed out: {e.Message}");
+            }
+
             throw;
         }
     }

@@ -65,6 +65,26 @@ public sealed partial class S3BackupStore : IBackupStore, IDisposable
     public async Task<BackupObject> PutAsync(string setId, string name, string source, Stream content, CancellationToken cancellationToken)
     {
         var key = Key(setId, name);
+        try
+        {
+            return await PutCoreAsync(key, name, source, content, cancellationToken);
+        }
+        catch (Exception e) when (IsStoreFailure(e, cancellationToken))
+        {
+            throw new BackupStoreException($"S3 upload of {key} failed: {Describe(e)}", e);
+        }
+    }
+
+    /// <summary>
+    /// An error of the store (or the network, or a timeout) rather than of the caller: it becomes
+    /// a <see cref="BackupStoreException"/>, so a timeout is never mistaken for a shutdown.
+    /// </summary>
+    private static bool IsStoreFailure(Exception e, CancellationToken cancellationToken) =>
+        e is not (BackupStoreException or BackupVerificationException or ArgumentException)
+        && !(e is OperationCanceledException && cancellationToken.IsCancellationRequested);
+
+    private async Task<BackupObject> PutCoreAsync(string key, string name, string source, Stream content, CancellationToken cancellationToken)
+    {
         var partSize = (int)_options.PartSizeBytes;
         var buffers = new[] { ArrayPool<byte>.Shared.Rent(partSize), ArrayPool<byte>.Shared.Rent(partSize) };
         try
@@ -296,8 +316,15 @@ public sealed partial class S3BackupStore : IBackupStore, IDisposable
     {
         var json = JsonSerializer.SerializeToUtf8Bytes(manifest, BackupJson.Options);
         var key = Key(manifest.Id, BackupNames.ManifestName);
-        var checksum = await PutSmallAsync(key, json, json.Length, cancellationToken);
-        await VerifyAsync(key, json.Length, SHA256.HashData(json), checksum, cancellationToken);
+        try
+        {
+            var checksum = await PutSmallAsync(key, json, json.Length, cancellationToken);
+            await VerifyAsync(key, json.Length, SHA256.HashData(json), checksum, cancellationToken);
+        }
+        catch (Exception e) when (IsStoreFailure(e, cancellationToken))
+        {
+            throw new BackupStoreException($"S3 upload of the manifest {key} failed: {Describe(e)}", e);
+        }
     }
 
     public async Task AbortAsync(string setId, CancellationToken cancellationToken)
