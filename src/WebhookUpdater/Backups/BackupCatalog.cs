@@ -65,8 +65,9 @@ public sealed partial class BackupRetention(IBackupStore store, BackupCatalog ca
                 BackupKinds.PreUpdate => options.Value.KeepPreUpdate,
                 _ => options.Value.KeepManual,
             };
-            // Set ids begin with their creation time, from the service's own clock.
-            var complete = group.Where(set => set.State == BackupStates.Complete).OrderByDescending(set => set.Id, StringComparer.Ordinal).ToList();
+            // Manifests carry their creation time to the tick; ids begin with it to the second.
+            var complete = group.Where(set => set.State == BackupStates.Complete)
+                .OrderByDescending(set => set.CreatedAt).ThenByDescending(set => set.Id, StringComparer.Ordinal).ToList();
             if (complete.Count == 0)
             {
                 continue;

@@ -82,6 +82,24 @@ public sealed class PostgresBackupTests(DockerFixture docker) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Each_backup_applies_retention_and_keeps_the_newest_sets()
+    {
+        var name = docker.Name("pg-retention");
+        _containers.Add(await docker.RunPostgresAsync(name, "forge"));
+        var settings = _s3.Settings();
+        settings["Backups:KeepManual"] = "1";
+        await using var service = new ServiceHost(_data, settings);
+        var runner = service.Services.GetRequiredService<BackupRunner>();
+
+        var first = await runner.RunAsync(BackupKinds.Manual, [name], TestContext.Current.CancellationToken);
+        var second = await runner.RunAsync(BackupKinds.Manual, [name], TestContext.Current.CancellationToken);
+
+        Assert.True(first.Succeeded && second.Succeeded, string.Join("; ", first.Failures.Concat(second.Failures)));
+        var sets = (await service.GetJsonAsync("/api/backups")).EnumerateArray().Select(s => s.GetProperty("id").GetString()).ToList();
+        Assert.Equal([second.Sets[0].Id], sets);
+    }
+
+    [Fact]
     public async Task A_failing_pg_dump_leaves_no_complete_set_and_says_why()
     {
         var name = docker.Name("pg-baddb");

@@ -69,6 +69,23 @@ public sealed class BackupsApiTests
         Assert.Equal("2024-01-02T02:00:00+00:00", sets[1].GetProperty("createdAt").GetString());
     }
 
+    [Fact]
+    public async Task A_set_whose_object_does_not_match_its_manifest_is_refused_before_anything_changes()
+    {
+        await using var app = new TestApp();
+        var folder = Directory.CreateDirectory(Path.Combine(app.DataDirectory, "backups", "20240102-020000-daily-gitea-aaaaaa")).FullName;
+        await File.WriteAllTextAsync(Path.Combine(folder, "gitea.data.tar.gz"), "damaged", TestContext.Current.CancellationToken);
+        var manifest = new BackupManifest("20240102-020000-daily-gitea-aaaaaa", BackupKinds.Daily, DateTimeOffset.UnixEpoch, null, "gitea", null,
+            [new BackupObject("gitea.data.tar.gz", "gitea:/data", 7, new string('0', 64), "gitea", BackupObjectTypes.Archive, "/data")]);
+        await File.WriteAllTextAsync(Path.Combine(folder, "manifest.json"), JsonSerializer.Serialize(manifest, BackupJson.Options), TestContext.Current.CancellationToken);
+
+        var response = await app.Admin().PostAsync("/api/backups/20240102-020000-daily-gitea-aaaaaa/restore", null, TestContext.Current.CancellationToken);
+
+        Assert.Equal(HttpStatusCode.Conflict, response.StatusCode);
+        var problem = await response.JsonAsync();
+        Assert.Contains("the set is damaged, restore another one", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("20240101-020000-daily-gitea-abcdef")]
     [InlineData("bad id!")]
