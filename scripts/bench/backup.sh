@@ -31,6 +31,7 @@ s3() { curl -fsS --aws-sigv4 "aws:amz:us-east-1:s3" --user S3RVER:S3RVER -H "x-a
 now() { date +%s.%N; }
 
 cleanup() {
+  [[ -n "${BENCH_LOG:-}" && -f "$WORK/service.log" ]] && cp "$WORK/service.log" "$BENCH_LOG"
   [[ -n "$SERVICE_PID" ]] && kill "$SERVICE_PID" 2>/dev/null && wait "$SERVICE_PID" 2>/dev/null || true
   docker rm -fv "$PG" "$SMALL" >/dev/null 2>&1 || true
   # Empty and remove the bucket (s3rver keeps objects on disk).
@@ -56,9 +57,8 @@ done
 psql() { docker exec "$PG" psql -U bench -d bench -v ON_ERROR_STOP=1 -Atq "$@"; }
 psql -c "CREATE EXTENSION IF NOT EXISTS pgcrypto; CREATE TABLE blobs (id int PRIMARY KEY, data bytea); ALTER TABLE blobs ALTER data SET STORAGE EXTERNAL;"
 # One MiB of random bytes per row; the correlated WHERE makes the subquery run for every row.
-psql -c "INSERT INTO blobs SELECT g, (SELECT string_agg(gen_random_bytes(1024), ''::bytea) FROM generate_series(1, 1024) WHERE g > 0) FROM generate_series(1, $SIZE_MB) g;"
-DUMP_BYTES="$(docker exec "$PG" pg_dump --format=custom --dbname bench -U bench | wc -c)"
-log "dump size: $DUMP_BYTES bytes"
+fill() { psql -c "INSERT INTO blobs SELECT g, (SELECT string_agg(gen_random_bytes(1024), ''::bytea) FROM generate_series(1, 1024) WHERE g > 0) FROM generate_series($1, $2) g;"; }
+fill 1 16
 
 docker run -d --name "$SMALL" --label wu.bench=true --label backup.paths=/data --network none "$APP_IMAGE" >/dev/null
 s3 -X PUT "$S3_URL/$BUCKET" >/dev/null
@@ -70,10 +70,11 @@ log "starting the service on 127.0.0.1:$PORT (S3 $S3_URL/$BUCKET, parts of $PART
   export ASPNETCORE_URLS="http://127.0.0.1:$PORT" ASPNETCORE_ENVIRONMENT=Production
   export Admin__Token="$TOKEN" Webhook__Secret="bench-webhook-secret-0123456789" Store__DataDirectory="$WORK/data"
   export Updates__RunWorker=false Logging__LogLevel__Default=Warning
+  export Logging__Console__TimestampFormat="HH:mm:ss.fff "
   export Backups__Store=S3 Backups__Bucket="$BUCKET" Backups__ServiceUrl="$S3_URL" Backups__ForcePathStyle=true
   export Backups__UseChunkEncoding=false Backups__PartSizeMiB="$PART_MIB" Backups__Schedule="" Backups__KeepManual=1
   export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER
-  exec dotnet WebhookUpdater.dll
+  exec dotnet WebhookUpdater.dll --Logging:LogLevel:WebhookUpdater.Backups="${BENCH_LOG_LEVEL:-Warning}"
 ) >"$WORK/service.log" 2>&1 &
 SERVICE_PID=$!
 for _ in $(seq 1 120); do
@@ -84,12 +85,17 @@ backup() { curl -fsS -m 1800 -H "Authorization: Bearer $TOKEN" -H 'Content-Type:
   -d "{\"containers\":[\"$1\"]}" "http://127.0.0.1:$PORT/api/backups"; }
 kib() { awk -v k="$1" '$1 == k":" {print $2}' "/proc/$SERVICE_PID/status"; }
 
-log "warm-up: one small backup (JIT, S3 client, Docker client)"
+log "warm-up: a small archive and a 16 MiB dump (JIT and pools of every path measured, S3 and Docker clients)"
 backup "$SMALL" >/dev/null
+backup "$PG" >/dev/null
+fill 17 "$SIZE_MB"
+DUMP_BYTES="$(docker exec "$PG" pg_dump --format=custom --dbname bench -U bench | wc -c)"
+log "dump size: $DUMP_BYTES bytes"
 
-printf '| run | raw pg_dump > /dev/null (s) | service: dump → S3, verified (s) | ratio | RSS before (MiB) | peak RSS (MiB) | growth (MiB) |\n'
-printf '|---|---|---|---|---|---|---|\n'
+printf '| run | load (1 min) | raw pg_dump > /dev/null (s) | service: dump → S3, verified (s) | ratio | RSS before (MiB) | peak RSS (MiB) | growth (MiB) |\n'
+printf '|---|---|---|---|---|---|---|---|\n'
 for run in $(seq 1 "$RUNS"); do
+  load="$(cut -d' ' -f1 /proc/loadavg)"
   t0="$(now)"
   docker exec "$PG" pg_dump --format=custom --dbname bench -U bench >/dev/null
   raw="$(echo "$(now) - $t0" | bc)"
@@ -101,7 +107,7 @@ for run in $(seq 1 "$RUNS"); do
   took="$(echo "$(now) - $t0" | bc)"
   peak="$(kib VmHWM)"
   grep -q '"succeeded":true' "$WORK/answer.json" || { cat "$WORK/answer.json" >&2; exit 1; }
-  printf '| %s | %.1f | %.1f | %.2f | %.0f | %.0f | %.0f |\n' "$run" "$raw" "$took" "$(echo "$took / $raw" | bc -l)" \
+  printf '| %s | %s | %.1f | %.1f | %.2f | %.0f | %.0f | %.0f |\n' "$run" "$load" "$raw" "$took" "$(echo "$took / $raw" | bc -l)" \
     "$(echo "$before / 1024" | bc -l)" "$(echo "$peak / 1024" | bc -l)" "$(echo "($peak - $before) / 1024" | bc -l)"
 done
 printf '\ndump: %s bytes; parts of %s MiB; %s; %s cores\n' "$DUMP_BYTES" "$PART_MIB" "$(docker version -f 'Docker {{.Server.Version}}')" "$(nproc)"
