@@ -13,6 +13,12 @@ using WebhookUpdater.Webhooks;
 
 // Sub-commands run before the web host is built (the container's HEALTHCHECK uses this one).
 if (HealthCheckCommand.Matches(args)) { Environment.ExitCode = await HealthCheckCommand.RunAsync(args); return; }
+// A command for a shell on the server (dotnet WebhookUpdater.dll restore <set id>), not the web app.
+if (RestoreCommand.Matches(args))
+{
+    Environment.ExitCode = await RestoreCommand.RunAsync(args, Console.Out);
+    return;
+}
 
 var builder = WebApplication.CreateBuilder(args);
 
@@ -43,6 +49,7 @@ app.MapApprovals();
 app.MapNotifications();
 app.MapStatusPage();
 app.MapCertificates();
+app.MapBackups();
 
 app.Run();
 

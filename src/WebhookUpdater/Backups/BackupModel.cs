@@ -5,10 +5,25 @@ public static class BackupKinds
     public const string PreUpdate = "pre-update";
     public const string Daily = "daily";
     public const string Manual = "manual";
+
+    public static readonly string[] All = [PreUpdate, Daily, Manual];
+}
+
+/// <summary>How an object was made, and so how it is restored.</summary>
+public static class BackupObjectTypes
+{
+    /// <summary>A gzipped tar of a path from Docker's archive API; restored through the same API.</summary>
+    public const string Archive = "archive";
+
+    /// <summary><c>pg_dump -Fc</c> of one database; restored with <c>pg_restore --clean --create</c>.</summary>
+    public const string PostgresDump = "pg_dump";
 }
 
 /// <summary>One stored object of a set, with what was measured while it streamed.</summary>
-public sealed record BackupObject(string Name, string Source, long Size, string Sha256);
+/// <param name="Container">The container it came from (a set can hold a database container's dump too).</param>
+/// <param name="Type">One of <see cref="BackupObjectTypes"/>.</param>
+/// <param name="Target">The path (archive) or the database (pg_dump) it restores to.</param>
+public sealed record BackupObject(string Name, string Source, long Size, string Sha256, string? Container = null, string Type = BackupObjectTypes.Archive, string? Target = null);
 
 /// <summary>Written last: a set without a manifest is incomplete by definition.</summary>
 public sealed record BackupManifest(
@@ -20,10 +35,15 @@ public sealed record BackupManifest(
     string? ImageId,
     IReadOnlyList<BackupObject> Objects);
 
+/// <summary>A set as the store sees it: its folder or key prefix, whatever it holds.</summary>
+/// <param name="Size">Bytes of every object under the set, manifest included.</param>
+/// <param name="FirstWrite">When its oldest object was written.</param>
+public sealed record StoredSet(string Id, long Size, DateTimeOffset FirstWrite, bool HasManifest);
+
 /// <summary>Where backup sets go. The embedded default is a local folder; S3 comes behind the same door.</summary>
 public interface IBackupStore
 {
-    /// <summary>Streams one object into the set, hashing and counting as it goes.</summary>
+    /// <summary>Streams one object into the set, hashing and counting as it goes, and verifies what was stored.</summary>
     Task<BackupObject> PutAsync(string setId, string name, string source, Stream content, CancellationToken cancellationToken);
 
     /// <summary>Writes the manifest: only now is the set complete.</summary>
@@ -35,4 +55,65 @@ public interface IBackupStore
     Task<BackupManifest?> ManifestAsync(string setId, CancellationToken cancellationToken);
 
     Task<Stream> OpenAsync(string setId, string name, CancellationToken cancellationToken);
+
+    /// <summary>Every set in the store, complete or not.</summary>
+    Task<IReadOnlyList<StoredSet>> ListAsync(CancellationToken cancellationToken);
+
+    /// <summary>Deletes a set, its manifest first: a set half deleted is incomplete, never complete with holes.</summary>
+    Task DeleteAsync(string setId, CancellationToken cancellationToken);
+
+    /// <summary>Where the sets go, for logs and answers (no secrets).</summary>
+    string Describe();
 }
+
+/// <summary>Set ids and object names that are safe as a folder name and as an S3 key part.</summary>
+public static class BackupNames
+{
+    public const string ManifestName = "manifest.json";
+
+    public static bool IsSafe(string name) =>
+        name.Length is > 0 and <= 200 && name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.') && !name.StartsWith('.');
+
+    public static string Safe(string text)
+    {
+        var safe = new string(text.Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' ? c : '_').ToArray());
+        return safe.Length == 0 ? "root" : safe[..Math.Min(safe.Length, 60)];
+    }
+
+    /// <summary>yyyyMMdd-HHmmss-{kind}-{container}-{random}: sorts by time, and says its kind even without a manifest.</summary>
+    public static string NewSetId(DateTimeOffset now, string kind, string container) =>
+        $"{now.UtcDateTime:yyyyMMdd-HHmmss}-{kind}-{Safe(container)}-{Guid.NewGuid().ToString("N")[..6]}";
+
+    /// <summary>The kind a set id names, for sets that have no manifest.</summary>
+    public static string? KindOf(string setId)
+    {
+        var rest = setId.Length > 16 ? setId[16..] : "";
+        return BackupKinds.All.FirstOrDefault(kind => rest.StartsWith(kind + "-", StringComparison.Ordinal));
+    }
+
+    /// <summary>The container a set id names (as made safe), for sets that have no manifest.</summary>
+    public static string? ContainerOf(string setId)
+    {
+        var kind = KindOf(setId);
+        if (kind is null)
+        {
+            return null;
+        }
+
+        var rest = setId[(16 + kind.Length + 1)..];
+        var dash = rest.LastIndexOf('-');
+        return dash > 0 ? rest[..dash] : null;
+    }
+}
+
+/// <summary>The manifest's JSON, the same in every store.</summary>
+public static class BackupJson
+{
+    public static readonly System.Text.Json.JsonSerializerOptions Options = new(System.Text.Json.JsonSerializerDefaults.Web) { WriteIndented = true };
+}
+
+/// <summary>What was stored is not what was sent: the set must not be completed.</summary>
+public sealed class BackupVerificationException(string message) : Exception(message);
+
+/// <summary>The store refused or lost an upload.</summary>
+public sealed class BackupStoreException(string message, Exception? inner = null) : Exception(message, inner);

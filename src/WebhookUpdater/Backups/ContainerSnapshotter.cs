@@ -4,36 +4,134 @@ using WebhookUpdater.Containers;
 namespace WebhookUpdater.Backups;
 
 /// <summary>
-/// Copies a container's data out through Docker's archive API: every volume and bind mount as
-/// a gzipped tar, straight into the backup store, then the manifest.
+/// Makes one backup set of a container, as its labels say (<see cref="BackupLabels"/>): a
+/// PostgreSQL container's database through <c>pg_dump -Fc</c> in a docker exec, other data as
+/// gzipped tars from Docker's archive API, each streamed straight into the store. The manifest
+/// is written only after every object is stored and verified; any failure removes the set.
 /// </summary>
-public sealed partial class ContainerSnapshotter(IContainerLifecycle containers, IBackupStore store, TimeProvider time, ILogger<ContainerSnapshotter> logger)
+public sealed partial class ContainerSnapshotter(
+    IContainerLifecycle containers,
+    IBackupStore store,
+    BackupPlanner planner,
+    BackupRetention retention,
+    TimeProvider time,
+    ILogger<ContainerSnapshotter> logger) : IDisposable
 {
+    // One set at a time: a daily run and a pre-update backup do not dump the same database side by side.
+    private readonly SemaphoreSlim _one = new(1, 1);
+
     public async Task<BackupManifest> SnapshotAsync(string container, string kind, string? jobId, string? imageId, CancellationToken cancellationToken)
     {
-        var setId = $"{time.GetUtcNow():yyyyMMdd-HHmmss}-{kind}-{Safe(container)}-{Guid.NewGuid().ToString("N")[..6]}";
+        await _one.WaitAsync(cancellationToken);
+        BackupManifest manifest;
+        try
+        {
+            manifest = await SnapshotOneAsync(container, kind, jobId, imageId, cancellationToken);
+        }
+        finally
+        {
+            _one.Release();
+        }
+
+        try
+        {
+            await retention.ApplyAsync(cancellationToken);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // The new set is complete; old ones stay until the next run can delete them.
+            LogRetentionFailed(logger, manifest.Id, e.Message);
+        }
+
+        return manifest;
+    }
+
+    private async Task<BackupManifest> SnapshotOneAsync(string container, string kind, string? jobId, string? imageId, CancellationToken cancellationToken)
+    {
+        var setId = BackupNames.NewSetId(time.GetUtcNow(), kind, container);
+        var where = store.Describe();
+        LogStarting(logger, setId, container, kind, where);
         try
         {
             var objects = new List<BackupObject>();
-            foreach (var mount in await containers.DataMountsAsync(container, cancellationToken))
+            foreach (var source in await planner.PlanAsync(container, cancellationToken))
             {
-                var name = $"{(mount.Name is { } volume && volume.Length < 64 ? Safe(volume) : Safe(mount.Destination.Trim('/')))}.tar.gz";
-                await using var tar = await containers.ArchiveAsync(container, mount.Destination, cancellationToken);
-                await using var compressed = Gzip(tar, cancellationToken, out var pump);
-                var stored = await store.PutAsync(setId, name, $"{container}:{mount.Destination}", compressed, cancellationToken);
-                await pump;
-                objects.Add(stored);
+                var stored = source.Type == BackupObjectTypes.PostgresDump
+                    ? await DumpAsync(setId, source, cancellationToken)
+                    : await ArchiveAsync(setId, source, cancellationToken);
+                objects.Add(stored with { Container = source.Container, Type = source.Type, Target = source.Target });
                 LogObject(logger, setId, stored.Name, stored.Size);
             }
 
             var manifest = new BackupManifest(setId, kind, time.GetUtcNow(), jobId, container, imageId, objects);
             await store.CompleteAsync(manifest, cancellationToken);
+            var total = objects.Sum(o => o.Size);
+            LogComplete(logger, setId, objects.Count, total);
             return manifest;
         }
-        catch
+        catch (Exception e)
         {
-            await store.AbortAsync(setId, CancellationToken.None);
+            LogFailed(logger, setId, e.Message);
+            try
+            {
+                await store.AbortAsync(setId, CancellationToken.None);
+            }
+            catch (Exception abort)
+            {
+                LogAbortFailed(logger, setId, abort.Message);
+            }
+
+            // A timeout (of Docker, of the store) is a failed backup, not a shutdown of the service.
+            if (e is OperationCanceledException && !cancellationToken.IsCancellationRequested)
+            {
+                throw new BackupSourceException($"timed out: {e.Message}");
+            }
+
             throw;
+        }
+    }
+
+    private async Task<BackupObject> DumpAsync(string setId, BackupSource source, CancellationToken cancellationToken)
+    {
+        var environment = await planner.PostgresEnvironmentAsync(source.Container, source.User!, cancellationToken);
+        await using var dump = await containers.ExecReadAsync(
+            source.Container, ["pg_dump", "--format=custom", "--no-password", "--dbname", source.Target], environment, cancellationToken);
+        var stored = await store.PutAsync(setId, source.ObjectName, $"{source.Container}:postgres/{source.Target}", dump.Stdout, cancellationToken);
+        var result = await dump.FinishAsync(cancellationToken);
+        if (result.ExitCode != 0)
+        {
+            throw new BackupSourceException($"pg_dump of database {source.Target} in {source.Container} exited with {result.ExitCode}: {result.Output.Trim()}");
+        }
+
+        if (stored.Size == 0)
+        {
+            throw new BackupSourceException($"pg_dump of database {source.Target} in {source.Container} wrote nothing");
+        }
+
+        return stored;
+    }
+
+    private async Task<BackupObject> ArchiveAsync(string setId, BackupSource source, CancellationToken cancellationToken)
+    {
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        await using var tar = await containers.ArchiveAsync(source.Container, source.Target, cancellationToken);
+        var compressed = Gzip(tar, stop.Token, out var pump);
+        try
+        {
+            return await store.PutAsync(setId, source.ObjectName, $"{source.Container}:{source.Target}", compressed, cancellationToken);
+        }
+        finally
+        {
+            // When the store stopped early, the pump must not go on reading the whole volume for nobody.
+            await stop.CancelAsync();
+            await compressed.DisposeAsync();
+            try
+            {
+                await pump;
+            }
+            catch (OperationCanceledException)
+            {
+            }
         }
     }
 
@@ -61,12 +159,23 @@ public sealed partial class ContainerSnapshotter(IContainerLifecycle containers,
         return pipe.Reader.AsStream();
     }
 
-    private static string Safe(string text)
-    {
-        var safe = new string(text.Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' ? c : '_').ToArray());
-        return safe.Length == 0 ? "root" : safe[..Math.Min(safe.Length, 60)];
-    }
+    public void Dispose() => _one.Dispose();
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Backup {SetId}: {Kind} of {Container} to {Store}")]
+    private static partial void LogStarting(ILogger logger, string setId, string container, string kind, string store);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Backup {SetId}: stored {Object}, {Size} bytes")]
     private static partial void LogObject(ILogger logger, string setId, string @object, long size);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Backup {SetId}: complete, {Objects} object(s), {Size} bytes")]
+    private static partial void LogComplete(ILogger logger, string setId, int objects, long size);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Backup {SetId} failed: {Error}")]
+    private static partial void LogFailed(ILogger logger, string setId, string error);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Backup {SetId}: removing the incomplete set failed: {Error}")]
+    private static partial void LogAbortFailed(ILogger logger, string setId, string error);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Backup {SetId}: retention failed: {Error}")]
+    private static partial void LogRetentionFailed(ILogger logger, string setId, string error);
 }

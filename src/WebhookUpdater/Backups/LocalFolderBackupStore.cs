@@ -11,8 +11,6 @@ namespace WebhookUpdater.Backups;
 /// </summary>
 public sealed class LocalFolderBackupStore(IOptions<StoreOptions> store) : IBackupStore
 {
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { WriteIndented = true };
-
     private string Root => Path.Combine(Path.GetFullPath(store.Value.DataDirectory), "backups");
 
     public async Task<BackupObject> PutAsync(string setId, string name, string source, Stream content, CancellationToken cancellationToken)
@@ -50,11 +48,11 @@ public sealed class LocalFolderBackupStore(IOptions<StoreOptions> store) : IBack
 
     public async Task CompleteAsync(BackupManifest manifest, CancellationToken cancellationToken)
     {
-        var path = Path.Combine(SetFolder(manifest.Id), "manifest.json");
+        var path = Path.Combine(SetFolder(manifest.Id), BackupNames.ManifestName);
         var partial = path + ".partial";
         await using (var file = File.Create(partial))
         {
-            await JsonSerializer.SerializeAsync(file, manifest, Json, cancellationToken);
+            await JsonSerializer.SerializeAsync(file, manifest, BackupJson.Options, cancellationToken);
             file.Flush(flushToDisk: true);
         }
 
@@ -74,25 +72,60 @@ public sealed class LocalFolderBackupStore(IOptions<StoreOptions> store) : IBack
 
     public async Task<BackupManifest?> ManifestAsync(string setId, CancellationToken cancellationToken)
     {
-        var path = Path.Combine(SetFolder(setId), "manifest.json");
+        var path = Path.Combine(SetFolder(setId), BackupNames.ManifestName);
         if (!File.Exists(path))
         {
             return null;
         }
 
         await using var file = File.OpenRead(path);
-        return await JsonSerializer.DeserializeAsync<BackupManifest>(file, Json, cancellationToken);
+        return await JsonSerializer.DeserializeAsync<BackupManifest>(file, BackupJson.Options, cancellationToken);
     }
 
     public Task<Stream> OpenAsync(string setId, string name, CancellationToken cancellationToken) =>
-        Task.FromResult<Stream>(File.OpenRead(ObjectPath(setId, name)));
+        Task.FromResult<Stream>(new FileStream(ObjectPath(setId, name), FileMode.Open, FileAccess.Read, FileShare.Read, 81920, useAsync: true));
+
+    public Task<IReadOnlyList<StoredSet>> ListAsync(CancellationToken cancellationToken)
+    {
+        var root = new DirectoryInfo(Root);
+        if (!root.Exists)
+        {
+            return Task.FromResult<IReadOnlyList<StoredSet>>([]);
+        }
+
+        var sets = root.EnumerateDirectories()
+            .Where(folder => BackupNames.IsSafe(folder.Name))
+            .Select(folder =>
+            {
+                var files = folder.GetFiles();
+                var first = files.Length == 0 ? folder.CreationTimeUtc : files.Min(file => file.LastWriteTimeUtc);
+                return new StoredSet(
+                    folder.Name,
+                    files.Sum(file => file.Length),
+                    new DateTimeOffset(first, TimeSpan.Zero),
+                    files.Any(file => file.Name == BackupNames.ManifestName));
+            })
+            .OrderBy(set => set.Id, StringComparer.Ordinal)
+            .ToList();
+        return Task.FromResult<IReadOnlyList<StoredSet>>(sets);
+    }
+
+    public Task DeleteAsync(string setId, CancellationToken cancellationToken)
+    {
+        var manifest = Path.Combine(SetFolder(setId), BackupNames.ManifestName);
+        if (File.Exists(manifest))
+        {
+            File.Delete(manifest);
+        }
+
+        return AbortAsync(setId, cancellationToken);
+    }
+
+    public string Describe() => $"local folder {Root}";
 
     private string SetFolder(string setId) =>
-        IsSafeName(setId) ? Path.Combine(Root, setId) : throw new ArgumentException($"'{setId}' is not a backup set id", nameof(setId));
+        BackupNames.IsSafe(setId) ? Path.Combine(Root, setId) : throw new ArgumentException($"'{setId}' is not a backup set id", nameof(setId));
 
     private string ObjectPath(string setId, string name) =>
-        IsSafeName(name) ? Path.Combine(SetFolder(setId), name) : throw new ArgumentException($"'{name}' is not a backup object name", nameof(name));
-
-    private static bool IsSafeName(string name) =>
-        name.Length is > 0 and <= 200 && name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.') && !name.StartsWith('.');
+        BackupNames.IsSafe(name) ? Path.Combine(SetFolder(setId), name) : throw new ArgumentException($"'{name}' is not a backup object name", nameof(name));
 }

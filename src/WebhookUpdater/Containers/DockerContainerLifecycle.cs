@@ -6,7 +6,7 @@ using Polly.Registry;
 
 namespace WebhookUpdater.Containers;
 
-internal sealed class DockerContainerLifecycle(DockerClient docker, ResiliencePipelineProvider<string> pipelines) : IContainerLifecycle
+internal sealed partial class DockerContainerLifecycle(DockerClient docker, ResiliencePipelineProvider<string> pipelines) : IContainerLifecycle
 {
     private readonly ResiliencePipeline _pipeline = pipelines.Docker(DockerResilience.Patient);
 

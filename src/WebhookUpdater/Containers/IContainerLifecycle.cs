@@ -25,7 +25,7 @@ public sealed record PulledImage(string Id, IReadOnlyList<string> RepoDigests);
 /// The Docker operations of an update, each one call (or a short fixed sequence) against the
 /// engine. The order and the decisions live in Updates/.
 /// </summary>
-public interface IContainerLifecycle
+public partial interface IContainerLifecycle
 {
     Task<ContainerStatus?> StatusAsync(string nameOrId, CancellationToken cancellationToken);
 

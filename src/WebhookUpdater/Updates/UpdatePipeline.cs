@@ -17,6 +17,7 @@ public sealed partial class UpdatePipeline(
     IContainerRuntime runtime,
     IContainerLifecycle containers,
     ContainerSnapshotter snapshotter,
+    BackupRestorer restorer,
     HealthGate gate,
     INotifier notifier,
     IOptions<UpdateOptions> options,
@@ -195,8 +196,14 @@ public sealed partial class UpdatePipeline(
                 }
 
                 await containers.RenameAsync(old.Id, job.Container, cancellationToken);
+                var (restored, restoreError) = await RestoreDataBeforeStartAsync(job, old, cancellationToken);
                 await containers.StartAsync(old.Id, cancellationToken);
-                return (true, $"removed the new container, renamed {OldName(job.Container)} back to {job.Container} and started it");
+                if (restoreError is not null)
+                {
+                    throw new InvalidOperationException($"{job.Container} was started again, but its pre-update data could not be restored: {restoreError}");
+                }
+
+                return (true, $"removed the new container, renamed {OldName(job.Container)} back to {job.Container}{restored} and started it");
             }, cancellationToken);
         }
         catch (Exception e) when (e is not OperationCanceledException)
@@ -219,6 +226,35 @@ public sealed partial class UpdatePipeline(
             result.Passed ? why : $"{why}; the rolled-back container is not healthy either: {result.Detail}",
             logTail,
             cancellationToken);
+    }
+
+    /// <summary>
+    /// A container labelled backup.restore-on-rollback gets its pre-update set back before the old
+    /// version starts: a new version may have migrated the data, and the old one may not start on it.
+    /// Returns a note for the step's detail, or the error.
+    /// </summary>
+    private async Task<(string Note, string? Error)> RestoreDataBeforeStartAsync(JobView job, ContainerStatus old, CancellationToken cancellationToken)
+    {
+        if (!BackupLabels.IsTrue(old.Labels, BackupLabels.RestoreOnRollback))
+        {
+            return ("", null);
+        }
+
+        var backupId = (await store.GetJobAsync(job.Id, cancellationToken))?.BackupId;
+        if (backupId is null)
+        {
+            return ("", "the job has no pre-update set");
+        }
+
+        try
+        {
+            var report = await restorer.RestoreAsync(new RestoreRequest(backupId, RunHealthGate: false, StartAll: false), cancellationToken);
+            return report.Succeeded ? ($", restored pre-update set {backupId}", null) : ("", report.Error);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            return ("", e.Message);
+        }
     }
 
     /// <summary>Null when the job should go on; else why the container is no longer what the event was about.</summary>

@@ -1,5 +1,7 @@
 #nullable disable warnings
 using System.Text.Json;
+using OpenTelemetry;
+using OpenTelemetry.Metrics;
 using Microsoft.Extensions.DependencyInjection;
 using WebhookUpdater.IntegrationTests.Support;
 using WebhookUpdater.Notifications;
@@ -118,12 +120,20 @@ public sealed class OutboxResilienceTests : IAsyncLifetime
     {
         SesAnswers(500, nextState: "recovered");
         SesAnswers(200, scenarioState: "recovered");
-        await using var service = new ServiceHost(_data, SesSettings(_ses.Url));
+        var metrics = new List<OpenTelemetry.Metrics.Metric>();
+        await using var service = new ServiceHost(_data, SesSettings(_ses.Url), services =>
+            services.ConfigureOpenTelemetryMeterProvider(meters => meters.AddInMemoryExporter(metrics)));
         service.CreateClient();
 
         await service.Services.GetRequiredService<INotifier>().NotifyAsync(Failure("job-500-then-200"), CancellationToken.None);
         var sent = await WaitForOutboxAsync(service.GetJsonAsync, "job-500-then-200", e => e.GetProperty("state").GetString() == "sent");
         await Task.Delay(1500);
+        service.Services.GetRequiredService<OpenTelemetry.Metrics.MeterProvider>().ForceFlush();
+
+        // One retry inside the round, then sent; the metrics say the same.
+        Assert.Equal(1, OutboxRestartTests.Sum(metrics, "webhookupdater.email.sent"));
+        Assert.Equal(1, OutboxRestartTests.Sum(metrics, "webhookupdater.email.retried"));
+        Assert.Equal(0, OutboxRestartTests.Sum(metrics, "webhookupdater.email.failed"));
 
         Assert.Equal([500, 200], Statuses());
         Assert.Equal(1, sent.GetProperty("attempts").GetInt32());
@@ -251,5 +261,19 @@ public sealed class OutboxRestartTests(DockerFixture docker) : IAsyncLifetime
 
         Assert.Fail($"outbox entry for {jobId}: {entry}\n{service.Output}");
         return entry;
+    }
+
+    internal static long Sum(List<OpenTelemetry.Metrics.Metric> metrics, string name)
+    {
+        long total = 0;
+        foreach (var metric in metrics.Where(m => m.Name == name))
+        {
+            foreach (ref readonly var point in metric.GetMetricPoints())
+            {
+                total = Math.Max(total, point.GetSumLong());
+            }
+        }
+
+        return total;
     }
 }

@@ -111,6 +111,19 @@ internal sealed class FakeCertificateStack : IStackContainers, IContainerLifecyc
 
     public Task RemoveLeftoversAsync(string key, string value, CancellationToken cancellationToken) => Task.CompletedTask;
 
+    // The backup side of the lifecycle: renewal never calls it.
+    public Task<IExecOutput> ExecReadAsync(string nameOrId, IReadOnlyList<string> command, IReadOnlyList<string> environment, CancellationToken cancellationToken) =>
+        throw new NotSupportedException();
+
+    public Task<ExecResult> ExecWriteAsync(string nameOrId, IReadOnlyList<string> command, IReadOnlyList<string> environment, Stream input, CancellationToken cancellationToken) =>
+        throw new NotSupportedException();
+
+    public Task<IReadOnlyList<string>?> EnvironmentAsync(string nameOrId, CancellationToken cancellationToken) =>
+        throw new NotSupportedException();
+
+    public Task<IReadOnlyList<ContainerStatus>> ListAsync(CancellationToken cancellationToken) =>
+        throw new NotSupportedException();
+
     public Task<ContainerStatus?> StatusAsync(string nameOrId, CancellationToken cancellationToken) =>
         Task.FromResult<ContainerStatus?>(new ContainerStatus(nameOrId, nameOrId, "sha256:x", NginxRunning ? "running" : "exited", NginxRunning, false, 0, 0, null, new Dictionary<string, string>()));
 

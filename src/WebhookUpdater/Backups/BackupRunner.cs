@@ -1,0 +1,142 @@
+using Microsoft.Extensions.Options;
+using WebhookUpdater.Notifications;
+
+namespace WebhookUpdater.Backups;
+
+/// <summary>A set that could not be made, and why.</summary>
+public sealed record BackupFailure(string Container, string Error);
+
+public sealed record BackupRunResult(string Kind, IReadOnlyList<BackupManifest> Sets, IReadOnlyList<BackupFailure> Failures)
+{
+    public bool Succeeded => Failures.Count == 0;
+}
+
+/// <summary>The daily backup, as the schedule starts it.</summary>
+public interface IDailyBackup
+{
+    Task<BackupRunResult> RunDailyAsync(CancellationToken cancellationToken);
+}
+
+/// <summary>A backup failed outside an update (daily or on demand): the operator must hear it.</summary>
+public sealed record BackupNotification(string Kind, string BackupKind, IReadOnlyList<BackupFailure> Failures, IReadOnlyList<string> Completed, string Store) : Notification(Kind)
+{
+    public override string Subject => $"Backup failed: {string.Join(", ", Failures.Select(f => f.Container))} ({BackupKind})";
+
+    public override string Summary =>
+        $"""
+        The {BackupKind} backup to {Store} failed for {Failures.Count} container(s); no complete set was written for them.
+        {string.Join("\n", Failures.Select(f => $"- {f.Container}: {f.Error}"))}
+        Completed sets: {(Completed.Count == 0 ? "none" : string.Join(", ", Completed))}
+        """;
+}
+
+public static class BackupNotificationKinds
+{
+    public const string BackupFailed = "backup-failed";
+}
+
+/// <summary>Backs up every container that asks for it (or those named), one set each.</summary>
+public sealed partial class BackupRunner(
+    ContainerSnapshotter snapshotter,
+    BackupPlanner planner,
+    IBackupStore store,
+    INotifier notifier,
+    ILogger<BackupRunner> logger) : IDailyBackup
+{
+    public Task<BackupRunResult> RunDailyAsync(CancellationToken cancellationToken) => RunAsync(BackupKinds.Daily, null, cancellationToken);
+
+    /// <summary>One set per container; a failure of one does not stop the others, and is notified.</summary>
+    public async Task<BackupRunResult> RunAsync(string kind, IReadOnlyList<string>? containers, CancellationToken cancellationToken)
+    {
+        var names = containers is { Count: > 0 } ? containers : await planner.DailyRootsAsync(cancellationToken);
+        var sets = new List<BackupManifest>();
+        var failures = new List<BackupFailure>();
+        foreach (var name in names)
+        {
+            try
+            {
+                sets.Add(await snapshotter.SnapshotAsync(name, kind, null, null, cancellationToken));
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                LogFailed(logger, kind, name, e.Message);
+                failures.Add(new BackupFailure(name, e.Message));
+            }
+        }
+
+        if (failures.Count > 0)
+        {
+            try
+            {
+                await notifier.NotifyAsync(new BackupNotification(BackupNotificationKinds.BackupFailed, kind, failures, sets.Select(s => s.Id).ToList(), store.Describe()), cancellationToken);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                LogNotifyFailed(logger, kind, e.Message);
+            }
+        }
+
+        return new BackupRunResult(kind, sets, failures);
+    }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "The {Kind} backup of {Container} failed: {Error}")]
+    private static partial void LogFailed(ILogger logger, string kind, string container, string error);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "The {Kind} backup failed and the notice could not be sent: {Error}")]
+    private static partial void LogNotifyFailed(ILogger logger, string kind, string error);
+}
+
+/// <summary>
+/// Starts the daily backup at the times of Backups:Schedule (cron, in Backups:TimeZone). Waits
+/// on the service's TimeProvider, so tests move time instead of sleeping. A run that is missed
+/// while the service is down is not caught up: the next one comes at its time.
+/// </summary>
+internal sealed partial class BackupSchedule(IDailyBackup daily, IOptions<BackupOptions> options, TimeProvider time, ILogger<BackupSchedule> logger) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var schedule = options.Value.ResolveSchedule();
+        if (schedule is null)
+        {
+            LogOff(logger);
+            return;
+        }
+
+        var zone = options.Value.ResolveTimeZone();
+        try
+        {
+            while (!stoppingToken.IsCancellationRequested)
+            {
+                var now = time.GetUtcNow();
+                var next = schedule.GetNextOccurrence(now, zone);
+                if (next is null)
+                {
+                    return;
+                }
+
+                LogNext(logger, next.Value);
+                // Short steps: a clock that jumps (suspend, NTP) is noticed within a minute.
+                while (time.GetUtcNow() < next.Value)
+                {
+                    var wait = next.Value - time.GetUtcNow();
+                    await Task.Delay(wait > TimeSpan.FromMinutes(1) ? TimeSpan.FromMinutes(1) : wait, time, stoppingToken);
+                }
+
+                var result = await daily.RunDailyAsync(stoppingToken);
+                LogRan(logger, result.Sets.Count, result.Failures.Count);
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Daily backup: Backups:Schedule is empty, no schedule")]
+    private static partial void LogOff(ILogger logger);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Daily backup: next run at {Next}")]
+    private static partial void LogNext(ILogger logger, DateTimeOffset next);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Daily backup: {Sets} set(s) complete, {Failures} failed")]
+    private static partial void LogRan(ILogger logger, int sets, int failures);
+}

@@ -1,0 +1,106 @@
+#nullable disable warnings
+using Docker.DotNet.Models;
+using WebhookUpdater.IntegrationTests.Support;
+using WebhookUpdater.IntegrationTests.Updates;
+
+namespace WebhookUpdater.IntegrationTests.Backups;
+
+/// <summary>A rollback that puts the pre-update data back, for a container labelled for it.</summary>
+[Collection(DockerCollection.Name)]
+[Trait("Category", "Docker")]
+public sealed class DataRollbackTests(DockerFixture docker) : IAsyncLifetime
+{
+    private readonly string _data = Directory.CreateTempSubdirectory("wu-it-").FullName;
+    private readonly List<string> _containers = [];
+    private S3Server _s3;
+
+    public async ValueTask InitializeAsync()
+    {
+        docker.Require();
+        _s3 = await S3Server.StartAsync();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var container in _containers)
+        {
+            try
+            {
+                await docker.Client.Containers.RemoveContainerAsync(container, new ContainerRemoveParameters { Force = true, RemoveVolumes = true });
+            }
+            catch (Docker.DotNet.DockerContainerNotFoundException)
+            {
+            }
+        }
+
+        await _s3.DisposeAsync();
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        Directory.Delete(_data, recursive: true);
+    }
+
+    [Fact]
+    public async Task A_migration_the_new_version_wrote_is_gone_after_the_rollback()
+    {
+        var database = docker.Name("rb-postgres");
+        _containers.Add(await docker.RunPostgresAsync(database, "forge"));
+        await docker.PsqlAsync(database, "forge", "CREATE TABLE schema_version (v text); INSERT INTO schema_version VALUES ('v1')");
+        var repository = $"{TestEnvironment.ImagePrefix.Split('/')[0]}/wu-it/{docker.RunId}-datarollback-{TestEnvironment.Engine.ToLowerInvariant()}";
+        await docker.PublishAsync(repository, "stable", "1.0");
+        var name = docker.Name("rb-forge");
+        var created = await docker.Client.Containers.CreateContainerAsync(new CreateContainerParameters
+        {
+            Name = name,
+            Image = $"{repository}:stable",
+            Env = [$"APP_PORT={DockerFixture.FreePort()}"],
+            Labels = new Dictionary<string, string>
+            {
+                [DockerFixture.TestLabel] = "true",
+                ["update.policy"] = "automatic",
+                ["backup.paths"] = "/data",
+                ["backup.with"] = database,
+                ["backup.restore-on-rollback"] = "true",
+                // Only the old version is healthy: the new one fails the gate after 8 s, time enough to "migrate".
+                ["update.health.cmd"] = "test \"$APP_VERSION\" = 1.0",
+                ["update.health.timeout"] = "8",
+            },
+            HostConfig = new HostConfig { NetworkMode = "host" },
+        });
+        _containers.Add(created.ID);
+        await docker.Client.Containers.StartContainerAsync(created.ID, new ContainerStartParameters());
+        await docker.WaitHealthyAsync(created.ID, TimeSpan.FromSeconds(30));
+        var digest = await docker.PublishAsync(repository, "stable", "1.1");
+        var newImage = await docker.ImageIdAsync(TestEnvironment.AppImage("1.1"));
+        var settings = UpdatePipelineTests.FastGate;
+        foreach (var (key, value) in _s3.Settings())
+        {
+            settings[key] = value;
+        }
+
+        await using var service = new ServiceHost(_data, settings);
+        var answer = await service.PostEventAsync(ServiceHost.DiunPayload($"{repository}:stable", digest, name));
+        var jobId = answer.GetProperty("jobs")[0].GetProperty("id").GetString();
+
+        // The new version starts and migrates the database, as a new Gitea does on its first start.
+        await JobWaiter.WaitAsync(service.GetJsonAsync, jobId, TimeSpan.FromSeconds(120), job =>
+            job.GetProperty("steps").EnumerateArray().Any(s => s.GetProperty("name").GetString() == "health-gate"));
+        var running = await docker.Client.Containers.InspectContainerAsync(name);
+        Assert.Equal(newImage, running.Image);
+        await docker.PsqlAsync(database, "forge", "INSERT INTO schema_version VALUES ('v2'); CREATE TABLE migrated_v2 (x int)");
+        _containers.Add(running.ID);
+
+        var finished = await JobWaiter.WaitAsync(service.GetJsonAsync, jobId, TimeSpan.FromSeconds(120));
+
+        Assert.True(finished.GetProperty("state").GetString() == "rolled_back", JobWaiter.Timeline(finished));
+        Assert.Equal("rolled back, healthy", finished.GetProperty("outcome").GetString());
+        var rollback = finished.GetProperty("steps").EnumerateArray().Single(s => s.GetProperty("name").GetString() == "rollback");
+        Assert.Contains($"restored pre-update set {finished.GetProperty("backupId").GetString()}", rollback.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        Assert.Equal("v1", await docker.PsqlAsync(database, "forge", "SELECT string_agg(v, ',' ORDER BY v) FROM schema_version"));
+        Assert.Equal("0", await docker.PsqlAsync(database, "forge", "SELECT count(*) FROM pg_tables WHERE tablename = 'migrated_v2'"));
+        var old = await docker.Client.Containers.InspectContainerAsync(name);
+        Assert.Equal(created.ID, old.ID);
+        Assert.True(old.State.Running);
+        // The volume was put back too: the new version's start line is gone, the old one's restart is there.
+        var (_, versions, _) = await docker.ExecAsync(name, ["cat", "/data/versions.log"]);
+        Assert.Equal("1.0\n1.0\n", versions);
+    }
+}
