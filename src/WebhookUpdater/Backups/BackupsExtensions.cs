@@ -22,6 +22,8 @@ public static class BackupsExtensions
         services.AddSingleton<IDailyBackup>(provider => provider.GetRequiredService<BackupRunner>());
         services.AddSingleton<BackupRestorer>();
         services.AddHostedService<BackupSchedule>();
+        services.AddSingleton<BackupMetrics>();
+        services.AddSingleton<Status.IStatusSection, BackupsStatus>();
         return services;
     }
 }

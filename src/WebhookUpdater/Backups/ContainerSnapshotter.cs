@@ -14,6 +14,7 @@ public sealed partial class ContainerSnapshotter(
     IBackupStore store,
     BackupPlanner planner,
     BackupRetention retention,
+    BackupMetrics metrics,
     TimeProvider time,
     ILogger<ContainerSnapshotter> logger) : IDisposable
 {
@@ -24,9 +25,16 @@ public sealed partial class ContainerSnapshotter(
     {
         await _one.WaitAsync(cancellationToken);
         BackupManifest manifest;
+        var started = time.GetTimestamp();
         try
         {
             manifest = await SnapshotOneAsync(container, kind, jobId, imageId, cancellationToken);
+            metrics.SetEnded(kind, complete: true, manifest.Objects.Sum(o => o.Size), time.GetElapsedTime(started));
+        }
+        catch (Exception) when (!cancellationToken.IsCancellationRequested)
+        {
+            metrics.SetEnded(kind, complete: false, 0, time.GetElapsedTime(started));
+            throw;
         }
         finally
         {

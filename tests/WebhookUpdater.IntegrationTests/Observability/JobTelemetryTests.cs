@@ -79,6 +79,8 @@ public sealed class JobTelemetryTests(DockerFixture docker) : IAsyncLifetime
 
         var jobs = metrics.Where(m => m.Name == "webhookupdater.jobs").SelectMany(Points).ToList();
         Assert.Contains(jobs, p => Tag(p, "state") == "succeeded" && Tag(p, "policy") == "automatic" && p.GetSumLong() >= 1);
+        var backupBytes = metrics.Where(m => m.Name == "webhookupdater.backup.bytes").SelectMany(Points).ToList();
+        Assert.Contains(backupBytes, p => Tag(p, "kind") == "pre-update" && p.GetSumLong() > 0);
         var durations = metrics.Where(m => m.Name == "webhookupdater.job.step.duration").SelectMany(Points).ToList();
         Assert.Contains(durations, p => Tag(p, "step") == "health-gate" && p.GetHistogramCount() >= 1 && p.GetHistogramSum() >= 2.0);
     }

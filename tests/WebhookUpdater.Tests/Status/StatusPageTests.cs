@@ -78,6 +78,8 @@ public sealed class StatusPageTests : IAsyncLifetime
 
         var page = await browser.GetStringAsync("/", TestContext.Current.CancellationToken);
 
+        Assert.Contains("<h2>Backups</h2>", page, StringComparison.Ordinal);
+        Assert.Contains("Next daily backup", page, StringComparison.Ordinal);
         Assert.Contains("<h2>Certificates</h2>", page, StringComparison.Ordinal);
         Assert.Contains("Next renewal", page, StringComparison.Ordinal);
         Assert.Contains("none since the service started", page, StringComparison.Ordinal);
