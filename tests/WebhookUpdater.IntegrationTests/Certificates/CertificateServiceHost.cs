@@ -32,6 +32,8 @@ internal sealed class CertificateServiceHost(string dataDirectory, Dictionary<st
         builder.UseSetting("Store:DataDirectory", dataDirectory);
         builder.UseSetting("Webhook:Secret", ServiceHost.WebhookSecret);
         builder.UseSetting("Admin:Token", ServiceHost.AdminToken);
+        builder.UseSetting("Approvals:SigningKey", ServiceHost.SigningKey);
+        builder.UseSetting("Approvals:BaseUrl", "http://127.0.0.1");
         builder.UseSetting("Logging:LogLevel:Default", "Warning");
         builder.UseSetting("Updates:RunWorker", "false");
         // The weekly schedule has its own fast test; here only the endpoint runs renewals.

@@ -161,7 +161,8 @@ public sealed class ComposeStackTests(DockerFixture docker) : IAsyncLifetime
         await File.WriteAllTextAsync(Path.Combine(_dir, "nginx.conf"), conf);
 
         // The operator's .env: the example, with the ports this machine has free.
-        var env = (await File.ReadAllTextAsync(DeploymentFiles.EnvExample))
+        // Email goes to the .eml outbox here: the example's SES sender would call AWS.
+        var env = (await File.ReadAllTextAsync(DeploymentFiles.EnvExample)).Replace("Email__Sender=Ses", "Email__Sender=Outbox", StringComparison.Ordinal)
             + $"\nHTTP_PORT={_ports["HTTP"]}\nHTTPS_PORT={_ports["HTTPS"]}\nGITEA_SSH_PORT={DockerFixture.FreePort()}\nDOCKER_SOCKET={UpdaterImage.SocketPath}\n";
         await File.WriteAllTextAsync(Path.Combine(_dir, ".env"), env);
         return new Dictionary<string, string>
