@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics;
 using System.Net;
 using System.Security.Cryptography;
 using System.Text.Json;
@@ -157,15 +158,21 @@ public sealed partial class S3BackupStore : IBackupStore, IDisposable
                 size += filled;
 
                 var next = 1 - current;
-                var read = FillAsync(content, buffers[next], (int)_options.PartSizeBytes, cancellationToken);
+                var read = TimedAsync(FillAsync(content, buffers[next], (int)_options.PartSizeBytes, cancellationToken));
+                var uploadTook = TimeSpan.Zero;
                 try
                 {
-                    parts.Add(await upload);
+                    (var part, uploadTook) = await TimedAsync(upload);
+                    parts.Add(part);
                 }
                 finally
                 {
                     // The read owns the other buffer: wait for it before that buffer is reused or returned.
-                    filled = await read;
+                    (filled, var readTook) = await read;
+                    if (_logger.IsEnabled(LogLevel.Debug))
+                    {
+                        LogPartTimes(_logger, key, partNumber, (long)uploadTook.TotalMilliseconds, (long)readTook.TotalMilliseconds);
+                    }
                 }
 
                 whole.Append(buffers[next], filled);
@@ -463,6 +470,13 @@ public sealed partial class S3BackupStore : IBackupStore, IDisposable
         }
     }
 
+    private static async Task<(T Result, TimeSpan Took)> TimedAsync<T>(Task<T> task)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var result = await task;
+        return (result, Stopwatch.GetElapsedTime(started));
+    }
+
     /// <summary>Reads until the buffer holds <paramref name="count"/> bytes or the source ends.</summary>
     private static async Task<int> FillAsync(Stream source, byte[] buffer, int count, CancellationToken cancellationToken)
     {
@@ -503,6 +517,9 @@ public sealed partial class S3BackupStore : IBackupStore, IDisposable
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "S3 {Key}: part {Part} uploaded, {Bytes} bytes")]
     private static partial void LogPart(ILogger logger, string key, int part, int bytes);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "S3 {Key}: part {Part} uploaded in {UploadMs} ms while the next one was read in {ReadMs} ms (the larger one sets the pace)")]
+    private static partial void LogPartTimes(ILogger logger, string key, int part, long uploadMs, long readMs);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "S3 {Key}: verified {Bytes} bytes by {Method}")]
     private static partial void LogVerified(ILogger logger, string key, long bytes, string method);
