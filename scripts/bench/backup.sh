@@ -84,6 +84,8 @@ done
 backup() { curl -fsS -m 1800 -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
   -d "{\"containers\":[\"$1\"]}" "http://127.0.0.1:$PORT/api/backups"; }
 kib() { awk -v k="$1" '$1 == k":" {print $2}' "/proc/$SERVICE_PID/status"; }
+# CPU seconds (user + system) the service has used so far.
+cpu() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$SERVICE_PID/stat"; }
 
 log "warm-up: a small archive and a 16 MiB dump (JIT and pools of every path measured, S3 and Docker clients)"
 backup "$SMALL" >/dev/null
@@ -92,8 +94,8 @@ fill 17 "$SIZE_MB"
 DUMP_BYTES="$(docker exec "$PG" pg_dump --format=custom --dbname bench -U bench | wc -c)"
 log "dump size: $DUMP_BYTES bytes"
 
-printf '| run | load (1 min) | raw pg_dump > /dev/null (s) | service: dump → S3, verified (s) | ratio | RSS before (MiB) | peak RSS (MiB) | growth (MiB) |\n'
-printf '|---|---|---|---|---|---|---|---|\n'
+printf '| run | load (1 min) | raw pg_dump > /dev/null (s) | service: dump → S3, verified (s) | ratio | service CPU (s) | RSS before (MiB) | peak RSS (MiB) | growth (MiB) |\n'
+printf '|---|---|---|---|---|---|---|---|---|\n'
 for run in $(seq 1 "$RUNS"); do
   load="$(cut -d' ' -f1 /proc/loadavg)"
   t0="$(now)"
@@ -102,12 +104,14 @@ for run in $(seq 1 "$RUNS"); do
 
   before="$(kib VmRSS)"
   echo 5 >"/proc/$SERVICE_PID/clear_refs" # resets VmHWM (peak RSS) to the current RSS
+  cpu0="$(cpu)"
   t0="$(now)"
   backup "$PG" >"$WORK/answer.json"
   took="$(echo "$(now) - $t0" | bc)"
+  cpu1="$(cpu)"
   peak="$(kib VmHWM)"
   grep -q '"succeeded":true' "$WORK/answer.json" || { cat "$WORK/answer.json" >&2; exit 1; }
-  printf '| %s | %s | %.1f | %.1f | %.2f | %.0f | %.0f | %.0f |\n' "$run" "$load" "$raw" "$took" "$(echo "$took / $raw" | bc -l)" \
+  printf '| %s | %s | %.1f | %.1f | %.2f | %.1f | %.0f | %.0f | %.0f |\n' "$run" "$load" "$raw" "$took" "$(echo "$took / $raw" | bc -l)" "$(echo "$cpu1 - $cpu0" | bc -l)" \
     "$(echo "$before / 1024" | bc -l)" "$(echo "$peak / 1024" | bc -l)" "$(echo "($peak - $before) / 1024" | bc -l)"
 done
 printf '\ndump: %s bytes; parts of %s MiB; %s; %s cores\n' "$DUMP_BYTES" "$PART_MIB" "$(docker version -f 'Docker {{.Server.Version}}')" "$(nproc)"

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics;
 using System.Net;
 using System.Security.Cryptography;
 using System.Text.Json;
@@ -89,9 +90,9 @@ public sealed partial class S3BackupStore : IBackupStore, IDisposable
         var buffers = new[] { ArrayPool<byte>.Shared.Rent(partSize), ArrayPool<byte>.Shared.Rent(partSize) };
         try
         {
-            using var whole = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+            using var whole = new WholeHash();
             var filled = await FillAsync(content, buffers[0], partSize, cancellationToken);
-            whole.AppendData(buffers[0], 0, filled);
+            whole.Append(buffers[0], filled);
 
             (long Size, string Checksum) sent;
             if (filled < partSize)
@@ -104,8 +105,8 @@ public sealed partial class S3BackupStore : IBackupStore, IDisposable
                 sent = await PutMultipartAsync(key, content, buffers, filled, whole, cancellationToken);
             }
 
-            var sha256 = whole.GetHashAndReset();
-            await VerifyAsync(key, sent.Size, sha256, sent.Checksum, cancellationToken);
+            var (sha256, md5) = whole.Finish();
+            await VerifyAsync(key, sent.Size, sha256, md5, sent.Checksum, cancellationToken);
             return new BackupObject(name, source, sent.Size, Convert.ToHexStringLower(sha256));
         }
         finally
@@ -121,7 +122,7 @@ public sealed partial class S3BackupStore : IBackupStore, IDisposable
     /// the composite checksum S3 computes for such an upload (SHA-256 of the parts' SHA-256s, "-N").
     /// </summary>
     private async Task<(long Size, string Checksum)> PutMultipartAsync(
-        string key, Stream content, byte[][] buffers, int firstFill, IncrementalHash whole, CancellationToken cancellationToken)
+        string key, Stream content, byte[][] buffers, int firstFill, WholeHash whole, CancellationToken cancellationToken)
     {
         var initiate = new InitiateMultipartUploadRequest
         {
@@ -157,18 +158,24 @@ public sealed partial class S3BackupStore : IBackupStore, IDisposable
                 size += filled;
 
                 var next = 1 - current;
-                var read = FillAsync(content, buffers[next], (int)_options.PartSizeBytes, cancellationToken);
+                var read = TimedAsync(FillAsync(content, buffers[next], (int)_options.PartSizeBytes, cancellationToken));
+                var uploadTook = TimeSpan.Zero;
                 try
                 {
-                    parts.Add(await upload);
+                    (var part, uploadTook) = await TimedAsync(upload);
+                    parts.Add(part);
                 }
                 finally
                 {
                     // The read owns the other buffer: wait for it before that buffer is reused or returned.
-                    filled = await read;
+                    (filled, var readTook) = await read;
+                    if (_logger.IsEnabled(LogLevel.Debug))
+                    {
+                        LogPartTimes(_logger, key, partNumber, (long)uploadTook.TotalMilliseconds, (long)readTook.TotalMilliseconds);
+                    }
                 }
 
-                whole.AppendData(buffers[next], 0, filled);
+                whole.Append(buffers[next], filled);
                 current = next;
             }
 
@@ -244,11 +251,14 @@ public sealed partial class S3BackupStore : IBackupStore, IDisposable
     }
 
     /// <summary>
-    /// The size must be what was sent. The content is proven by the store's own SHA-256 when it
-    /// reports one (AWS does, for uploads that carried checksums); otherwise the object is read
-    /// back and hashed. A 200 alone proves nothing: some stores keep a mangled body and say OK.
+    /// The size must be what was sent. The content is proven by a hash the store computed over
+    /// what it keeps: its SHA-256 when it reports one (AWS does, for uploads that carried
+    /// checksums; a different one fails), else an ETag that is the MD5 of the whole object
+    /// (s3rver, and AWS for single PUTs without KMS). Anything else, and with AlwaysReadBack,
+    /// the object is read back and hashed. A 200 alone proves nothing: some stores keep a mangled
+    /// body and say OK.
     /// </summary>
-    private async Task VerifyAsync(string key, long size, byte[] sha256, string expectedChecksum, CancellationToken cancellationToken)
+    private async Task VerifyAsync(string key, long size, byte[] sha256, byte[] md5, string expectedChecksum, CancellationToken cancellationToken)
     {
         GetObjectMetadataResponse head;
         try
@@ -274,9 +284,14 @@ public sealed partial class S3BackupStore : IBackupStore, IDisposable
 
             if (!_options.AlwaysReadBack)
             {
-                LogVerified(_logger, key, size, "store checksum");
+                LogVerified(_logger, key, size, "store SHA-256");
                 return;
             }
+        }
+        else if (!_options.AlwaysReadBack && string.Equals(head.ETag?.Trim('"'), Convert.ToHexStringLower(md5), StringComparison.OrdinalIgnoreCase))
+        {
+            LogVerified(_logger, key, size, "store MD5 (ETag)");
+            return;
         }
 
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
@@ -318,8 +333,11 @@ public sealed partial class S3BackupStore : IBackupStore, IDisposable
         var key = Key(manifest.Id, BackupNames.ManifestName);
         try
         {
-            var checksum = await PutSmallAsync(key, json, json.Length, cancellationToken);
-            await VerifyAsync(key, json.Length, SHA256.HashData(json), checksum, cancellationToken);
+                var checksum = await PutSmallAsync(key, json, json.Length, cancellationToken);
+            using var whole = new WholeHash();
+            whole.Append(json, json.Length);
+            var (sha256, md5) = whole.Finish();
+            await VerifyAsync(key, json.Length, sha256, md5, checksum, cancellationToken);
         }
         catch (Exception e) when (IsStoreFailure(e, cancellationToken))
         {
@@ -452,6 +470,13 @@ public sealed partial class S3BackupStore : IBackupStore, IDisposable
         }
     }
 
+    private static async Task<(T Result, TimeSpan Took)> TimedAsync<T>(Task<T> task)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var result = await task;
+        return (result, Stopwatch.GetElapsedTime(started));
+    }
+
     /// <summary>Reads until the buffer holds <paramref name="count"/> bytes or the source ends.</summary>
     private static async Task<int> FillAsync(Stream source, byte[] buffer, int count, CancellationToken cancellationToken)
     {
@@ -493,6 +518,9 @@ public sealed partial class S3BackupStore : IBackupStore, IDisposable
     [LoggerMessage(Level = LogLevel.Debug, Message = "S3 {Key}: part {Part} uploaded, {Bytes} bytes")]
     private static partial void LogPart(ILogger logger, string key, int part, int bytes);
 
+    [LoggerMessage(Level = LogLevel.Debug, Message = "S3 {Key}: part {Part} uploaded in {UploadMs} ms while the next one was read in {ReadMs} ms (the larger one sets the pace)")]
+    private static partial void LogPartTimes(ILogger logger, string key, int part, long uploadMs, long readMs);
+
     [LoggerMessage(Level = LogLevel.Debug, Message = "S3 {Key}: verified {Bytes} bytes by {Method}")]
     private static partial void LogVerified(ILogger logger, string key, long bytes, string method);
 
@@ -501,6 +529,29 @@ public sealed partial class S3BackupStore : IBackupStore, IDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "S3 {Key}: could not abort multipart upload {UploadId}: {Error}")]
     private static partial void LogAbortFailed(ILogger logger, string key, string uploadId, string error);
+
+    /// <summary>SHA-256 (the manifest's) and MD5 (what stores put in ETags) of everything sent, in one place.</summary>
+    private sealed class WholeHash : IDisposable
+    {
+#pragma warning disable CA5351 // MD5 only compares with the store's ETag, against accidental damage; SHA-256 is the set's hash.
+        private readonly IncrementalHash _md5 = IncrementalHash.CreateHash(HashAlgorithmName.MD5);
+#pragma warning restore CA5351
+        private readonly IncrementalHash _sha256 = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+
+        public void Append(byte[] buffer, int count)
+        {
+            _sha256.AppendData(buffer, 0, count);
+            _md5.AppendData(buffer, 0, count);
+        }
+
+        public (byte[] Sha256, byte[] Md5) Finish() => (_sha256.GetHashAndReset(), _md5.GetHashAndReset());
+
+        public void Dispose()
+        {
+            _md5.Dispose();
+            _sha256.Dispose();
+        }
+    }
 
     /// <summary>The body of a GET, which also releases its response when closed.</summary>
     private sealed class OwningStream(Stream inner, IDisposable owner) : Stream

@@ -18,6 +18,9 @@ public enum S3Fault
 
     /// <summary>Uploads succeed, but HEAD reports a size that is not what was sent.</summary>
     WrongSize,
+
+    /// <summary>Uploads succeed and the size is right, but the store serves other bytes (and no hash of its own).</summary>
+    WrongContent,
 }
 
 /// <summary>
@@ -29,6 +32,7 @@ internal sealed class FaultyS3 : IDisposable
     private readonly WireMockServer _server;
     private readonly ConcurrentQueue<string> _requests = new();
     private readonly CancellationTokenSource _stopping = new();
+    private readonly ConcurrentDictionary<string, long> _sizes = new(StringComparer.Ordinal);
 
     public FaultyS3(S3Fault fault)
     {
@@ -79,16 +83,28 @@ internal sealed class FaultyS3 : IDisposable
                     }
                 }
 
+                _sizes.AddOrUpdate(key, request.BodyAsBytes?.LongLength ?? 0, (_, size) => size + (request.BodyAsBytes?.LongLength ?? 0));
                 return Empty(200, ("ETag", $"\"etag-{part}\""));
             case "POST" when has("uploadId"):
                 return Xml($"<CompleteMultipartUploadResult><Bucket>{request.PathSegments[0]}</Bucket><Key>{key}</Key><ETag>\"etag-all-2\"</ETag></CompleteMultipartUploadResult>");
             case "DELETE" when has("uploadId"):
                 return Empty(204);
             case "PUT":
+                _sizes[key] = request.BodyAsBytes?.LongLength ?? 0;
                 return Empty(200, ("ETag", "\"etag-single\""));
+            case "HEAD" when Fault == S3Fault.WrongContent:
+                return Empty(200, ("Content-Length", _sizes.GetValueOrDefault(key).ToString(System.Globalization.CultureInfo.InvariantCulture)), ("ETag", "\"etag-single\""));
             case "HEAD":
                 // Whatever was sent, the store claims one byte.
                 return Empty(200, ("Content-Length", "1"), ("ETag", "\"etag-single\""));
+            case "GET" when !has("list-type") && Fault == S3Fault.WrongContent:
+                var zeros = new ResponseMessage
+                {
+                    StatusCode = 200,
+                    BodyData = new BodyData { BodyAsBytes = new byte[_sizes.GetValueOrDefault(key)], DetectedBodyType = BodyType.Bytes },
+                };
+                zeros.AddHeader("Content-Type", "application/octet-stream");
+                return zeros;
             case "GET" when has("list-type"):
                 return Xml($"<ListBucketResult><Name>{request.PathSegments[0]}</Name><Prefix></Prefix><KeyCount>0</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated></ListBucketResult>");
             case "POST" when has("delete"):

@@ -36,6 +36,19 @@ public sealed class S3BackupStoreTests : IAsyncLifetime
         Assert.True(data.AsSpan().SequenceEqual(copy.ToArray()), "the object read back differs from what was sent");
     }
 
+    [Theory]
+    [InlineData(false, "by store MD5 (ETag)")]
+    [InlineData(true, "by read back")]
+    public async Task The_store_own_hash_verifies_an_upload_unless_every_object_must_be_read_back(bool alwaysReadBack, string how)
+    {
+        var log = new CapturingLogger<S3BackupStore>();
+        using var store = new S3BackupStore(Microsoft.Extensions.Options.Options.Create(_s3.Options(o => o.AlwaysReadBack = alwaysReadBack)), log);
+
+        await store.PutAsync("20240101-020000-daily-gitea-abc123", "data.tar.gz", "gitea:/data", new NonSeekableStream(RandomBytes(11 * 1024 * 1024)), TestContext.Current.CancellationToken);
+
+        Assert.Contains(log.Lines, line => line.EndsWith($"wu/backups/20240101-020000-daily-gitea-abc123/data.tar.gz: verified {11 * 1024 * 1024} bytes {how}", StringComparison.Ordinal));
+    }
+
     [Fact]
     public async Task A_stream_smaller_than_a_part_goes_up_in_one_put()
     {
@@ -98,6 +111,21 @@ public sealed class S3BackupStoreTests : IAsyncLifetime
 
         Assert.Equal([$"wu/backups/{keep}/data.tar.gz", $"wu/backups/{keep}/manifest.json"], await _s3.KeysAsync());
     }
+}
+
+internal sealed class CapturingLogger<T> : Microsoft.Extensions.Logging.ILogger<T>
+{
+    private readonly System.Collections.Concurrent.ConcurrentQueue<string> _lines = new();
+
+    public IReadOnlyList<string> Lines => _lines.ToList();
+
+    public IDisposable? BeginScope<TState>(TState state)
+        where TState : notnull => null;
+
+    public bool IsEnabled(Microsoft.Extensions.Logging.LogLevel logLevel) => true;
+
+    public void Log<TState>(Microsoft.Extensions.Logging.LogLevel logLevel, Microsoft.Extensions.Logging.EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+        _lines.Enqueue(formatter(state, exception));
 }
 
 /// <summary>A stream that cannot seek and has no length, like a pipe from pg_dump.</summary>

@@ -42,6 +42,23 @@ public sealed class S3FaultTests
     }
 
     [Fact]
+    public async Task A_store_that_serves_other_bytes_of_the_right_size_fails_the_read_back()
+    {
+        using var s3 = new FaultyS3(S3Fault.WrongContent);
+        await using var credentials = await S3Server.StartAsync(createBucket: false);
+        var options = Options(s3);
+        options.ProfilesLocation = credentials.ProfilesLocation;
+        using var store = new S3BackupStore(Microsoft.Extensions.Options.Options.Create(options), NullLogger<S3BackupStore>.Instance);
+
+        var error = await Assert.ThrowsAsync<BackupVerificationException>(() => store.PutAsync(
+            "20240101-020000-daily-gitea-abc123", "data.tar.gz", "gitea:/data",
+            new NonSeekableStream(S3BackupStoreTests.RandomBytes(12 * 1024 * 1024)), TestContext.Current.CancellationToken));
+
+        Assert.Contains($"read back as {12 * 1024 * 1024} bytes with SHA-256", error.Message, StringComparison.Ordinal);
+        Assert.Contains(s3.Requests, r => r.StartsWith("GET /backups/wu/", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task A_store_that_reports_another_size_fails_verification()
     {
         using var s3 = new FaultyS3(S3Fault.WrongSize);
