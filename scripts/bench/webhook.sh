@@ -7,19 +7,24 @@
 #
 # What it does, in order:
 #   1. builds the service and BareApi in Release (the working tree, or BENCH_REF's snapshot);
-#   2. creates one test container (localhost:5000/wu-test/app:1.0, update.policy=automatic,
-#      label wu.bench=true, --network host, APP_PORT on a free loopback port);
-#   3. starts BareApi once, then for each Store:Synchronous mode (Full, Normal) starts the
-#      service on its own fresh data folder, warms both up, and runs wrk alternately against
-#      the bare endpoint and the service, per connection profile (-c16 steady, -c64 burst);
-#      every request is a new event (scripts/bench/diun-post.lua: random digest per request);
-#   4. checks "no 202 without a stored event": every eventId the service answered 202 with
-#      is a row of `events`, and the number of rows the run added equals the number of 202s
-#      (plus, at most, the requests wrk abandoned in flight when its duration ended: it
-#      closes those connections without reading the answer, but the service may still
-#      have written them; the table shows them as "+N unanswered");
-#   5. prints a markdown table (p50, p99, req/s, 202s, stored events, p99 service/bare).
-# Everything it started (processes, container, temp folder) is removed on exit (trap).
+#   2. creates two containers of localhost:5000/wu-test/app:1.0 (update.policy=automatic,
+#      label wu.bench=true, --network host, APP_PORT on a free loopback port): the measured
+#      one, and one that only the warm-up's events name;
+#   3. starts BareApi once (and warms it up), then, for each Store:Synchronous mode (Full,
+#      Normal) and each connection profile (-c1, -c16 steady, -c64 burst): starts the service
+#      on a fresh data folder, sends one event by hand (must be 202, naming the container),
+#      warms it up, then runs wrk with the same settings against the bare endpoint and then
+#      the service (alternating); every request is a new event (scripts/bench/diun-post.lua
+#      puts a fresh digest in each);
+#   4. checks "no 202 without a stored event", per service run: every eventId the service
+#      answered 202 with is a row of `events`, and the rows the run added are exactly the
+#      202s, plus at most the requests wrk left in flight when its time was up (it closes
+#      those connections without reading the answer, but the service may already have
+#      written the event; the table shows them as "N (202s + M unanswered)");
+#   5. prints a markdown table: p50, p99, req/s, 202s, stored events, p99 service/bare, CPU
+#      per request (server, dockerd) and how busy the rest of the machine was (noisy runs
+#      are flagged).
+# Everything it started (processes, containers, temp folder) is removed on exit (trap).
 # Exit status: 0 when every event check passed, 1 when one failed (or on any error).
 # The latency target (p99 within 1.5x the bare endpoint's) is reported, not enforced.
 #
@@ -42,6 +47,8 @@
 #                            on: the update worker runs too and takes every queued job
 #                            (backup, pull, ...) while the load runs, competing for CPU,
 #                            Docker and the journal's write lock
+#   BENCH_SERVICE_ENV=       extra settings for the service, "Key__Sub=value ..." (no spaces
+#                            in values), e.g. for a setting a newer commit requires at start
 #   BENCH_DOCKER_HOST=unix:///var/run/docker.sock
 #   BENCH_KEEP=0             1: keep the temp folder (logs, databases, wrk outputs)
 #
@@ -62,6 +69,7 @@ TIMEOUT="${BENCH_TIMEOUT:-10s}"
 REF="${BENCH_REF:-}"
 POLICY="${BENCH_POLICY:-automatic}"
 WORKER="${BENCH_WORKER:-off}"
+read -r -a EXTRA_ENV <<<"${BENCH_SERVICE_ENV:-}"
 DOCKER_HOST_URI="${BENCH_DOCKER_HOST:-unix:///var/run/docker.sock}"
 KEEP="${BENCH_KEEP:-0}"
 IMAGE="localhost:5000/wu-test/app:1.0"
@@ -88,6 +96,9 @@ for c in $CONNECTIONS $WARMUP_CONNECTIONS; do
 done
 [[ "$WORKER" == on || "$WORKER" == off ]] || die "BENCH_WORKER=$WORKER: use on or off"
 [[ "$POLICY" =~ ^[a-z]+$ ]] || die "BENCH_POLICY=$POLICY: use a plain word (automatic, manual)"
+for kv in "${EXTRA_ENV[@]}"; do
+  [[ "$kv" =~ ^[A-Za-z_][A-Za-z0-9_.]*=.*$ ]] || die "BENCH_SERVICE_ENV: '$kv' is not NAME=value"
+done
 for mode in $SYNC_MODES; do
   [[ "$mode" == Full || "$mode" == Normal ]] || die "BENCH_SYNC_MODES: '$mode' is neither Full nor Normal"
 done
@@ -200,19 +211,71 @@ wait_http() {
   die "$what did not answer within 60 s"
 }
 
-# run_wrk NAME URL CONNECTIONS SECONDS: runs wrk, leaves its output in $WORK/NAME.txt, the
-# accepted eventIds in $WORK/NAME.ids and the parsed summary in R_* variables.
+# --- CPU accounting, so that a run disturbed by something else on the machine shows it.
+CLK_TCK="$(getconf CLK_TCK)"
+NPROC="$(nproc)"
+
+proc_ticks() { # proc_ticks PID...: utime+stime of these processes, in clock ticks
+  local total=0 pid stat
+  local -a f
+  for pid in "$@"; do
+    stat="$(cat "/proc/$pid/stat" 2>/dev/null)" || continue
+    read -r -a f <<<"${stat##*) }"
+    total=$((total + f[11] + f[12]))
+  done
+  printf '%s' "$total"
+}
+
+engine_pids() { # the dockerd answering on the benchmark's socket, and its direct children (containerd)
+  local sock="${DOCKER_HOST_URI#unix://}" pid
+  pid="$(ss -xlpn 2>/dev/null | awk -v s="$sock" '$5 == s && match($0, /pid=[0-9]+/) { print substr($0, RSTART + 4, RLENGTH - 4); exit }')"
+  [[ -n "$pid" ]] || return 0
+  printf '%s\n' "$pid"
+  pgrep -P "$pid" || true
+}
+
+# cpu_snapshot SERVER_PID: "busy total server engine children" in clock ticks; children =
+# the processes this shell has waited for (wrk, through timeout).
+cpu_snapshot() {
+  local stat busy total u n sy idle io irq sirq steal
+  local -a f
+  read -r _ u n sy idle io irq sirq steal _ </proc/stat
+  busy=$((u + n + sy + irq + sirq + steal))
+  total=$((busy + idle + io))
+  stat="$(cat "/proc/$$/stat")"
+  read -r -a f <<<"${stat##*) }"
+  # shellcheck disable=SC2046
+  printf '%s %s %s %s %s' "$busy" "$total" "$(proc_ticks "$1")" "$(proc_ticks $(engine_pids))" "$((f[13] + f[14]))"
+}
+
+# run_wrk NAME URL CONNECTIONS SECONDS SERVER_PID: runs wrk, leaves its output in
+# $WORK/NAME.txt, the accepted eventIds in $WORK/NAME.ids and the parsed summary in R_*
+# variables (R_app_ms, R_engine_ms: CPU ms per answered request of the server and of
+# dockerd+containerd; R_other_pct: CPU used by everything else, in % of one core).
 run_wrk() {
-  local name="$1" url="$2" conns="$3" secs="$4" out line kv threads
+  local name="$1" url="$2" conns="$3" secs="$4" server_pid="$5" out line kv threads before after
+  local -a b a
   out="$WORK/$name.txt"
   threads=$((conns < THREADS ? conns : THREADS))
+  before="$(cpu_snapshot "$server_pid")"
   WU_BENCH_IDS_FILE="$WORK/$name.ids" timeout --kill-after=5 $((secs + TIMEOUT_S + 30)) \
     wrk -t"$threads" -c"$conns" -d"${secs}s" --timeout "${TIMEOUT_S}s" --latency -s "$LUA" "$url" -- "$(random_hex 8)" \
     >"$out" 2>&1 || { cat "$out" >&2; die "wrk failed ($name)"; }
+  after="$(cpu_snapshot "$server_pid")"
   line="$(grep '^WU_BENCH ' "$out" | tail -n 1)" || { cat "$out" >&2; die "wrk printed no summary ($name)"; }
   for kv in ${line#WU_BENCH }; do
     printf -v "R_${kv%%=*}" '%s' "${kv#*=}"
   done
+  read -r -a b <<<"$before"
+  read -r -a a <<<"$after"
+  read -r R_app_ms R_engine_ms R_other_pct < <(awk -v busy=$((a[0] - b[0])) -v total=$((a[1] - b[1])) \
+    -v app=$((a[2] - b[2])) -v engine=$((a[3] - b[3])) -v kids=$((a[4] - b[4])) \
+    -v req="$R_responses" -v hz="$CLK_TCK" -v n="$NPROC" 'BEGIN {
+      other = busy - app - engine - kids; if (other < 0) other = 0
+      per = (req > 0 ? 1000 / hz / req : 0)
+      printf "%.3f %.3f %.0f\n", app * per, engine * per, (total > 0 ? 100 * other * n / total : 0)
+    }')
+  printf '%s app_ms=%s engine_ms=%s other_pct=%s\n' "$name" "$R_app_ms" "$R_engine_ms" "$R_other_pct" >>"$WORK/cpu.txt"
 }
 
 ms() { awk -v us="$1" 'BEGIN { printf "%.2f", us / 1000 }'; }
@@ -307,6 +370,7 @@ DOTNET_VERSION="$(dotnet --version)"
 
 SECRET="$(random_hex 24)"
 ADMIN_TOKEN="$(random_hex 24)"
+SIGNING_KEY="$(head -c 48 /dev/urandom | base64 -w0)"
 export WU_BENCH_SECRET="$SECRET" WU_BENCH_IMAGE="$IMAGE"
 
 COMMON_ENV=(
@@ -323,7 +387,7 @@ wait_http "$BARE_PID" "$WORK/bare.log" "BareApi" -X POST --data '{}' "$BARE_URL"
 log "BareApi listening on 127.0.0.1:$BARE_PORT"
 if ((WARMUP_S > 0)); then
   log "warming up BareApi (${WARMUP_S}s)"
-  WU_BENCH_CONTAINER="$WARM_CONTAINER" run_wrk warmup-bare "$BARE_URL" "$WARMUP_CONNECTIONS" "$WARMUP_S"
+  WU_BENCH_CONTAINER="$WARM_CONTAINER" run_wrk warmup-bare "$BARE_URL" "$WARMUP_CONNECTIONS" "$WARMUP_S" "$BARE_PID"
 fi
 
 # ---------------------------------------------------------------- runs
@@ -333,6 +397,15 @@ SUMMARY=()    # target lines
 CHECKS=()     # event-check lines
 MAX_RATIO=""  # over all rows
 WORKER_ENV="Updates__RunWorker=$([[ "$WORKER" == on ]] && echo true || echo false)"
+
+NOISY=0
+noisy() { # noisy PERCENT: the cell, flagged when something else used more than 25% of a core
+  if (($1 > 25)); then
+    printf '%s%% (noisy)' "$1"
+  else
+    printf '%s%%' "$1"
+  fi
+}
 
 record_check() { # record_check OK|FAIL TEXT
   CHECKS+=("- $1: $2")
@@ -353,7 +426,8 @@ start_service() {
     ASPNETCORE_URLS="http://127.0.0.1:$port" \
     Webhook__Secret="$SECRET" Admin__Token="$ADMIN_TOKEN" Webhook__PermitsPerMinute=100000000 \
     Store__DataDirectory="$data" Store__Synchronous="$mode" Docker__Endpoint="$DOCKER_HOST_URI" \
-    "$WORKER_ENV" dotnet WebhookUpdater.dll
+    Approvals__SigningKey="$SIGNING_KEY" Approvals__BaseUrl="http://127.0.0.1:$port" \
+    "$WORKER_ENV" "${EXTRA_ENV[@]}" dotnet WebhookUpdater.dll
   SERVICE_PID="$LAST_PID"
   wait_http "$SERVICE_PID" "$WORK/service-$name.log" "the service ($name)" "http://127.0.0.1:$port/readyz"
 
@@ -369,7 +443,7 @@ EOF
     || warn "the event by hand was not queued: $smoke"
   if ((WARMUP_S > 0)); then
     log "[$name] warming up the service (${WARMUP_S}s, events for $WARM_CONTAINER)"
-    WU_BENCH_CONTAINER="$WARM_CONTAINER" run_wrk "warmup-$name" "$URL" "$WARMUP_CONNECTIONS" "$WARMUP_S"
+    WU_BENCH_CONTAINER="$WARM_CONTAINER" run_wrk "warmup-$name" "$URL" "$WARMUP_CONNECTIONS" "$WARMUP_S" "$SERVICE_PID"
   fi
 }
 
@@ -382,9 +456,10 @@ for mode in $SYNC_MODES; do
     # Bare endpoint first, then the service, with the same wrk settings.
     sleep 1
     log "[$name] bare endpoint: wrk $profile"
-    WU_BENCH_CONTAINER="$CONTAINER" run_wrk "bare-$name" "$BARE_URL" "$conns" "$DURATION_S"
+    WU_BENCH_CONTAINER="$CONTAINER" run_wrk "bare-$name" "$BARE_URL" "$conns" "$DURATION_S" "$BARE_PID"
     bare_p99="$R_p99_us"
-    ROWS+=("| $mode | $profile | bare | $(ms "$R_p50_us") | $(ms "$R_p99_us") | $R_rps | $R_accepted | $R_other | – | 1.00 (reference) |")
+    ((R_other_pct <= 25)) || NOISY=1
+    ROWS+=("| $mode | $profile | bare | $(ms "$R_p50_us") | $(ms "$R_p99_us") | $R_rps | $R_accepted | $R_other | – | 1.00 (reference) | $R_app_ms / $R_engine_ms | $(noisy "$R_other_pct") |")
     if ((R_other > 0 || R_err_timeout > 0)); then
       warn "bare endpoint ($name): $R_other non-202 answer(s) ($R_other_statuses), $R_err_timeout timeout(s)"
     fi
@@ -393,7 +468,7 @@ for mode in $SYNC_MODES; do
     wait_idle "$DB"
     before_max="$(db_query "$DB" 'SELECT coalesce(max(id), 0) FROM events')"
     log "[$name] service: wrk $profile"
-    WU_BENCH_CONTAINER="$CONTAINER" run_wrk "service-$name" "$URL" "$conns" "$DURATION_S"
+    WU_BENCH_CONTAINER="$CONTAINER" run_wrk "service-$name" "$URL" "$conns" "$DURATION_S" "$SERVICE_PID"
     wait_idle "$DB"
 
     # --- no 202 without a stored event: by eventId, then by count
@@ -435,12 +510,13 @@ for mode in $SYNC_MODES; do
     done
     stop_pid "$SERVICE_PID"
 
+    ((R_other_pct <= 25)) || NOISY=1
     ratio="$(awk -v s="$R_p99_us" -v b="$bare_p99" 'BEGIN { printf "%.2f", (b > 0 ? s / b : 0) }')"
     verdict="$(awk -v r="$ratio" -v t="$TARGET_RATIO" 'BEGIN { print (r <= t ? "met" : "missed") }')"
     if [[ -z "$MAX_RATIO" ]] || awk -v r="$ratio" -v m="$MAX_RATIO" 'BEGIN { exit !(r > m) }'; then
       MAX_RATIO="$ratio"
     fi
-    ROWS+=("| $mode | $profile | service | $(ms "$R_p50_us") | $(ms "$R_p99_us") | $R_rps | $R_accepted | $R_other | $stored_cell | **${ratio}x** ($verdict) |")
+    ROWS+=("| $mode | $profile | service | $(ms "$R_p50_us") | $(ms "$R_p99_us") | $R_rps | $R_accepted | $R_other | $stored_cell | **${ratio}x** ($verdict) | $R_app_ms / $R_engine_ms | $(noisy "$R_other_pct") |")
     SUMMARY+=("- Store:Synchronous=$mode, $profile: p99 $(ms "$R_p99_us") ms vs bare $(ms "$bare_p99") ms = ${ratio}x: target ${TARGET_RATIO}x $verdict")
     if ((R_other > 0 || R_err_timeout > 0)); then
       warn "service ($name): $R_other non-202 answer(s) ($R_other_statuses), $R_err_timeout timeout(s)"
@@ -459,10 +535,17 @@ cat <<EOF
 - Docker $DOCKER_VERSION at $DOCKER_HOST_URI; .NET SDK $DOTNET_VERSION
 - container policy $POLICY; update worker $WORKER; wrk --timeout ${TIMEOUT_S}s, ${DURATION_S}s per run, ${WARMUP_S}s warm-up (-c$WARMUP_CONNECTIONS) per target; every request a new event
 
-| Store:Synchronous | wrk | target | p50 ms | p99 ms | req/s | 202 | other | stored events | p99 service/bare |
-|---|---|---|---:|---:|---:|---:|---:|---:|---:|
+| Store:Synchronous | wrk | target | p50 ms | p99 ms | req/s | 202 | other | stored events | p99 service/bare | CPU ms/req app / dockerd | other CPU |
+|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|
 EOF
 printf '%s\n' "${ROWS[@]}"
+echo
+echo "CPU ms/req: CPU time of the server process, and of dockerd + containerd, per answered request."
+echo "other CPU: what the rest of the machine used during the run, in % of one core (wrk excluded; kernel"
+echo "network and journaling work on behalf of the servers lands here too, so 10-20% is usual)."
+if ((NOISY)); then
+  echo "Rows marked (noisy) shared the machine with other work: rerun them on a quiet machine."
+fi
 echo
 echo "Target: service p99 within ${TARGET_RATIO}x the bare endpoint's p99 (same wrk settings)."
 printf '%s\n' "${SUMMARY[@]}"
