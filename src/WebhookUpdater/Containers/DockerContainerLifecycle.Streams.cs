@@ -19,11 +19,6 @@ internal sealed partial class DockerContainerLifecycle
             AttachStdout = true,
             AttachStderr = true,
         }, cancellationToken);
-        if (docker.Options.Endpoint is { Scheme: "unix" } endpoint)
-        {
-            return await StartRawExecAsync(docker, endpoint, exec.ID, cancellationToken);
-        }
-
         var stream = await docker.Exec.StartContainerExecAsync(exec.ID, new ContainerExecStartParameters(), cancellationToken);
         return new ExecOutput(docker, exec.ID, stream);
     }
