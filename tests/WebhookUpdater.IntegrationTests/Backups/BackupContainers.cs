@@ -123,4 +123,17 @@ internal static class BackupContainers
     }
 
     public static byte[] Text(string text) => Encoding.UTF8.GetBytes(text);
+
+    /// <summary>Removes a test container (and its anonymous volumes) if it is still there.</summary>
+    public static async Task RemoveIfPresentAsync(this DockerFixture docker, string container)
+    {
+        try
+        {
+            await docker.Client.Containers.RemoveContainerAsync(container, new ContainerRemoveParameters { Force = true, RemoveVolumes = true });
+        }
+        catch (Docker.DotNet.DockerApiException e) when (e.StatusCode is System.Net.HttpStatusCode.NotFound or System.Net.HttpStatusCode.Conflict)
+        {
+            // Gone already, or being removed.
+        }
+    }
 }

@@ -23,7 +23,7 @@ public sealed class BackupFailureJobTests(DockerFixture docker) : IAsyncLifetime
     {
         foreach (var container in _containers)
         {
-            await docker.Client.Containers.RemoveContainerAsync(container, new ContainerRemoveParameters { Force = true, RemoveVolumes = true });
+            await docker.RemoveIfPresentAsync(container);
         }
 
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();

@@ -24,13 +24,7 @@ public sealed class DataRollbackTests(DockerFixture docker) : IAsyncLifetime
     {
         foreach (var container in _containers)
         {
-            try
-            {
-                await docker.Client.Containers.RemoveContainerAsync(container, new ContainerRemoveParameters { Force = true, RemoveVolumes = true });
-            }
-            catch (Docker.DotNet.DockerContainerNotFoundException)
-            {
-            }
+            await docker.RemoveIfPresentAsync(container);
         }
 
         await _s3.DisposeAsync();

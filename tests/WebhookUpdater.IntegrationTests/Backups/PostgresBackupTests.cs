@@ -28,7 +28,7 @@ public sealed class PostgresBackupTests(DockerFixture docker) : IAsyncLifetime
     {
         foreach (var container in _containers)
         {
-            await docker.Client.Containers.RemoveContainerAsync(container, new Docker.DotNet.Models.ContainerRemoveParameters { Force = true, RemoveVolumes = true });
+            await docker.RemoveIfPresentAsync(container);
         }
 
         await _s3.DisposeAsync();

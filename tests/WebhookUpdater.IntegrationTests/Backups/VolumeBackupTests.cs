@@ -27,12 +27,18 @@ public sealed class VolumeBackupTests(DockerFixture docker) : IAsyncLifetime
     {
         foreach (var container in _containers)
         {
-            await docker.Client.Containers.RemoveContainerAsync(container, new ContainerRemoveParameters { Force = true, RemoveVolumes = true });
+            await docker.RemoveIfPresentAsync(container);
         }
 
         foreach (var volume in _volumes)
         {
-            await docker.Client.Volumes.RemoveAsync(volume, force: true);
+            try
+            {
+                await docker.Client.Volumes.RemoveAsync(volume, force: true);
+            }
+            catch (Docker.DotNet.DockerApiException e) when (e.StatusCode == System.Net.HttpStatusCode.NotFound)
+            {
+            }
         }
 
         await _s3.DisposeAsync();
