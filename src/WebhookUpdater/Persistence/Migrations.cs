@@ -101,5 +101,7 @@ internal static class Migrations
         );
         CREATE INDEX ix_approvals_job ON approvals(job_id);
         """,
+        // 4: the supersede and duplicate look-ups filter by container and state; without this they read a container's whole history.
+        "CREATE INDEX ix_jobs_container_state ON jobs(container, state);",
     ];
 }

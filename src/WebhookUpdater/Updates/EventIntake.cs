@@ -31,7 +31,9 @@ public sealed partial class EventIntake(
         IReadOnlyList<UpdateDecision> decisions;
         try
         {
-            decisions = await DecideAsync(diunEvent, cancellationToken);
+            // Not the request's token: a client that gives up must not turn into a deferred
+            // "Docker did not answer" event; Docker calls have their own timeout.
+            decisions = await DecideAsync(diunEvent, CancellationToken.None);
         }
         catch (Exception e) when (IsEngineUnavailable(e))
         {
