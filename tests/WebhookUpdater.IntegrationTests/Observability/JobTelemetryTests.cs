@@ -32,18 +32,7 @@ public sealed class JobTelemetryTests(DockerFixture docker) : IAsyncLifetime
     [Fact]
     public async Task A_real_update_leaves_one_trace_with_a_span_per_step_and_its_metrics()
     {
-        var repository = $"{TestEnvironment.ImagePrefix.Split('/')[0]}/wu-it/{docker.RunId}-otel-{TestEnvironment.Engine.ToLowerInvariant()}";
-        await docker.PublishAsync(repository, "stable", "1.0");
-        var name = docker.Name("otel");
-        var created = await docker.Client.Containers.CreateContainerAsync(new CreateContainerParameters
-        {
-            Name = name,
-            Image = $"{repository}:stable",
-            Env = [$"APP_PORT={DockerFixture.FreePort()}"],
-            Labels = new Dictionary<string, string> { [DockerFixture.TestLabel] = "true", ["update.policy"] = "automatic" },
-            HostConfig = new HostConfig { NetworkMode = "host" },
-        });
-        await docker.Client.Containers.StartContainerAsync(created.ID, new ContainerStartParameters());
+        var (repository, name) = await docker.RunPublishedAppAsync("otel", "automatic");
         var digest = await docker.PublishAsync(repository, "stable", "1.1");
         var spans = new List<Activity>();
         var metrics = new List<Metric>();

@@ -26,18 +26,7 @@ public sealed class StatusPageBrowserTests(DockerFixture docker) : IAsyncLifetim
     [Fact]
     public async Task The_operator_logs_in_sees_the_pending_approval_approves_it_and_watches_the_job_finish()
     {
-        var repository = $"{TestEnvironment.ImagePrefix.Split('/')[0]}/wu-it/{docker.RunId}-status-{TestEnvironment.Engine.ToLowerInvariant()}";
-        await docker.PublishAsync(repository, "stable", "1.0");
-        var name = docker.Name("status");
-        var created = await docker.Client.Containers.CreateContainerAsync(new CreateContainerParameters
-        {
-            Name = name,
-            Image = $"{repository}:stable",
-            Env = [$"APP_PORT={DockerFixture.FreePort()}"],
-            Labels = new Dictionary<string, string> { [DockerFixture.TestLabel] = "true", ["update.policy"] = "manual" },
-            HostConfig = new HostConfig { NetworkMode = "host" },
-        });
-        await docker.Client.Containers.StartContainerAsync(created.ID, new ContainerStartParameters());
+        var (repository, name) = await docker.RunPublishedAppAsync("status", "manual");
         var digest = await docker.PublishAsync(repository, "stable", "1.1");
         await using var service = await ServiceProcess.StartAsync(_data, UpdatePipelineTests.FastGate);
         var answer = await service.PostEventAsync(ServiceHost.DiunPayload($"{repository}:stable", digest, name));

@@ -162,6 +162,20 @@ public static class DockerFixtureImages
         return repoDigest[(repoDigest.IndexOf('@', StringComparison.Ordinal) + 1)..];
     }
 
+    /// <summary>
+    /// The usual start of an update test: a repository of the test's own in the loopback
+    /// registry with <paramref name="version"/> under :stable, and a labelled container of it
+    /// running on the host network. Returns the repository (without tag) and the container's name.
+    /// </summary>
+    public static async Task<(string Repository, string Name)> RunPublishedAppAsync(this DockerFixture docker, string role, string policy, string version = "1.0")
+    {
+        var repository = $"{TestEnvironment.ImagePrefix.Split('/')[0]}/wu-it/{docker.RunId}-{role}-{TestEnvironment.Engine.ToLowerInvariant()}";
+        await docker.PublishAsync(repository, "stable", version);
+        var name = docker.Name(role);
+        await docker.RunAppAsync(name, $"{repository}:stable", new Dictionary<string, string> { ["update.policy"] = policy });
+        return (repository, name);
+    }
+
     /// <summary>Tags a test-app version locally only (nothing in any registry), for pull failures.</summary>
     public static async Task TagLocallyAsync(this DockerFixture docker, string repository, string tag, string appVersion)
     {

@@ -27,18 +27,7 @@ public sealed class CrashRecoveryTests(DockerFixture docker) : IAsyncLifetime
     [InlineData("created", "succeeded")]
     public async Task A_service_killed_mid_update_finishes_or_undoes_it_at_the_next_start(string killAfter, string expected)
     {
-        var repository = $"{TestEnvironment.ImagePrefix.Split('/')[0]}/wu-it/{docker.RunId}-crash-{killAfter}-{TestEnvironment.Engine.ToLowerInvariant()}";
-        await docker.PublishAsync(repository, "stable", "1.0");
-        var name = docker.Name($"crash-{killAfter}");
-        var created = await docker.Client.Containers.CreateContainerAsync(new CreateContainerParameters
-        {
-            Name = name,
-            Image = $"{repository}:stable",
-            Env = [$"APP_PORT={DockerFixture.FreePort()}"],
-            Labels = new Dictionary<string, string> { [DockerFixture.TestLabel] = "true", ["update.policy"] = "automatic" },
-            HostConfig = new HostConfig { NetworkMode = "host" },
-        });
-        await docker.Client.Containers.StartContainerAsync(created.ID, new ContainerStartParameters());
+        var (repository, name) = await docker.RunPublishedAppAsync($"crash-{killAfter}", "automatic");
         var digest = await docker.PublishAsync(repository, "stable", "1.1");
         var settings = UpdatePipelineTests.FastGate;
         string jobId;
