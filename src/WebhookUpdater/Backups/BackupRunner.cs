@@ -48,9 +48,21 @@ public sealed partial class BackupRunner(
     /// <summary>One set per container; a failure of one does not stop the others, and is notified.</summary>
     public async Task<BackupRunResult> RunAsync(string kind, IReadOnlyList<string>? containers, CancellationToken cancellationToken)
     {
-        var names = containers is { Count: > 0 } ? containers : await planner.DailyRootsAsync(cancellationToken);
         var sets = new List<BackupManifest>();
         var failures = new List<BackupFailure>();
+        IReadOnlyList<string> names;
+        try
+        {
+            names = containers is { Count: > 0 } ? containers : await planner.DailyRootsAsync(cancellationToken);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            // Docker did not answer: no container could be chosen, which is a failed backup too.
+            LogFailed(logger, kind, "(every labelled container)", e.Message);
+            failures.Add(new BackupFailure("(every labelled container)", $"the containers to back up could not be listed: {e.Message}"));
+            names = [];
+        }
+
         foreach (var name in names)
         {
             try
@@ -122,8 +134,16 @@ internal sealed partial class BackupSchedule(IDailyBackup daily, IOptions<Backup
                     await Task.Delay(wait > TimeSpan.FromMinutes(1) ? TimeSpan.FromMinutes(1) : wait, time, stoppingToken);
                 }
 
-                var result = await daily.RunDailyAsync(stoppingToken);
-                LogRan(logger, result.Sets.Count, result.Failures.Count);
+                try
+                {
+                    var result = await daily.RunDailyAsync(stoppingToken);
+                    LogRan(logger, result.Sets.Count, result.Failures.Count);
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    // One failed day must not stop the schedule (nor, as a background service, the host).
+                    LogRunFailed(logger, e.Message);
+                }
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -136,6 +156,9 @@ internal sealed partial class BackupSchedule(IDailyBackup daily, IOptions<Backup
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Daily backup: next run at {Next}")]
     private static partial void LogNext(ILogger logger, DateTimeOffset next);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Daily backup: the run failed: {Error}")]
+    private static partial void LogRunFailed(ILogger logger, string error);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Daily backup: {Sets} set(s) complete, {Failures} failed")]
     private static partial void LogRan(ILogger logger, int sets, int failures);

@@ -19,6 +19,9 @@ public static class ContainersExtensions
         });
         services.AddDockerResilience();
         services.AddSingleton<IContainerRuntime, DockerContainerRuntime>();
+        services.AddSingleton<ContainerIndex>();
+        services.AddSingleton<IContainerLookup>(provider => provider.GetRequiredService<ContainerIndex>());
+        services.AddHostedService(provider => provider.GetRequiredService<ContainerIndex>());
         services.AddSingleton<IContainerLifecycle, DockerContainerLifecycle>();
         services.AddSingleton<IStackContainers, DockerStackContainers>();
         return services;

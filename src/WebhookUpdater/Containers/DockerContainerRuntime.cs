@@ -1,4 +1,7 @@
+using System.Globalization;
 using System.Net;
+using System.Runtime.CompilerServices;
+using System.Threading.Channels;
 using Docker.DotNet;
 using Docker.DotNet.Models;
 using Polly;
@@ -53,26 +56,101 @@ internal sealed class DockerContainerRuntime(DockerClient docker, ResiliencePipe
         return found;
     }
 
+    public async Task<IReadOnlyList<ContainerSnapshot>> ListAllAsync(CancellationToken cancellationToken)
+    {
+        var all = await _pipeline.CallAsync("list", "all", token => docker.Containers.ListContainersAsync(new ContainersListParameters { All = true }, token), cancellationToken);
+        var digestsByImage = new Dictionary<string, IReadOnlyList<string>>(StringComparer.Ordinal);
+        var found = new List<ContainerSnapshot>(all.Count);
+        foreach (var summary in all)
+        {
+            ContainerInspectResponse container;
+            try
+            {
+                container = await _pipeline.CallAsync("inspect", summary.ID, token => docker.Containers.InspectContainerAsync(summary.ID, token), cancellationToken);
+            }
+            catch (DockerApiException e) when (e.StatusCode == HttpStatusCode.NotFound)
+            {
+                continue; // removed between the list and the inspect
+            }
+
+            if (!digestsByImage.TryGetValue(container.Image, out var digests))
+            {
+                digests = digestsByImage[container.Image] = await RepoDigestsAsync(container.Image, cancellationToken);
+            }
+
+            found.Add(Snapshot(container, digests));
+        }
+
+        return found;
+    }
+
+    public async IAsyncEnumerable<EngineChange> WatchAsync(DateTimeOffset since, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var changes = Channel.CreateUnbounded<EngineChange>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+        var parameters = new ContainerEventsParameters
+        {
+            Since = (since.ToUnixTimeMilliseconds() / 1000.0).ToString("0.000", CultureInfo.InvariantCulture),
+            Filters = new Dictionary<string, IDictionary<string, bool>>
+            {
+                ["type"] = new Dictionary<string, bool> { [EngineChange.Container] = true, [EngineChange.Image] = true },
+                ["event"] = WatchedActions.ToDictionary(action => action, _ => true),
+            },
+        };
+
+        // The stream ends only when the engine goes away (or we stop): then the channel completes,
+        // with the error that ended it.
+        var monitor = docker.System.MonitorEventsAsync(parameters, new ChannelProgress(changes.Writer), cancellationToken)
+            .ContinueWith(task => changes.Writer.TryComplete(task.Exception?.InnerException ?? new IOException("The Docker event stream ended.")), TaskScheduler.Default);
+
+        await foreach (var change in changes.Reader.ReadAllAsync(cancellationToken))
+        {
+            yield return change;
+        }
+
+        await monitor;
+    }
+
+    /// <summary>What can change a container's name, labels, image or existence, or an image's digests.</summary>
+    private static readonly string[] WatchedActions =
+        ["create", "destroy", "rename", "update", "start", "die", "pull", "tag", "untag", "delete", "load", "import"];
+
+    private sealed class ChannelProgress(ChannelWriter<EngineChange> writer) : IProgress<Message>
+    {
+        public void Report(Message value)
+        {
+            var id = value.Actor?.ID;
+            if (value.Type is { } type && id is not null)
+            {
+                writer.TryWrite(new EngineChange(type, id, value.Action ?? ""));
+            }
+        }
+    }
+
     public async Task<string> PingAsync(CancellationToken cancellationToken)
     {
         var version = await docker.System.GetVersionAsync(cancellationToken);
         return $"Docker {version.Version} (API {version.APIVersion})";
     }
 
-    private async Task<ContainerSnapshot> SnapshotAsync(ContainerInspectResponse container, CancellationToken cancellationToken)
+    private async Task<ContainerSnapshot> SnapshotAsync(ContainerInspectResponse container, CancellationToken cancellationToken) =>
+        Snapshot(container, await RepoDigestsAsync(container.Image, cancellationToken));
+
+    private async Task<IReadOnlyList<string>> RepoDigestsAsync(string imageId, CancellationToken cancellationToken)
     {
-        IReadOnlyList<string> repoDigests = [];
         try
         {
-            var image = await _pipeline.CallAsync("inspect-image", container.Image, token => docker.Images.InspectImageAsync(container.Image, token), cancellationToken);
-            repoDigests = image.RepoDigests?.ToArray() ?? [];
+            var image = await _pipeline.CallAsync("inspect-image", imageId, token => docker.Images.InspectImageAsync(imageId, token), cancellationToken);
+            return image.RepoDigests?.ToArray() ?? [];
         }
         catch (DockerApiException e) when (e.StatusCode == HttpStatusCode.NotFound)
         {
             // The image was removed under a running container: nothing says which digest it runs.
+            return [];
         }
+    }
 
-        return new ContainerSnapshot(
+    private static ContainerSnapshot Snapshot(ContainerInspectResponse container, IReadOnlyList<string> repoDigests) =>
+        new(
             container.ID,
             container.Name.TrimStart('/'),
             container.Config?.Image ?? container.Image,
@@ -80,5 +158,4 @@ internal sealed class DockerContainerRuntime(DockerClient docker, ResiliencePipe
             container.Config?.Labels is { } labels ? new Dictionary<string, string>(labels) : new Dictionary<string, string>(),
             repoDigests,
             container.State?.Status ?? "unknown");
-    }
 }

@@ -1,3 +1,4 @@
+using System.Threading.Channels;
 using Dapper;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Options;
@@ -5,12 +6,21 @@ using Microsoft.Extensions.Options;
 namespace WebhookUpdater.Persistence;
 
 /// <summary>
-/// The embedded journal. SQLite allows one writer at a time: writes go through one lock here
-/// instead of meeting SQLITE_BUSY, and each runs in its own transaction.
+/// The embedded journal. SQLite allows one writer at a time: every write goes to one writer
+/// with one long-lived connection instead of meeting SQLITE_BUSY. The writer takes what is
+/// waiting, runs each write in its own savepoint (one failing write undoes only itself) and
+/// commits them together: one sync for many writes under load, a write's caller answered only
+/// after the commit that holds it.
 /// </summary>
-public sealed class Database(IOptions<StoreOptions> options) : IDisposable
+public sealed class Database(IOptions<StoreOptions> options) : IDisposable, IAsyncDisposable
 {
-    private readonly SemaphoreSlim _writeLock = new(1, 1);
+    /// <summary>At most this many writes share a commit, so no caller waits behind a huge batch.</summary>
+    public const int MaxBatch = 128;
+
+    private readonly Channel<WriteRequest> _writes = Channel.CreateUnbounded<WriteRequest>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Lock _startLock = new();
+    private Task? _writer;
+
     private readonly string _connectionString = new SqliteConnectionStringBuilder
     {
         DataSource = options.Value.DatabasePath,
@@ -32,21 +42,17 @@ public sealed class Database(IOptions<StoreOptions> options) : IDisposable
         return connection;
     }
 
-    public async Task<T> WriteAsync<T>(Func<SqliteConnection, SqliteTransaction, Task<T>> work, CancellationToken cancellationToken)
+    public Task<T> WriteAsync<T>(Func<SqliteConnection, SqliteTransaction, Task<T>> work, CancellationToken cancellationToken)
     {
-        await _writeLock.WaitAsync(cancellationToken);
-        try
+        cancellationToken.ThrowIfCancellationRequested();
+        var request = new WriteRequest<T>(work, cancellationToken);
+        EnsureWriter();
+        if (!_writes.Writer.TryWrite(request))
         {
-            await using var connection = await OpenAsync(cancellationToken);
-            await using var transaction = connection.BeginTransaction();
-            var result = await work(connection, transaction);
-            await transaction.CommitAsync(cancellationToken);
-            return result;
+            throw new ObjectDisposedException(nameof(Database), "The journal is closed: the service is stopping.");
         }
-        finally
-        {
-            _writeLock.Release();
-        }
+
+        return request.Task;
     }
 
     public Task WriteAsync(Func<SqliteConnection, SqliteTransaction, Task> work, CancellationToken cancellationToken) =>
@@ -55,6 +61,96 @@ public sealed class Database(IOptions<StoreOptions> options) : IDisposable
             await work(connection, transaction);
             return true;
         }, cancellationToken);
+
+    private void EnsureWriter()
+    {
+        if (Volatile.Read(ref _writer) is not null)
+        {
+            return;
+        }
+
+        lock (_startLock)
+        {
+            _writer ??= Task.Run(WriteLoopAsync);
+        }
+    }
+
+    private async Task WriteLoopAsync()
+    {
+        SqliteConnection? connection = null;
+        var batch = new List<WriteRequest>(MaxBatch);
+        var done = new List<WriteRequest>(MaxBatch);
+        try
+        {
+            while (await _writes.Reader.WaitToReadAsync())
+            {
+                batch.Clear();
+                done.Clear();
+                while (batch.Count < MaxBatch && _writes.Reader.TryRead(out var request))
+                {
+                    if (!request.Cancelled())
+                    {
+                        batch.Add(request);
+                    }
+                }
+
+                if (batch.Count == 0)
+                {
+                    continue;
+                }
+
+                try
+                {
+                    connection ??= await OpenAsync(CancellationToken.None);
+                    await using var transaction = connection.BeginTransaction();
+                    foreach (var request in batch)
+                    {
+                        transaction.Save("write");
+                        try
+                        {
+                            await request.RunAsync(connection, transaction);
+                            transaction.Release("write");
+                            done.Add(request);
+                        }
+                        catch (Exception e)
+                        {
+                            transaction.Rollback("write");
+                            request.Fail(e);
+                        }
+                    }
+
+                    await transaction.CommitAsync();
+                }
+                catch (Exception e)
+                {
+                    // The commit (or the connection) failed: nothing of this batch is stored.
+                    foreach (var request in done)
+                    {
+                        request.Fail(e);
+                    }
+
+                    done.Clear();
+                    if (connection is not null)
+                    {
+                        await connection.DisposeAsync();
+                        connection = null;
+                    }
+                }
+
+                foreach (var request in done)
+                {
+                    request.Complete();
+                }
+            }
+        }
+        finally
+        {
+            if (connection is not null)
+            {
+                await connection.DisposeAsync();
+            }
+        }
+    }
 
     public async Task<T> ReadAsync<T>(Func<SqliteConnection, Task<T>> work, CancellationToken cancellationToken)
     {
@@ -77,5 +173,44 @@ public sealed class Database(IOptions<StoreOptions> options) : IDisposable
         }
     }
 
-    public void Dispose() => _writeLock.Dispose();
+    public async ValueTask DisposeAsync()
+    {
+        _writes.Writer.TryComplete();
+        if (Volatile.Read(ref _writer) is { } writer)
+        {
+            await writer;
+        }
+    }
+
+    public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
+
+    private abstract class WriteRequest
+    {
+        public abstract bool Cancelled();
+
+        public abstract Task RunAsync(SqliteConnection connection, SqliteTransaction transaction);
+
+        public abstract void Complete();
+
+        public abstract void Fail(Exception error);
+    }
+
+    /// <summary>One write: its work, and its caller's answer, held until the commit.</summary>
+    private sealed class WriteRequest<T>(Func<SqliteConnection, SqliteTransaction, Task<T>> work, CancellationToken cancellationToken) : WriteRequest
+    {
+        private readonly TaskCompletionSource<T> _answer = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private T? _result;
+
+        public Task<T> Task => _answer.Task;
+
+        /// <summary>A caller that gave up before its write began is told so, and nothing is written.</summary>
+        public override bool Cancelled() => cancellationToken.IsCancellationRequested && _answer.TrySetCanceled(cancellationToken);
+
+        public override async Task RunAsync(SqliteConnection connection, SqliteTransaction transaction) =>
+            _result = await work(connection, transaction);
+
+        public override void Complete() => _answer.TrySetResult(_result!);
+
+        public override void Fail(Exception error) => _answer.TrySetException(error);
+    }
 }

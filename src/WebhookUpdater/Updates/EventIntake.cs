@@ -13,7 +13,7 @@ public sealed record IntakeResult(long EventId, IReadOnlyList<JobRef> Jobs, bool
 /// policy from Docker, writes everything to the journal, then hands queued jobs to the worker.
 /// </summary>
 public sealed partial class EventIntake(
-    IContainerRuntime containers,
+    IContainerLookup containers,
     JobStore store,
     UpdateQueue queue,
     TimeProvider time,

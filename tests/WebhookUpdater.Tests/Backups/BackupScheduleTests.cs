@@ -6,7 +6,7 @@ namespace WebhookUpdater.Tests.Backups;
 
 public sealed class BackupScheduleTests
 {
-    private sealed class CountingDailyBackup(TimeProvider time) : IDailyBackup
+    private sealed class CountingDailyBackup(TimeProvider time, Exception? failure = null) : IDailyBackup
     {
         public List<DateTimeOffset> Runs { get; } = [];
 
@@ -17,7 +17,7 @@ public sealed class BackupScheduleTests
                 Runs.Add(time.GetUtcNow());
             }
 
-            return Task.FromResult(new BackupRunResult(BackupKinds.Daily, [], []));
+            return failure is null ? Task.FromResult(new BackupRunResult(BackupKinds.Daily, [], [])) : throw failure;
         }
 
         public int Count
@@ -78,6 +78,27 @@ public sealed class BackupScheduleTests
         time.Advance(TimeSpan.FromDays(3));
 
         Assert.Equal(0, await SettledCountAsync(daily, 1));
+        await schedule.StopAsync(TestContext.Current.CancellationToken);
+    }
+
+    [Fact]
+    public async Task A_day_whose_run_throws_does_not_stop_the_schedule()
+    {
+        var time = new FakeTimeProvider(new DateTimeOffset(2024, 3, 1, 0, 30, 0, TimeSpan.Zero));
+        var daily = new CountingDailyBackup(time, new HttpRequestException("Docker did not answer"));
+        using var schedule = new BackupSchedule(daily, Microsoft.Extensions.Options.Options.Create(new BackupOptions { Schedule = "0 1 * * *" }), time, NullLogger<BackupSchedule>.Instance);
+        await schedule.StartAsync(TestContext.Current.CancellationToken);
+
+        time.Advance(TimeSpan.FromMinutes(29));
+        Assert.Equal(0, await SettledCountAsync(daily, 1));
+        time.Advance(TimeSpan.FromMinutes(1));
+        Assert.Equal(1, await SettledCountAsync(daily, 1));
+        time.Advance(TimeSpan.FromHours(23) + TimeSpan.FromMinutes(59));
+        Assert.Equal(1, await SettledCountAsync(daily, 2));
+        time.Advance(TimeSpan.FromMinutes(1));
+
+        Assert.Equal(2, await SettledCountAsync(daily, 2));
+        Assert.False(schedule.ExecuteTask!.IsCompleted);
         await schedule.StopAsync(TestContext.Current.CancellationToken);
     }
 }
