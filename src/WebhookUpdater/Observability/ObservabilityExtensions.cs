@@ -105,7 +105,7 @@ public static class ObservabilityExtensions
     }
 }
 
-internal sealed class DockerHealthCheck(IContainerRuntime containers) : IHealthCheck
+internal sealed class DockerHealthCheck(IContainerRuntime containers, ContainerIndex index) : IHealthCheck
 {
     public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
@@ -113,7 +113,10 @@ internal sealed class DockerHealthCheck(IContainerRuntime containers) : IHealthC
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             timeout.CancelAfter(TimeSpan.FromSeconds(5));
-            return HealthCheckResult.Healthy(await containers.PingAsync(timeout.Token));
+            var engine = await containers.PingAsync(timeout.Token);
+            return HealthCheckResult.Healthy(index.IsLive
+                ? $"{engine}; container index live ({index.Count} containers)"
+                : $"{engine}; container index not live: look-ups ask the engine");
         }
         catch (Exception e)
         {

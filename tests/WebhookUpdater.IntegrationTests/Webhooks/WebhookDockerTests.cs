@@ -1,5 +1,7 @@
 using System.Text.Json;
 using Microsoft.Extensions.DependencyInjection;
+using Docker.DotNet.Models;
+using WebhookUpdater.Containers;
 using WebhookUpdater.IntegrationTests.Support;
 using WebhookUpdater.Updates;
 
@@ -144,5 +146,38 @@ public sealed class WebhookDockerTests(DockerFixture docker) : IAsyncLifetime
         var queuedId = before.Single(p => p.Value == "queued").Key;
         Assert.True(queue.Reader.TryRead(out var recovered));
         Assert.Equal(queuedId, recovered);
+    }
+
+    [Fact]
+    public async Task Containers_created_replaced_and_removed_while_the_service_runs_are_decided_as_they_are_now()
+    {
+        var (stable, newDigest) = await OwnRepositoryAsync("index");
+        await using var service = new ServiceHost(_data);
+        var index = service.Services.GetRequiredService<ContainerIndex>();
+        for (var i = 0; i < 100 && !index.IsLive; i++)
+        {
+            await Task.Delay(100, TestContext.Current.CancellationToken);
+        }
+
+        Assert.True(index.IsLive, "the container index did not go live from Docker's event stream within 10 s");
+        var name = docker.Name("index");
+
+        // Created after the index loaded: known only from the event stream.
+        await docker.RunAppAsync(name, stable, new Dictionary<string, string> { ["update.policy"] = "manual" });
+        var first = await service.PostEventAsync(ServiceHost.DiunPayload(stable, newDigest, name));
+
+        // Replaced under the same name with another policy: the index must not answer with the old one.
+        await docker.Client.Containers.RemoveContainerAsync(name, new ContainerRemoveParameters { Force = true }, TestContext.Current.CancellationToken);
+        await docker.RunAppAsync(name, stable, new Dictionary<string, string> { ["update.policy"] = "automatic" });
+        var second = await service.PostEventAsync(ServiceHost.DiunPayload(stable, "sha256:" + new string('e', 64)));
+
+        await docker.Client.Containers.RemoveContainerAsync(name, new ContainerRemoveParameters { Force = true }, TestContext.Current.CancellationToken);
+        var third = await service.PostEventAsync(ServiceHost.DiunPayload(stable, "sha256:" + new string('f', 64)));
+
+        Assert.Equal("awaiting_approval", Decisions(first)[name]);
+        Assert.Equal(new Dictionary<string, string> { [name] = "queued" }, Decisions(second));
+        Assert.Empty(Decisions(third));
+        Assert.True(index.IsLive);
+        Assert.Null(await index.FindAsync(name, TestContext.Current.CancellationToken));
     }
 }

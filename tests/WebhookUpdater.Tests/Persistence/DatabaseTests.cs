@@ -1,0 +1,90 @@
+using Dapper;
+using Microsoft.Extensions.Options;
+using WebhookUpdater.Persistence;
+
+namespace WebhookUpdater.Tests.Persistence;
+
+public sealed class DatabaseTests : IAsyncLifetime
+{
+    private readonly string _folder = Directory.CreateTempSubdirectory("wu-db-").FullName;
+    private readonly Database _database;
+
+    public DatabaseTests()
+    {
+        _database = new Database(Options.Create(new StoreOptions { DataDirectory = _folder }));
+    }
+
+    public async ValueTask InitializeAsync()
+    {
+        await _database.MigrateAsync(TestContext.Current.CancellationToken);
+        await _database.WriteAsync((connection, transaction) =>
+            connection.ExecuteAsync("CREATE TABLE notes (n INTEGER PRIMARY KEY)", transaction: transaction), TestContext.Current.CancellationToken);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _database.DisposeAsync();
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        Directory.Delete(_folder, recursive: true);
+    }
+
+    private Task<long> CountAsync() =>
+        _database.ReadAsync(connection => connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM notes"), TestContext.Current.CancellationToken);
+
+    [Fact]
+    public async Task Concurrent_writes_are_all_stored_and_a_failing_one_undoes_only_itself()
+    {
+        // 200 writers at once share commits; every tenth fails after writing its row.
+        var writes = Enumerable.Range(1, 200).Select(n => _database.WriteAsync(async (connection, transaction) =>
+        {
+            await connection.ExecuteAsync("INSERT INTO notes (n) VALUES (@n)", new { n }, transaction);
+            if (n % 10 == 0)
+            {
+                throw new InvalidOperationException($"write {n} fails");
+            }
+
+            return n;
+        }, TestContext.Current.CancellationToken)).ToList();
+
+        var outcomes = await Task.WhenAll(writes.Select(async write =>
+        {
+            try
+            {
+                return await write;
+            }
+            catch (InvalidOperationException)
+            {
+                return -1;
+            }
+        }));
+
+        Assert.Equal(20, outcomes.Count(n => n == -1));
+        Assert.Equal(180, await CountAsync());
+        var stored = await _database.ReadAsync(async connection => (await connection.QueryAsync<long>("SELECT n FROM notes")).ToHashSet(), TestContext.Current.CancellationToken);
+        Assert.DoesNotContain(stored, n => n % 10 == 0);
+    }
+
+    [Fact]
+    public async Task A_write_whose_caller_gave_up_before_it_began_is_not_made()
+    {
+        using var cancelled = new CancellationTokenSource();
+        await cancelled.CancelAsync();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => _database.WriteAsync(
+            (connection, transaction) => connection.ExecuteAsync("INSERT INTO notes (n) VALUES (1)", transaction: transaction), cancelled.Token));
+
+        Assert.Equal(0, await CountAsync());
+    }
+
+    [Fact]
+    public async Task A_write_is_answered_only_once_it_is_committed()
+    {
+        await _database.WriteAsync((connection, transaction) =>
+            connection.ExecuteAsync("INSERT INTO notes (n) VALUES (7)", transaction: transaction), TestContext.Current.CancellationToken);
+
+        // Another connection sees it at once: the commit came before the answer.
+        await using var other = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={_database.Path};Pooling=False");
+        await other.OpenAsync(TestContext.Current.CancellationToken);
+        Assert.Equal(1L, await other.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM notes WHERE n = 7"));
+    }
+}
