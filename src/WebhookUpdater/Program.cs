@@ -1,6 +1,7 @@
 using WebhookUpdater.Approvals;
 using WebhookUpdater.Backups;
 using WebhookUpdater.Certificates;
+using WebhookUpdater.Configuration;
 using WebhookUpdater.Containers;
 using WebhookUpdater.Health;
 using WebhookUpdater.Notifications;
@@ -23,6 +24,7 @@ if (RestoreCommand.Matches(args))
 var builder = WebApplication.CreateBuilder(args);
 
 builder.Services.AddSingleton(TimeProvider.System);
+builder.Services.AddLazyResolution();
 builder.AddServiceDefaults();
 builder.Services.AddPersistence();
 builder.Services.AddContainers();

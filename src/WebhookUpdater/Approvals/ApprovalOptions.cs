@@ -33,7 +33,9 @@ public sealed class ApprovalOptions
 /// <summary>In Development a missing key or base URL gets a throwaway value (links die with the process).</summary>
 internal sealed class ApprovalDevelopmentDefaults(IHostEnvironment environment) : IPostConfigureOptions<ApprovalOptions>
 {
-    private readonly string _developmentKey = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
+    // Made on first need, not with the object: outside Development no random key is drawn, so
+    // the process does not load OpenSSL (about 4 MiB resident) at start-up for nothing.
+    private readonly Lazy<string> _developmentKey = new(() => Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)));
 
     public void PostConfigure(string? name, ApprovalOptions options)
     {
@@ -44,7 +46,7 @@ internal sealed class ApprovalDevelopmentDefaults(IHostEnvironment environment) 
 
         if (string.IsNullOrEmpty(options.SigningKey))
         {
-            options.SigningKey = _developmentKey;
+            options.SigningKey = _developmentKey.Value;
         }
 
         if (string.IsNullOrEmpty(options.BaseUrl))

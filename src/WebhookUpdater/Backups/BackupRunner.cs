@@ -101,9 +101,10 @@ public sealed partial class BackupRunner(
 /// <summary>
 /// Starts the daily backup at the times of Backups:Schedule (cron, in Backups:TimeZone). Waits
 /// on the service's TimeProvider, so tests move time instead of sleeping. A run that is missed
-/// while the service is down is not caught up: the next one comes at its time.
+/// while the service is down is not caught up: the next one comes at its time. The backup
+/// (Docker client, store) is made at the first run, not at start-up.
 /// </summary>
-internal sealed partial class BackupSchedule(IDailyBackup daily, IOptions<BackupOptions> options, TimeProvider time, ILogger<BackupSchedule> logger) : BackgroundService
+internal sealed partial class BackupSchedule(Lazy<IDailyBackup> daily, IOptions<BackupOptions> options, TimeProvider time, ILogger<BackupSchedule> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -136,7 +137,7 @@ internal sealed partial class BackupSchedule(IDailyBackup daily, IOptions<Backup
 
                 try
                 {
-                    var result = await daily.RunDailyAsync(stoppingToken);
+                    var result = await daily.Value.RunDailyAsync(stoppingToken);
                     LogRan(logger, result.Sets.Count, result.Failures.Count);
                 }
                 catch (Exception e) when (e is not OperationCanceledException)

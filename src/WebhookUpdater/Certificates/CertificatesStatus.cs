@@ -51,11 +51,12 @@ internal sealed class CertificateMetrics : IDisposable
     public const string MeterName = "WebhookUpdater.Certificates";
     private readonly Meter _meter;
 
-    public CertificateMetrics(IMeterFactory meters, CertificateRenewal renewal, TimeProvider time)
+    public CertificateMetrics(IMeterFactory meters, Lazy<CertificateRenewal> renewal, TimeProvider time)
     {
         _meter = meters.Create(MeterName);
+        // The renewal (and the Docker client it holds) is made at the first collection, not with the meter.
         _meter.CreateObservableGauge("webhookupdater.certificate.days_left", () =>
-            (renewal.LastReport?.Certificates ?? [])
+            (renewal.Value.LastReport?.Certificates ?? [])
                 .Where(c => (c.NewExpiry ?? c.OldExpiry) is not null)
                 .Select(c => new Measurement<double>(
                     ((c.NewExpiry ?? c.OldExpiry)!.Value - time.GetUtcNow()).TotalDays,

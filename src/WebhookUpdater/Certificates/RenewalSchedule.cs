@@ -4,10 +4,11 @@ namespace WebhookUpdater.Certificates;
 
 /// <summary>
 /// Runs the renewal at each occurrence of Certificates:Schedule (default Sunday 03:30), on the
-/// injected <see cref="TimeProvider"/> so tests move time instead of waiting a week.
+/// injected <see cref="TimeProvider"/> so tests move time instead of waiting a week. The renewal
+/// (Docker client) is made at the first run, not at start-up.
 /// </summary>
 internal sealed partial class RenewalSchedule(
-    CertificateRenewal renewal,
+    Lazy<CertificateRenewal> renewal,
     IOptions<CertificatesOptions> options,
     TimeProvider time,
     ILogger<RenewalSchedule> logger) : BackgroundService
@@ -55,9 +56,9 @@ internal sealed partial class RenewalSchedule(
     {
         try
         {
-            if (await renewal.TryRunAsync(RenewalTriggers.Schedule, stoppingToken) is null)
+            if (await renewal.Value.TryRunAsync(RenewalTriggers.Schedule, stoppingToken) is null)
             {
-                LogSkipped(logger, renewal.Running?.Trigger ?? "?");
+                LogSkipped(logger, renewal.Value.Running?.Trigger ?? "?");
             }
         }
         catch (Exception e) when (e is not OperationCanceledException)

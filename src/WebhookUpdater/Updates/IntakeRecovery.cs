@@ -30,12 +30,14 @@ internal sealed partial class IntakeRecovery(
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        var intake = services.GetRequiredService<EventIntake>();
         while (!stoppingToken.IsCancellationRequested)
         {
             try
             {
-                var resolved = await intake.ResolveDeferredAsync(stoppingToken);
+                // The intake (and with it the Docker client) is made only once an event waits for it.
+                var resolved = (await store.DeferredEventsAsync(stoppingToken)).Count == 0
+                    ? 0
+                    : await services.GetRequiredService<EventIntake>().ResolveDeferredAsync(stoppingToken);
                 if (resolved > 0)
                 {
                     LogResolved(logger, resolved);

@@ -5,12 +5,13 @@ namespace WebhookUpdater.Updates;
 
 /// <summary>
 /// One job at a time for the whole host (gitea and postgres depend on each other). First finishes
-/// or undoes what a crash left running, then takes queued jobs from the channel.
+/// or undoes what a crash left running, then takes queued jobs from the channel. The pipeline
+/// (Docker client, backups, health gate) is made for the first job, not at start-up.
 /// </summary>
 internal sealed partial class UpdateWorker(
     UpdateQueue queue,
     JobStore store,
-    UpdatePipeline pipeline,
+    Lazy<UpdatePipeline> pipeline,
     IOptions<UpdateOptions> options,
     ILogger<UpdateWorker> logger) : BackgroundService
 {
@@ -25,7 +26,7 @@ internal sealed partial class UpdateWorker(
         await Task.Yield();
         foreach (var jobId in await store.JobIdsInStateAsync(JobStates.Running, stoppingToken))
         {
-            await RunGuardedAsync(jobId, job => pipeline.ResumeAsync(job, stoppingToken), stoppingToken);
+            await RunGuardedAsync(jobId, job => pipeline.Value.ResumeAsync(job, stoppingToken), stoppingToken);
             if ((await store.GetJobAsync(jobId, stoppingToken))?.State == JobStates.Queued)
             {
                 queue.Enqueue(jobId);
@@ -42,7 +43,7 @@ internal sealed partial class UpdateWorker(
                     continue;
                 }
 
-                await RunGuardedAsync(jobId, job => pipeline.RunAsync(job, stoppingToken), stoppingToken);
+                await RunGuardedAsync(jobId, job => pipeline.Value.RunAsync(job, stoppingToken), stoppingToken);
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)

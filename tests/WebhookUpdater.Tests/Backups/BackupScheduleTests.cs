@@ -50,7 +50,7 @@ public sealed class BackupScheduleTests
         var time = new FakeTimeProvider(new DateTimeOffset(2024, 3, 1, 0, 30, 0, TimeSpan.Zero));
         var daily = new CountingDailyBackup(time);
         var options = Microsoft.Extensions.Options.Options.Create(new BackupOptions { Schedule = "0 2 * * *", TimeZone = "Europe/Berlin" });
-        using var schedule = new BackupSchedule(daily, options, time, NullLogger<BackupSchedule>.Instance);
+        using var schedule = new BackupSchedule(new Lazy<IDailyBackup>(() => daily), options, time, NullLogger<BackupSchedule>.Instance);
         await schedule.StartAsync(TestContext.Current.CancellationToken);
 
         // 02:00 in Berlin (UTC+1 in March) is 01:00 UTC.
@@ -72,7 +72,7 @@ public sealed class BackupScheduleTests
     {
         var time = new FakeTimeProvider(new DateTimeOffset(2024, 3, 1, 0, 30, 0, TimeSpan.Zero));
         var daily = new CountingDailyBackup(time);
-        using var schedule = new BackupSchedule(daily, Microsoft.Extensions.Options.Options.Create(new BackupOptions { Schedule = "" }), time, NullLogger<BackupSchedule>.Instance);
+        using var schedule = new BackupSchedule(new Lazy<IDailyBackup>(() => daily), Microsoft.Extensions.Options.Options.Create(new BackupOptions { Schedule = "" }), time, NullLogger<BackupSchedule>.Instance);
         await schedule.StartAsync(TestContext.Current.CancellationToken);
 
         time.Advance(TimeSpan.FromDays(3));
@@ -86,7 +86,7 @@ public sealed class BackupScheduleTests
     {
         var time = new FakeTimeProvider(new DateTimeOffset(2024, 3, 1, 0, 30, 0, TimeSpan.Zero));
         var daily = new CountingDailyBackup(time, new HttpRequestException("Docker did not answer"));
-        using var schedule = new BackupSchedule(daily, Microsoft.Extensions.Options.Options.Create(new BackupOptions { Schedule = "0 1 * * *" }), time, NullLogger<BackupSchedule>.Instance);
+        using var schedule = new BackupSchedule(new Lazy<IDailyBackup>(() => daily), Microsoft.Extensions.Options.Options.Create(new BackupOptions { Schedule = "0 1 * * *" }), time, NullLogger<BackupSchedule>.Instance);
         await schedule.StartAsync(TestContext.Current.CancellationToken);
 
         time.Advance(TimeSpan.FromMinutes(29));

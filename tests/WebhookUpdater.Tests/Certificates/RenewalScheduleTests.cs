@@ -29,7 +29,7 @@ public sealed class RenewalScheduleTests
         stack.Issue("git.example.com", TimeSpan.FromDays(80), time.GetUtcNow());
         var notifier = new RecordingNotifier();
         var renewal = new CertificateRenewal(stack, stack, notifier, new OptionsMonitor(options), time, NullLogger<CertificateRenewal>.Instance);
-        return (new RenewalSchedule(renewal, Options.Create(options), time, NullLogger<RenewalSchedule>.Instance), stack, notifier);
+        return (new RenewalSchedule(new Lazy<CertificateRenewal>(() => renewal), Options.Create(options), time, NullLogger<RenewalSchedule>.Instance), stack, notifier);
     }
 
     [Fact]
