@@ -17,10 +17,10 @@ namespace WebhookUpdater.Containers;
 /// pipeline never decides from the index; it inspects the container itself.
 /// </remarks>
 public sealed partial class ContainerIndex(
-    IContainerRuntime engine,
+    Lazy<IContainerRuntime> lazyEngine,
     IOptions<DockerOptions> options,
     TimeProvider time,
-    ILogger<ContainerIndex> logger) : BackgroundService, IContainerLookup
+    ILogger<ContainerIndex> logger) : IHostedService, IContainerLookup, IDisposable
 {
     public static readonly TimeSpan SettleTimeout = TimeSpan.FromSeconds(2);
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(30);
@@ -30,6 +30,11 @@ public sealed partial class ContainerIndex(
     private long _received;
     private long _applied;
     private TaskCompletionSource _progress = NewProgress();
+    private readonly CancellationTokenSource _stopping = new();
+    private Task? _following;
+    private int _started;
+
+    private IContainerRuntime Engine => lazyEngine.Value;
 
     /// <summary>True while the event stream is connected and the index was loaded after it.</summary>
     public bool IsLive => _live;
@@ -37,19 +42,46 @@ public sealed partial class ContainerIndex(
     /// <summary>How many containers the index holds.</summary>
     public int Count => _byId.Count;
 
+    /// <summary>Starts following the engine's events (once; later calls do nothing).</summary>
+    public void EnsureStarted()
+    {
+        if (!options.Value.IndexContainers || _stopping.IsCancellationRequested || Interlocked.Exchange(ref _started, 1) == 1)
+        {
+            return;
+        }
+
+        _following = Task.Run(() => FollowWithRetriesAsync(_stopping.Token));
+    }
+
+    public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await _stopping.CancelAsync();
+        if (_following is { } following)
+        {
+            await following.WaitAsync(cancellationToken).ContinueWith(_ => { }, TaskScheduler.Default);
+        }
+    }
+
+    /// <summary>Stops following; the token source is only cancelled (the host may still call StopAsync after this).</summary>
+    public void Dispose() => _stopping.Cancel();
+
     public async Task<ContainerSnapshot?> FindAsync(string nameOrId, CancellationToken cancellationToken)
     {
+        EnsureStarted();
         if (await SettledAsync(cancellationToken) && Lookup(nameOrId) is { } known)
         {
             return known;
         }
 
         // Unknown here: created a moment ago, an ambiguous id prefix, or the index is not live.
-        return await engine.FindAsync(nameOrId, cancellationToken);
+        return await Engine.FindAsync(nameOrId, cancellationToken);
     }
 
     public async Task<IReadOnlyList<ContainerSnapshot>> FindByRepositoryAsync(ImageReference repository, CancellationToken cancellationToken)
     {
+        EnsureStarted();
         if (await SettledAsync(cancellationToken))
         {
             var found = _byId.Values
@@ -61,16 +93,11 @@ public sealed partial class ContainerIndex(
             }
         }
 
-        return await engine.FindByRepositoryAsync(repository, cancellationToken);
+        return await Engine.FindByRepositoryAsync(repository, cancellationToken);
     }
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    private async Task FollowWithRetriesAsync(CancellationToken stoppingToken)
     {
-        if (!options.Value.IndexContainers)
-        {
-            return;
-        }
-
         var backoff = TimeSpan.FromSeconds(1);
         while (!stoppingToken.IsCancellationRequested)
         {
@@ -114,10 +141,10 @@ public sealed partial class ContainerIndex(
         // Subscribing from a moment before the load means no change falls between the two; one
         // seen twice is only inspected twice.
         var since = time.GetUtcNow() - TimeSpan.FromSeconds(2);
-        var receiving = ReceiveAsync(engine.WatchAsync(since, connection.Token), changes.Writer);
+        var receiving = ReceiveAsync(Engine.WatchAsync(since, connection.Token), changes.Writer);
         try
         {
-            var all = await engine.ListAllAsync(connection.Token);
+            var all = await Engine.ListAllAsync(connection.Token);
             Volatile.Write(ref _byId, all.ToImmutableDictionary(container => container.Id, StringComparer.Ordinal));
             _live = true;
             LogLive(logger, all.Count);
@@ -163,7 +190,7 @@ public sealed partial class ContainerIndex(
     {
         if (change.Type == EngineChange.Container)
         {
-            var current = change.Action == "destroy" ? null : await engine.FindAsync(change.Id, cancellationToken);
+            var current = change.Action == "destroy" ? null : await Engine.FindAsync(change.Id, cancellationToken);
             ImmutableInterlocked.Update(ref _byId, (index, found) => found is null
                 ? index.Remove(change.Id)
                 : index.SetItem(found.Id, found), current);
@@ -172,7 +199,7 @@ public sealed partial class ContainerIndex(
 
         // An image was pulled, tagged, untagged or removed: the digests any container's image
         // answers to may have changed. Images change rarely; read each container again.
-        var refreshed = await engine.ListAllAsync(cancellationToken);
+        var refreshed = await Engine.ListAllAsync(cancellationToken);
         Volatile.Write(ref _byId, refreshed.ToImmutableDictionary(container => container.Id, StringComparer.Ordinal));
     }
 

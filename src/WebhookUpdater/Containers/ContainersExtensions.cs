@@ -21,7 +21,7 @@ public static class ContainersExtensions
         services.AddSingleton<IContainerRuntime, DockerContainerRuntime>();
         services.AddSingleton<ContainerIndex>();
         services.AddSingleton<IContainerLookup>(provider => provider.GetRequiredService<ContainerIndex>());
-        services.AddHostedService(provider => provider.GetRequiredService<ContainerIndex>());
+        services.AddHostedService(provider => provider.GetRequiredService<ContainerIndex>()); // only to stop it
         services.AddSingleton<IContainerLifecycle, DockerContainerLifecycle>();
         services.AddSingleton<IStackContainers, DockerStackContainers>();
         return services;

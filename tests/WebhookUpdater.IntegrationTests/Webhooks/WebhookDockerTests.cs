@@ -154,17 +154,17 @@ public sealed class WebhookDockerTests(DockerFixture docker) : IAsyncLifetime
         var (stable, newDigest) = await OwnRepositoryAsync("index");
         await using var service = new ServiceHost(_data);
         var index = service.Services.GetRequiredService<ContainerIndex>();
+        var name = docker.Name("index");
+        Assert.False(index.IsLive); // an idle service keeps no index: it starts with the first look-up
+
+        await docker.RunAppAsync(name, stable, new Dictionary<string, string> { ["update.policy"] = "manual" });
+        var first = await service.PostEventAsync(ServiceHost.DiunPayload(stable, newDigest, name));
         for (var i = 0; i < 100 && !index.IsLive; i++)
         {
             await Task.Delay(100, TestContext.Current.CancellationToken);
         }
 
-        Assert.True(index.IsLive, "the container index did not go live from Docker's event stream within 10 s");
-        var name = docker.Name("index");
-
-        // Created after the index loaded: known only from the event stream.
-        await docker.RunAppAsync(name, stable, new Dictionary<string, string> { ["update.policy"] = "manual" });
-        var first = await service.PostEventAsync(ServiceHost.DiunPayload(stable, newDigest, name));
+        Assert.True(index.IsLive, "the container index did not go live from Docker's event stream within 10 s of the first event");
 
         // Replaced under the same name with another policy: the index must not answer with the old one.
         await docker.Client.Containers.RemoveContainerAsync(name, new ContainerRemoveParameters { Force = true }, TestContext.Current.CancellationToken);

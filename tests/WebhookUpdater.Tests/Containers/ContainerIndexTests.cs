@@ -16,14 +16,15 @@ public sealed class ContainerIndexTests : IAsyncLifetime
 
     public ContainerIndexTests()
     {
-        _index = new ContainerIndex(_engine, Options.Create(new DockerOptions()), _time, NullLogger<ContainerIndex>.Instance);
+        _index = new ContainerIndex(new Lazy<IContainerRuntime>(() => _engine), Options.Create(new DockerOptions()), _time, NullLogger<ContainerIndex>.Instance);
     }
 
     public async ValueTask InitializeAsync()
     {
         _engine.Add("nginx", "nginx:1.27", "automatic");
         _engine.Add("gitea", "gitea/gitea:1.22", "manual");
-        await _index.StartAsync(TestContext.Current.CancellationToken);
+        Assert.False(_index.IsLive);
+        _index.EnsureStarted();
         await EventuallyAsync(() => _index.IsLive);
     }
 
@@ -134,8 +135,8 @@ public sealed class ContainerIndexTests : IAsyncLifetime
     [Fact]
     public async Task Switched_off_the_index_never_answers()
     {
-        using var index = new ContainerIndex(_engine, Options.Create(new DockerOptions { IndexContainers = false }), _time, NullLogger<ContainerIndex>.Instance);
-        await index.StartAsync(TestContext.Current.CancellationToken);
+        using var index = new ContainerIndex(new Lazy<IContainerRuntime>(() => _engine), Options.Create(new DockerOptions { IndexContainers = false }), _time, NullLogger<ContainerIndex>.Instance);
+        index.EnsureStarted();
         var calls = _engine.Calls;
 
         await index.FindAsync("nginx", TestContext.Current.CancellationToken);
