@@ -248,6 +248,9 @@ public sealed partial class ContainerIndex(
 
     private static TaskCompletionSource NewProgress() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+    /// <summary>What the index alone holds under this name or id (no settling, no engine): for diagnostics and tests.</summary>
+    public ContainerSnapshot? Known(string nameOrId) => Lookup(nameOrId);
+
     private ContainerSnapshot? Lookup(string nameOrId)
     {
         var index = _byId;
