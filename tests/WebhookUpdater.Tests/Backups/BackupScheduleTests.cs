@@ -44,6 +44,19 @@ public sealed class BackupScheduleTests
         return daily.Count;
     }
 
+    /// <summary>From 00:30 UTC: nothing before 01:00, one run at 01:00, the next only 24 h later.</summary>
+    private static async Task RunsOnlyAtOneUtcOnTwoDaysAsync(FakeTimeProvider time, CountingDailyBackup daily)
+    {
+        time.Advance(TimeSpan.FromMinutes(29));
+        Assert.Equal(0, await SettledCountAsync(daily, 1));
+        time.Advance(TimeSpan.FromMinutes(1));
+        Assert.Equal(1, await SettledCountAsync(daily, 1));
+        time.Advance(TimeSpan.FromHours(23) + TimeSpan.FromMinutes(59));
+        Assert.Equal(1, await SettledCountAsync(daily, 2));
+        time.Advance(TimeSpan.FromMinutes(1));
+        Assert.Equal(2, await SettledCountAsync(daily, 2));
+    }
+
     [Fact]
     public async Task The_daily_backup_runs_at_the_cron_time_in_the_configured_zone_and_not_before()
     {
@@ -54,14 +67,7 @@ public sealed class BackupScheduleTests
         await schedule.StartAsync(TestContext.Current.CancellationToken);
 
         // 02:00 in Berlin (UTC+1 in March) is 01:00 UTC.
-        time.Advance(TimeSpan.FromMinutes(29));
-        Assert.Equal(0, await SettledCountAsync(daily, 1));
-        time.Advance(TimeSpan.FromMinutes(1));
-        Assert.Equal(1, await SettledCountAsync(daily, 1));
-        time.Advance(TimeSpan.FromHours(23) + TimeSpan.FromMinutes(59));
-        Assert.Equal(1, await SettledCountAsync(daily, 2));
-        time.Advance(TimeSpan.FromMinutes(1));
-        Assert.Equal(2, await SettledCountAsync(daily, 2));
+        await RunsOnlyAtOneUtcOnTwoDaysAsync(time, daily);
 
         Assert.Equal([new DateTimeOffset(2024, 3, 1, 1, 0, 0, TimeSpan.Zero), new DateTimeOffset(2024, 3, 2, 1, 0, 0, TimeSpan.Zero)], daily.Runs);
         await schedule.StopAsync(TestContext.Current.CancellationToken);
@@ -89,15 +95,8 @@ public sealed class BackupScheduleTests
         using var schedule = new BackupSchedule(new Lazy<IDailyBackup>(() => daily), Microsoft.Extensions.Options.Options.Create(new BackupOptions { Schedule = "0 1 * * *" }), time, NullLogger<BackupSchedule>.Instance);
         await schedule.StartAsync(TestContext.Current.CancellationToken);
 
-        time.Advance(TimeSpan.FromMinutes(29));
-        Assert.Equal(0, await SettledCountAsync(daily, 1));
-        time.Advance(TimeSpan.FromMinutes(1));
-        Assert.Equal(1, await SettledCountAsync(daily, 1));
-        time.Advance(TimeSpan.FromHours(23) + TimeSpan.FromMinutes(59));
-        Assert.Equal(1, await SettledCountAsync(daily, 2));
-        time.Advance(TimeSpan.FromMinutes(1));
+        await RunsOnlyAtOneUtcOnTwoDaysAsync(time, daily);
 
-        Assert.Equal(2, await SettledCountAsync(daily, 2));
         Assert.False(schedule.ExecuteTask!.IsCompleted);
         await schedule.StopAsync(TestContext.Current.CancellationToken);
     }

@@ -44,6 +44,15 @@ public sealed class ContainerIndexTests : IAsyncLifetime
         }
     }
 
+    /// <summary>The engine stops answering and its event stream breaks; returns once the index knows.</summary>
+    private async Task LoseTheEngineAsync()
+    {
+        var outage = new HttpRequestException("connection refused");
+        _engine.Failure = outage;
+        _engine.BreakStreams(outage);
+        await EventuallyAsync(() => !_index.IsLive);
+    }
+
     [Fact]
     public async Task Once_live_look_ups_are_answered_without_asking_the_engine()
     {
@@ -93,10 +102,7 @@ public sealed class ContainerIndexTests : IAsyncLifetime
     [Fact]
     public async Task Without_the_event_stream_look_ups_go_to_the_engine_and_meet_its_outage()
     {
-        var outage = new HttpRequestException("connection refused");
-        _engine.Failure = outage;
-        _engine.BreakStreams(outage);
-        await EventuallyAsync(() => !_index.IsLive);
+        await LoseTheEngineAsync();
 
         await Assert.ThrowsAsync<HttpRequestException>(() => _index.FindAsync("nginx", TestContext.Current.CancellationToken));
         await Assert.ThrowsAsync<HttpRequestException>(() => _index.FindByRepositoryAsync(Nginx, TestContext.Current.CancellationToken));
@@ -105,10 +111,7 @@ public sealed class ContainerIndexTests : IAsyncLifetime
     [Fact]
     public async Task The_index_reconnects_and_reloads_when_the_engine_is_back()
     {
-        var outage = new HttpRequestException("connection refused");
-        _engine.Failure = outage;
-        _engine.BreakStreams(outage);
-        await EventuallyAsync(() => !_index.IsLive);
+        await LoseTheEngineAsync();
         _engine.Failure = null;
         _engine.Add("nginx-2", "nginx:1.27", "automatic"); // while the index was not connected
 
