@@ -17,78 +17,48 @@ namespace WebhookUpdater.IntegrationTests.Approvals;
 /// </summary>
 [Collection(DockerCollection.Name)]
 [Trait("Category", "Docker")]
-public sealed partial class ApprovalEmailFlowTests(DockerFixture docker) : IAsyncLifetime
+public sealed partial class ApprovalEmailFlowTests(DockerFixture docker) : DockerTest
 {
+    protected override DockerFixture Docker => docker;
+
     private static readonly TimeSpan MailTimeout = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan JobTimeout = TimeSpan.FromSeconds(150);
-    private readonly string _data = Directory.CreateTempSubdirectory("wu-it-").FullName;
     private readonly SesEmulator _ses = new();
     private readonly string _operator = SesEmulator.NewAddress("operator");
 
-    public async ValueTask InitializeAsync()
+    public override async ValueTask InitializeAsync()
     {
-        docker.Require();
+        await base.InitializeAsync();
         await _ses.RequireAsync();
     }
 
-    public async ValueTask DisposeAsync()
+    public override async ValueTask DisposeAsync()
     {
-        await docker.RemoveTestContainersAsync();
         _ses.Dispose();
-        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-        Directory.Delete(_data, recursive: true);
+        await base.DisposeAsync();
     }
 
     [GeneratedRegex(@"https?://[^\s""<>]+/approvals/[A-Za-z0-9_-]+")]
     private static partial Regex LinkPattern();
 
-    private string Repository(string role) => $"{TestEnvironment.ImagePrefix.Split('/')[0]}/wu-it/{docker.RunId}-{role}-{TestEnvironment.Engine.ToLowerInvariant()}";
-
     private Dictionary<string, string> Settings(Dictionary<string, string> more = null)
     {
-        var settings = new Dictionary<string, string>(UpdatePipelineTests.FastGate)
-        {
-            ["Email:Sender"] = "Ses",
-            ["Email:Ses:Region"] = "us-east-1",
-            ["Email:Ses:ServiceUrl"] = _ses.Url,
-            ["Email:From"] = "WebhookUpdater <updates@example.test>",
-            ["Email:To"] = _operator,
-            ["Approvals:ScanInterval"] = "00:00:00.300",
-        };
-        foreach (var (key, value) in SesEmulator.AwsEnvironment)
-        {
-            settings[key] = value;
-        }
-
-        foreach (var (key, value) in more ?? [])
-        {
-            settings[key] = value;
-        }
-
+        var settings = _ses.ServiceSettings(_operator, UpdatePipelineTests.FastGate, more);
+        settings["Email:From"] = "WebhookUpdater <updates@example.test>";
         return settings;
     }
 
     /// <summary>A manual container on a repository of its own, running version 1.0, healthy.</summary>
     private async Task<(string Name, string Repository, string Id)> ManualContainerAsync(string role, string version = "1.0")
     {
-        var repository = Repository(role);
-        await docker.PublishAsync(repository, "stable", version);
-        var name = docker.Name(role);
-        var created = await docker.Client.Containers.CreateContainerAsync(new CreateContainerParameters
-        {
-            Name = name,
-            Image = $"{repository}:stable",
-            Env = [$"APP_PORT={DockerFixture.FreePort()}"],
-            Labels = new Dictionary<string, string> { [DockerFixture.TestLabel] = "true", ["update.policy"] = "manual" },
-            HostConfig = new HostConfig { NetworkMode = "host" },
-        });
-        await docker.Client.Containers.StartContainerAsync(created.ID, new ContainerStartParameters());
-        for (var i = 0; i < 100 && (await docker.Client.Containers.InspectContainerAsync(created.ID)).State.Health?.Status != "healthy"; i++)
+        var (repository, name) = await docker.RunPublishedAppAsync(role, "manual", version);
+        var id = (await docker.Client.Containers.InspectContainerAsync(name)).ID;
+        for (var i = 0; i < 100 && (await docker.Client.Containers.InspectContainerAsync(id)).State.Health?.Status != "healthy"; i++)
         {
             await Task.Delay(200);
         }
 
-        return (name, repository, created.ID);
+        return (name, repository, id);
     }
 
     private static async Task<HttpResponseMessage> PostDecisionAsync(HttpClient http, string link, string decision, bool json = false)
@@ -114,7 +84,7 @@ public sealed partial class ApprovalEmailFlowTests(DockerFixture docker) : IAsyn
         var (name, repository, oldId) = await ManualContainerAsync("browser");
         var digest = await docker.PublishAsync(repository, "stable", "1.1");
         var port = DockerFixture.FreePort();
-        await using var service = await ServiceProcess.StartAsync(_data, Settings(), port);
+        await using var service = await ServiceProcess.StartAsync(Data, Settings(), port);
         using var http = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false }) { BaseAddress = service.Http.BaseAddress };
 
         var jobId = (await service.PostEventAsync(ServiceHost.DiunPayload($"{repository}:stable", digest, name))).GetProperty("jobs")[0].GetProperty("id").GetString();
@@ -211,7 +181,7 @@ public sealed partial class ApprovalEmailFlowTests(DockerFixture docker) : IAsyn
         SesEmulator.UseTestCredentialsInThisProcess();
         var clock = new ShiftedTimeProvider();
         var settings = Settings(new() { ["Updates:RunWorker"] = "false" });
-        await using var service = new ServiceHost(_data, settings) { ConfigureServices = services => services.AddSingleton<TimeProvider>(clock) };
+        await using var service = new ServiceHost(Data, settings) { ConfigureServices = services => services.AddSingleton<TimeProvider>(clock) };
         var http = service.CreateClient(new Microsoft.AspNetCore.Mvc.Testing.WebApplicationFactoryClientOptions { AllowAutoRedirect = false });
         var digestA = "sha256:" + new string('a', 64);
         var digestB = "sha256:" + new string('b', 64);

@@ -14,23 +14,23 @@ namespace WebhookUpdater.IntegrationTests.Approvals;
 /// </summary>
 [Collection(DockerCollection.Name)]
 [Trait("Category", "Docker")]
-public sealed partial class SecretLeakTests(DockerFixture docker) : IAsyncLifetime
+public sealed partial class SecretLeakTests(DockerFixture docker) : DockerTest
 {
-    private readonly string _data = Directory.CreateTempSubdirectory("wu-it-").FullName;
+    protected override DockerFixture Docker => docker;
+
     private readonly SesEmulator _ses = new();
     private readonly string _operator = SesEmulator.NewAddress("secrets");
 
-    public async ValueTask InitializeAsync()
+    public override async ValueTask InitializeAsync()
     {
-        docker.Require();
+        await base.InitializeAsync();
         await _ses.RequireAsync();
     }
 
-    public async ValueTask DisposeAsync()
+    public override async ValueTask DisposeAsync()
     {
-        await docker.RemoveTestContainersAsync();
         _ses.Dispose();
-        Directory.Delete(_data, recursive: true);
+        await base.DisposeAsync();
     }
 
     [GeneratedRegex(@"https?://[^\s""<>]+/approvals/[A-Za-z0-9_-]+")]
@@ -48,37 +48,17 @@ public sealed partial class SecretLeakTests(DockerFixture docker) : IAsyncLifeti
     [Fact]
     public async Task No_secret_appears_in_any_email_page_answer_or_log_line()
     {
-        var repository = $"{TestEnvironment.ImagePrefix.Split('/')[0]}/wu-it/{docker.RunId}-secrets-{TestEnvironment.Engine.ToLowerInvariant()}";
-        await docker.PublishAsync(repository, "stable", "1.0");
-        var name = docker.Name("secrets");
-        var created = await docker.Client.Containers.CreateContainerAsync(new CreateContainerParameters
-        {
-            Name = name,
-            Image = $"{repository}:stable",
-            Env = [$"APP_PORT={DockerFixture.FreePort()}"],
-            Labels = new Dictionary<string, string> { [DockerFixture.TestLabel] = "true", ["update.policy"] = "manual" },
-            HostConfig = new HostConfig { NetworkMode = "host" },
-        });
-        await docker.Client.Containers.StartContainerAsync(created.ID, new ContainerStartParameters());
+        var (repository, name) = await docker.RunPublishedAppAsync("secrets", "manual");
         var digest = await docker.PublishAsync(repository, "stable", "1.2-unhealthy");
 
-        var settings = new Dictionary<string, string>(UpdatePipelineTests.FastGate)
+        var settings = _ses.ServiceSettings(_operator, UpdatePipelineTests.FastGate, new Dictionary<string, string>
         {
-            ["Email:Sender"] = "Ses",
-            ["Email:Ses:Region"] = "us-east-1",
-            ["Email:Ses:ServiceUrl"] = _ses.Url,
-            ["Email:To"] = _operator,
-            ["Approvals:ScanInterval"] = "00:00:00.300",
             ["Logging:LogLevel:Default"] = "Debug",
             ["Logging:LogLevel:Microsoft.AspNetCore"] = "Debug",
-        };
-        foreach (var (key, value) in SesEmulator.AwsEnvironment)
-        {
-            settings[key] = value;
-        }
+        });
 
         var produced = new List<(string What, string Text)>();
-        await using var service = await ServiceProcess.StartAsync(_data, settings);
+        await using var service = await ServiceProcess.StartAsync(Data, settings);
         using var http = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false }) { BaseAddress = service.Http.BaseAddress };
         async Task<string> Keep(string what, HttpResponseMessage response)
         {

@@ -16,12 +16,8 @@ internal static class BackupContainers
     public static async Task<string> RunPostgresAsync(this DockerFixture docker, string name, string database, IDictionary<string, string> labels = null)
     {
         await docker.EnsureImageAsync(PostgresImage);
-        var allLabels = new Dictionary<string, string>(labels ?? new Dictionary<string, string>())
-        {
-            [DockerFixture.TestLabel] = "true",
-            ["wu.test.run"] = docker.RunId,
-            ["backup.postgres"] = "true",
-        };
+        var allLabels = docker.RunLabels(labels);
+        allLabels["backup.postgres"] = "true";
         var created = await docker.Client.Containers.CreateContainerAsync(new CreateContainerParameters
         {
             Name = name,
@@ -123,17 +119,4 @@ internal static class BackupContainers
     }
 
     public static byte[] Text(string text) => Encoding.UTF8.GetBytes(text);
-
-    /// <summary>Removes a test container (and its anonymous volumes) if it is still there.</summary>
-    public static async Task RemoveIfPresentAsync(this DockerFixture docker, string container)
-    {
-        try
-        {
-            await docker.Client.Containers.RemoveContainerAsync(container, new ContainerRemoveParameters { Force = true, RemoveVolumes = true });
-        }
-        catch (Docker.DotNet.DockerApiException e) when (e.StatusCode is System.Net.HttpStatusCode.NotFound or System.Net.HttpStatusCode.Conflict)
-        {
-            // Gone already, or being removed.
-        }
-    }
 }

@@ -8,27 +8,10 @@ namespace WebhookUpdater.IntegrationTests.Backups;
 /// <summary>A pre-update backup that S3 breaks: the update must not happen.</summary>
 [Collection(DockerCollection.Name)]
 [Trait("Category", "Docker")]
-public sealed class BackupFailureJobTests(DockerFixture docker) : IAsyncLifetime
+public sealed class BackupFailureJobTests(DockerFixture docker) : DockerTest
 {
-    private readonly string _data = Directory.CreateTempSubdirectory("wu-it-").FullName;
-    private readonly List<string> _containers = [];
+    protected override DockerFixture Docker => docker;
 
-    public ValueTask InitializeAsync()
-    {
-        docker.Require();
-        return ValueTask.CompletedTask;
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        foreach (var container in _containers)
-        {
-            await docker.RemoveIfPresentAsync(container);
-        }
-
-        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-        Directory.Delete(_data, recursive: true);
-    }
 
     [Theory]
     [InlineData(S3Fault.PartFails, "500 InternalError")]
@@ -37,7 +20,7 @@ public sealed class BackupFailureJobTests(DockerFixture docker) : IAsyncLifetime
     [InlineData(S3Fault.WrongContent, "read back as")]
     public async Task A_backup_that_S3_breaks_fails_the_job_before_anything_changes(S3Fault fault, string why)
     {
-        var repository = $"{TestEnvironment.ImagePrefix.Split('/')[0]}/wu-it/{docker.RunId}-s3fault-{fault.ToString().ToLowerInvariant()}-{TestEnvironment.Engine.ToLowerInvariant()}";
+        var repository = docker.Repository($"s3fault-{fault.ToString().ToLowerInvariant()}");
         await docker.PublishAsync(repository, "stable", "1.0");
         var name = docker.Name($"s3fault-{fault.ToString().ToLowerInvariant()}");
         var created = await docker.Client.Containers.CreateContainerAsync(new CreateContainerParameters
@@ -45,10 +28,10 @@ public sealed class BackupFailureJobTests(DockerFixture docker) : IAsyncLifetime
             Name = name,
             Image = $"{repository}:stable",
             Env = [$"APP_PORT={DockerFixture.FreePort()}"],
-            Labels = new Dictionary<string, string> { [DockerFixture.TestLabel] = "true", ["update.policy"] = "automatic", ["backup.paths"] = "/data" },
+            Labels = docker.RunLabels(new Dictionary<string, string> { ["update.policy"] = "automatic", ["backup.paths"] = "/data" }),
             HostConfig = new HostConfig { NetworkMode = "host" },
         });
-        _containers.Add(created.ID);
+        Containers.Add(created.ID);
         await docker.Client.Containers.StartContainerAsync(created.ID, new ContainerStartParameters());
         await docker.WaitHealthyAsync(created.ID, TimeSpan.FromSeconds(30));
         // Incompressible data, so the gzipped archive needs more than one 5 MiB part.
@@ -68,7 +51,7 @@ public sealed class BackupFailureJobTests(DockerFixture docker) : IAsyncLifetime
         settings["Backups:Profile"] = S3Server.ProfileName;
         settings["Backups:ProfilesLocation"] = credentials.ProfilesLocation;
         settings["Backups:Schedule"] = "";
-        await using var service = new ServiceHost(_data, settings);
+        await using var service = new ServiceHost(Data, settings);
 
         var answer = await service.PostEventAsync(ServiceHost.DiunPayload($"{repository}:stable", digest, name));
         var job = await JobWaiter.WaitAsync(service.GetJsonAsync, answer.GetProperty("jobs")[0].GetProperty("id").GetString(), TimeSpan.FromSeconds(120));

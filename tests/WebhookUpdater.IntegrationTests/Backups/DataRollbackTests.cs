@@ -8,37 +8,31 @@ namespace WebhookUpdater.IntegrationTests.Backups;
 /// <summary>A rollback that puts the pre-update data back, for a container labelled for it.</summary>
 [Collection(DockerCollection.Name)]
 [Trait("Category", "Docker")]
-public sealed class DataRollbackTests(DockerFixture docker) : IAsyncLifetime
+public sealed class DataRollbackTests(DockerFixture docker) : DockerTest
 {
-    private readonly string _data = Directory.CreateTempSubdirectory("wu-it-").FullName;
-    private readonly List<string> _containers = [];
+    protected override DockerFixture Docker => docker;
+
     private S3Server _s3;
 
-    public async ValueTask InitializeAsync()
+    public override async ValueTask InitializeAsync()
     {
-        docker.Require();
+        await base.InitializeAsync();
         _s3 = await S3Server.StartAsync();
     }
 
-    public async ValueTask DisposeAsync()
+    public override async ValueTask DisposeAsync()
     {
-        foreach (var container in _containers)
-        {
-            await docker.RemoveIfPresentAsync(container);
-        }
-
         await _s3.DisposeAsync();
-        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-        Directory.Delete(_data, recursive: true);
+        await base.DisposeAsync();
     }
 
     [Fact]
     public async Task A_migration_the_new_version_wrote_is_gone_after_the_rollback()
     {
         var database = docker.Name("rb-postgres");
-        _containers.Add(await docker.RunPostgresAsync(database, "forge"));
+        Containers.Add(await docker.RunPostgresAsync(database, "forge"));
         await docker.PsqlAsync(database, "forge", "CREATE TABLE schema_version (v text); INSERT INTO schema_version VALUES ('v1')");
-        var repository = $"{TestEnvironment.ImagePrefix.Split('/')[0]}/wu-it/{docker.RunId}-datarollback-{TestEnvironment.Engine.ToLowerInvariant()}";
+        var repository = docker.Repository("datarollback");
         await docker.PublishAsync(repository, "stable", "1.0");
         var name = docker.Name("rb-forge");
         var created = await docker.Client.Containers.CreateContainerAsync(new CreateContainerParameters
@@ -46,9 +40,8 @@ public sealed class DataRollbackTests(DockerFixture docker) : IAsyncLifetime
             Name = name,
             Image = $"{repository}:stable",
             Env = [$"APP_PORT={DockerFixture.FreePort()}"],
-            Labels = new Dictionary<string, string>
+            Labels = docker.RunLabels(new Dictionary<string, string>
             {
-                [DockerFixture.TestLabel] = "true",
                 ["update.policy"] = "automatic",
                 ["backup.paths"] = "/data",
                 ["backup.with"] = database,
@@ -56,10 +49,10 @@ public sealed class DataRollbackTests(DockerFixture docker) : IAsyncLifetime
                 // Only the old version is healthy: the new one fails the gate after 8 s, time enough to "migrate".
                 ["update.health.cmd"] = "test \"$APP_VERSION\" = 1.0",
                 ["update.health.timeout"] = "8",
-            },
+            }),
             HostConfig = new HostConfig { NetworkMode = "host" },
         });
-        _containers.Add(created.ID);
+        Containers.Add(created.ID);
         await docker.Client.Containers.StartContainerAsync(created.ID, new ContainerStartParameters());
         await docker.WaitHealthyAsync(created.ID, TimeSpan.FromSeconds(30));
         var digest = await docker.PublishAsync(repository, "stable", "1.1");
@@ -70,7 +63,7 @@ public sealed class DataRollbackTests(DockerFixture docker) : IAsyncLifetime
             settings[key] = value;
         }
 
-        await using var service = new ServiceHost(_data, settings);
+        await using var service = new ServiceHost(Data, settings);
         var answer = await service.PostEventAsync(ServiceHost.DiunPayload($"{repository}:stable", digest, name));
         var jobId = answer.GetProperty("jobs")[0].GetProperty("id").GetString();
 
@@ -80,7 +73,7 @@ public sealed class DataRollbackTests(DockerFixture docker) : IAsyncLifetime
         var running = await docker.Client.Containers.InspectContainerAsync(name);
         Assert.Equal(newImage, running.Image);
         await docker.PsqlAsync(database, "forge", "INSERT INTO schema_version VALUES ('v2'); CREATE TABLE migrated_v2 (x int)");
-        _containers.Add(running.ID);
+        Containers.Add(running.ID);
 
         var finished = await JobWaiter.WaitAsync(service.GetJsonAsync, jobId, TimeSpan.FromSeconds(120));
 

@@ -11,29 +11,23 @@ namespace WebhookUpdater.IntegrationTests.Backups;
 /// <summary>Backups of a real PostgreSQL to a real S3 (s3rver), and restores of them.</summary>
 [Collection(DockerCollection.Name)]
 [Trait("Category", "Docker")]
-public sealed class PostgresBackupTests(DockerFixture docker) : IAsyncLifetime
+public sealed class PostgresBackupTests(DockerFixture docker) : DockerTest
 {
+    protected override DockerFixture Docker => docker;
+
     private const string Checksum = "SELECT count(*) || ':' || md5(string_agg(id::text || ':' || body, ',' ORDER BY id)) FROM items";
-    private readonly string _data = Directory.CreateTempSubdirectory("wu-it-").FullName;
-    private readonly List<string> _containers = [];
     private S3Server _s3;
 
-    public async ValueTask InitializeAsync()
+    public override async ValueTask InitializeAsync()
     {
-        docker.Require();
+        await base.InitializeAsync();
         _s3 = await S3Server.StartAsync();
     }
 
-    public async ValueTask DisposeAsync()
+    public override async ValueTask DisposeAsync()
     {
-        foreach (var container in _containers)
-        {
-            await docker.RemoveIfPresentAsync(container);
-        }
-
         await _s3.DisposeAsync();
-        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-        Directory.Delete(_data, recursive: true);
+        await base.DisposeAsync();
     }
 
     internal static HttpClient Admin(ServiceHost service)
@@ -48,11 +42,11 @@ public sealed class PostgresBackupTests(DockerFixture docker) : IAsyncLifetime
     public async Task A_daily_backup_of_100k_rows_restores_after_the_database_was_dropped()
     {
         var name = docker.Name("pg-roundtrip");
-        _containers.Add(await docker.RunPostgresAsync(name, "forge"));
+        Containers.Add(await docker.RunPostgresAsync(name, "forge"));
         await docker.PsqlAsync(name, "forge", "CREATE TABLE items AS SELECT g AS id, md5(g::text) || repeat('x', g % 50) AS body FROM generate_series(1, 100000) g; ALTER TABLE items ADD PRIMARY KEY (id)");
         var before = await docker.PsqlAsync(name, "forge", Checksum);
         Assert.StartsWith("100000:", before, StringComparison.Ordinal);
-        await using var service = new ServiceHost(_data, _s3.Settings());
+        await using var service = new ServiceHost(Data, _s3.Settings());
 
         var daily = await service.Services.GetRequiredService<BackupRunner>().RunAsync(BackupKinds.Daily, [name], TestContext.Current.CancellationToken);
 
@@ -85,10 +79,10 @@ public sealed class PostgresBackupTests(DockerFixture docker) : IAsyncLifetime
     public async Task Each_backup_applies_retention_and_keeps_the_newest_sets()
     {
         var name = docker.Name("pg-retention");
-        _containers.Add(await docker.RunPostgresAsync(name, "forge"));
+        Containers.Add(await docker.RunPostgresAsync(name, "forge"));
         var settings = _s3.Settings();
         settings["Backups:KeepManual"] = "1";
-        await using var service = new ServiceHost(_data, settings);
+        await using var service = new ServiceHost(Data, settings);
         var runner = service.Services.GetRequiredService<BackupRunner>();
 
         var first = await runner.RunAsync(BackupKinds.Manual, [name], TestContext.Current.CancellationToken);
@@ -103,8 +97,8 @@ public sealed class PostgresBackupTests(DockerFixture docker) : IAsyncLifetime
     public async Task A_failing_pg_dump_leaves_no_complete_set_and_says_why()
     {
         var name = docker.Name("pg-baddb");
-        _containers.Add(await docker.RunPostgresAsync(name, "forge", new Dictionary<string, string> { ["backup.postgres.database"] = "no_such_db" }));
-        await using var service = new ServiceHost(_data, _s3.Settings());
+        Containers.Add(await docker.RunPostgresAsync(name, "forge", new Dictionary<string, string> { ["backup.postgres.database"] = "no_such_db" }));
+        await using var service = new ServiceHost(Data, _s3.Settings());
 
         var result = await service.Services.GetRequiredService<BackupRunner>().RunAsync(BackupKinds.Manual, [name], TestContext.Current.CancellationToken);
 

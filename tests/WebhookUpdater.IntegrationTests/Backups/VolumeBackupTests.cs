@@ -10,40 +10,22 @@ namespace WebhookUpdater.IntegrationTests.Backups;
 /// <summary>Gitea-like data (a volume with nested files) through the archive API, S3 and back.</summary>
 [Collection(DockerCollection.Name)]
 [Trait("Category", "Docker")]
-public sealed class VolumeBackupTests(DockerFixture docker) : IAsyncLifetime
+public sealed class VolumeBackupTests(DockerFixture docker) : DockerTest
 {
-    private readonly string _data = Directory.CreateTempSubdirectory("wu-it-").FullName;
-    private readonly List<string> _containers = [];
-    private readonly List<string> _volumes = [];
+    protected override DockerFixture Docker => docker;
+
     private S3Server _s3;
 
-    public async ValueTask InitializeAsync()
+    public override async ValueTask InitializeAsync()
     {
-        docker.Require();
+        await base.InitializeAsync();
         _s3 = await S3Server.StartAsync();
     }
 
-    public async ValueTask DisposeAsync()
+    public override async ValueTask DisposeAsync()
     {
-        foreach (var container in _containers)
-        {
-            await docker.RemoveIfPresentAsync(container);
-        }
-
-        foreach (var volume in _volumes)
-        {
-            try
-            {
-                await docker.Client.Volumes.RemoveAsync(volume, force: true);
-            }
-            catch (Docker.DotNet.DockerApiException e) when (e.StatusCode == System.Net.HttpStatusCode.NotFound)
-            {
-            }
-        }
-
         await _s3.DisposeAsync();
-        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-        Directory.Delete(_data, recursive: true);
+        await base.DisposeAsync();
     }
 
     /// <summary>The gitea stand-in with a named volume at /data, labelled to have /data backed up.</summary>
@@ -51,7 +33,7 @@ public sealed class VolumeBackupTests(DockerFixture docker) : IAsyncLifetime
     {
         var volume = docker.Name($"{role}-data");
         await docker.Client.Volumes.CreateAsync(new VolumesCreateParameters { Name = volume, Labels = new Dictionary<string, string> { [DockerFixture.TestLabel] = "true" } });
-        _volumes.Add(volume);
+        Volumes.Add(volume);
         var image = TestEnvironment.AppImage("1.0");
         await docker.EnsureImageAsync(image);
         var created = await docker.Client.Containers.CreateContainerAsync(new CreateContainerParameters
@@ -59,10 +41,10 @@ public sealed class VolumeBackupTests(DockerFixture docker) : IAsyncLifetime
             Name = docker.Name(role),
             Image = image,
             Env = [$"APP_PORT={DockerFixture.FreePort()}"],
-            Labels = new Dictionary<string, string> { [DockerFixture.TestLabel] = "true", ["wu.test.run"] = docker.RunId, ["backup.paths"] = "/data" },
+            Labels = docker.RunLabels(new Dictionary<string, string> { ["backup.paths"] = "/data" }),
             HostConfig = new HostConfig { NetworkMode = "host", Binds = [$"{volume}:/data"] },
         });
-        _containers.Add(created.ID);
+        Containers.Add(created.ID);
         await docker.Client.Containers.StartContainerAsync(created.ID, new ContainerStartParameters());
         await docker.WaitHealthyAsync(created.ID, TimeSpan.FromSeconds(30));
         return created.ID;
@@ -86,7 +68,7 @@ public sealed class VolumeBackupTests(DockerFixture docker) : IAsyncLifetime
         await docker.WriteFilesAsync(id, "/data", GiteaFiles());
         var before = await docker.TreeAsync(id, "/data/gitea");
         Assert.Equal(GiteaFiles().Count, before.Count(entry => entry.Value != "dir"));
-        await using var service = new ServiceHost(_data, _s3.Settings());
+        await using var service = new ServiceHost(Data, _s3.Settings());
 
         var backup = await PostgresBackupTests.Admin(service).PostAsJsonAsync("/api/backups", new { containers = new[] { docker.Name("gitea") } }, TestContext.Current.CancellationToken);
         var result = await backup.Content.ReadFromJsonAsync<JsonElement>(TestContext.Current.CancellationToken);
@@ -132,7 +114,7 @@ public sealed class VolumeBackupTests(DockerFixture docker) : IAsyncLifetime
             WorkingDirectory = AppContext.BaseDirectory,
         };
         start.Environment["DOCKER_HOST"] = TestEnvironment.DockerHost;
-        start.Environment["Store__DataDirectory"] = _data;
+        start.Environment["Store__DataDirectory"] = Data;
         start.Environment["HealthGate__StableFor"] = "00:00:01";
         foreach (var (key, value) in _s3.Settings())
         {

@@ -243,7 +243,7 @@ internal sealed class CertificateStack : IAsyncDisposable
 
     private Dictionary<string, string> Labels(string? role)
     {
-        var labels = new Dictionary<string, string> { [DockerFixture.TestLabel] = "true", ["wu.test.run"] = _docker.RunId };
+        var labels = _docker.RunLabels();
         if (role is not null)
         {
             labels[RoleLabel] = role;

@@ -53,7 +53,7 @@ public sealed class DockerImageTests(DockerFixture docker) : IAsyncLifetime
     public async Task The_container_turns_healthy_and_updates_a_labelled_container_when_diun_posts()
     {
         var tag = await UpdaterImage.BuildAsync();
-        var repository = $"{TestEnvironment.ImagePrefix.Split('/')[0]}/wu-it/{docker.RunId}-image-{TestEnvironment.Engine.ToLowerInvariant()}";
+        var repository = docker.Repository("image");
         await docker.PublishAsync(repository, "stable", "1.0");
         var target = docker.Name("image-target");
         var targetId = await RunTargetAsync(target, $"{repository}:stable");
@@ -119,7 +119,7 @@ public sealed class DockerImageTests(DockerFixture docker) : IAsyncLifetime
             Name = name,
             Image = image,
             Env = [$"APP_PORT={DockerFixture.FreePort()}"],
-            Labels = new Dictionary<string, string> { [DockerFixture.TestLabel] = "true", ["update.policy"] = "automatic" },
+            Labels = docker.RunLabels(new Dictionary<string, string> { ["update.policy"] = "automatic" }),
             HostConfig = new HostConfig { NetworkMode = "host" },
         });
         await docker.Client.Containers.StartContainerAsync(created.ID, new ContainerStartParameters());
@@ -140,7 +140,7 @@ public sealed class DockerImageTests(DockerFixture docker) : IAsyncLifetime
         {
             Name = docker.Name($"updater-{port}"),
             Image = tag,
-            Labels = new Dictionary<string, string> { [DockerFixture.TestLabel] = "true", ["wu.test.run"] = docker.RunId },
+            Labels = docker.RunLabels(),
             Env =
             [
                 $"ASPNETCORE_URLS=http://127.0.0.1:{port}",

@@ -12,22 +12,10 @@ namespace WebhookUpdater.IntegrationTests.Observability;
 
 [Collection(DockerCollection.Name)]
 [Trait("Category", "Docker")]
-public sealed class JobTelemetryTests(DockerFixture docker) : IAsyncLifetime
+public sealed class JobTelemetryTests(DockerFixture docker) : DockerTest
 {
-    private readonly string _data = Directory.CreateTempSubdirectory("wu-it-").FullName;
+    protected override DockerFixture Docker => docker;
 
-    public ValueTask InitializeAsync()
-    {
-        docker.Require();
-        return ValueTask.CompletedTask;
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        await docker.RemoveTestContainersAsync();
-        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-        Directory.Delete(_data, recursive: true);
-    }
 
     [Fact]
     public async Task A_real_update_leaves_one_trace_with_a_span_per_step_and_its_metrics()
@@ -36,7 +24,7 @@ public sealed class JobTelemetryTests(DockerFixture docker) : IAsyncLifetime
         var digest = await docker.PublishAsync(repository, "stable", "1.1");
         var spans = new List<Activity>();
         var metrics = new List<Metric>();
-        await using var service = new ServiceHost(_data, UpdatePipelineTests.FastGate, services =>
+        await using var service = new ServiceHost(Data, UpdatePipelineTests.FastGate, services =>
         {
             services.ConfigureOpenTelemetryTracerProvider(tracing => tracing.AddInMemoryExporter(spans));
             services.ConfigureOpenTelemetryMeterProvider(meters => meters.AddInMemoryExporter(metrics));

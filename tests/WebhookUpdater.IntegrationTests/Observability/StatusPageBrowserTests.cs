@@ -7,28 +7,17 @@ using WebhookUpdater.IntegrationTests.Updates;
 namespace WebhookUpdater.IntegrationTests.Observability;
 
 [Collection(DockerCollection.Name)]
-public sealed class StatusPageBrowserTests(DockerFixture docker) : IAsyncLifetime
+public sealed class StatusPageBrowserTests(DockerFixture docker) : DockerTest
 {
-    private readonly string _data = Directory.CreateTempSubdirectory("wu-it-").FullName;
+    protected override DockerFixture Docker => docker;
 
-    public ValueTask InitializeAsync()
-    {
-        docker.Require();
-        return ValueTask.CompletedTask;
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        await docker.RemoveTestContainersAsync();
-        Directory.Delete(_data, recursive: true);
-    }
 
     [Fact]
     public async Task The_operator_logs_in_sees_the_pending_approval_approves_it_and_watches_the_job_finish()
     {
         var (repository, name) = await docker.RunPublishedAppAsync("status", "manual");
         var digest = await docker.PublishAsync(repository, "stable", "1.1");
-        await using var service = await ServiceProcess.StartAsync(_data, UpdatePipelineTests.FastGate);
+        await using var service = await ServiceProcess.StartAsync(Data, UpdatePipelineTests.FastGate);
         var answer = await service.PostEventAsync(ServiceHost.DiunPayload($"{repository}:stable", digest, name));
         var jobId = answer.GetProperty("jobs")[0].GetProperty("id").GetString();
         var (playwright, browser) = await Chromium.LaunchAsync();

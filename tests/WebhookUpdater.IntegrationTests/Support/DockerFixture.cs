@@ -17,6 +17,7 @@ public sealed class DockerCollection : ICollectionFixture<DockerFixture>
 public sealed class DockerFixture : IAsyncLifetime
 {
     public const string TestLabel = "wu.test";
+    public const string RunLabel = "wu.test.run";
 
     private Exception? _unavailable;
 
@@ -88,7 +89,7 @@ public sealed class DockerFixture : IAsyncLifetime
     {
         var image = tagOrImage.Contains('/', StringComparison.Ordinal) ? tagOrImage : TestEnvironment.AppImage(tagOrImage);
         await EnsureImageAsync(image);
-        var allLabels = new Dictionary<string, string>(labels ?? new Dictionary<string, string>()) { [TestLabel] = "true", ["wu.test.run"] = RunId };
+        var allLabels = RunLabels(labels);
         var created = await Client.Containers.CreateContainerAsync(new CreateContainerParameters
         {
             Name = name,
@@ -110,12 +111,33 @@ public sealed class DockerFixture : IAsyncLifetime
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
+    /// <summary>
+    /// The labels every test container carries: the test label, and this run's id, so cleaning up
+    /// never removes the containers of another test process on the same engine.
+    /// </summary>
+    public Dictionary<string, string> RunLabels(IDictionary<string, string>? more = null) =>
+        new(more ?? new Dictionary<string, string>()) { [TestLabel] = "true", [RunLabel] = RunId };
+
+    /// <summary>Removes a container by name or id, if it is still there.</summary>
+    public async Task RemoveIfPresentAsync(string container)
+    {
+        try
+        {
+            await Client.Containers.RemoveContainerAsync(container, new ContainerRemoveParameters { Force = true, RemoveVolumes = true });
+        }
+        catch (DockerApiException e) when (e.StatusCode is HttpStatusCode.NotFound or HttpStatusCode.Conflict)
+        {
+            // Gone already, or being removed.
+        }
+    }
+
+    /// <summary>Every container of this test run (by its run label), running or not.</summary>
     public async Task RemoveTestContainersAsync()
     {
         var containers = await Client.Containers.ListContainersAsync(new ContainersListParameters
         {
             All = true,
-            Filters = new Dictionary<string, IDictionary<string, bool>> { ["label"] = new Dictionary<string, bool> { [$"{TestLabel}=true"] = true } },
+            Filters = new Dictionary<string, IDictionary<string, bool>> { ["label"] = new Dictionary<string, bool> { [$"{RunLabel}={RunId}"] = true } },
         });
         foreach (var container in containers)
         {
@@ -162,6 +184,10 @@ public static class DockerFixtureImages
         return repoDigest[(repoDigest.IndexOf('@', StringComparison.Ordinal) + 1)..];
     }
 
+    /// <summary>A repository of the test's own in the loopback registry (per run, role and engine): no other test pushes to it.</summary>
+    public static string Repository(this DockerFixture docker, string role) =>
+        $"{TestEnvironment.ImagePrefix.Split('/')[0]}/wu-it/{docker.RunId}-{role}-{TestEnvironment.Engine.ToLowerInvariant()}";
+
     /// <summary>
     /// The usual start of an update test: a repository of the test's own in the loopback
     /// registry with <paramref name="version"/> under :stable, and a labelled container of it
@@ -169,7 +195,7 @@ public static class DockerFixtureImages
     /// </summary>
     public static async Task<(string Repository, string Name)> RunPublishedAppAsync(this DockerFixture docker, string role, string policy, string version = "1.0")
     {
-        var repository = $"{TestEnvironment.ImagePrefix.Split('/')[0]}/wu-it/{docker.RunId}-{role}-{TestEnvironment.Engine.ToLowerInvariant()}";
+        var repository = docker.Repository(role);
         await docker.PublishAsync(repository, "stable", version);
         var name = docker.Name(role);
         await docker.RunAppAsync(name, $"{repository}:stable", new Dictionary<string, string> { ["update.policy"] = policy });

@@ -44,6 +44,28 @@ internal sealed class SesEmulator : IDisposable
         }
     }
 
+    /// <summary>
+    /// The settings of a service that mails <paramref name="to"/> through this emulator with the
+    /// fast update gate and approval scan of the update tests, plus <paramref name="more"/>.
+    /// </summary>
+    public Dictionary<string, string?> ServiceSettings(string to, IDictionary<string, string?> baseSettings, IDictionary<string, string?>? more = null)
+    {
+        var settings = new Dictionary<string, string?>(baseSettings)
+        {
+            ["Email:Sender"] = "Ses",
+            ["Email:Ses:Region"] = "us-east-1",
+            ["Email:Ses:ServiceUrl"] = Url,
+            ["Email:To"] = to,
+            ["Approvals:ScanInterval"] = "00:00:00.300",
+        };
+        foreach (var (key, value) in AwsEnvironment.Concat(more ?? new Dictionary<string, string?>()))
+        {
+            settings[key] = value;
+        }
+
+        return settings;
+    }
+
     public static string NewAddress(string role) => $"{role}-{Guid.NewGuid():N}@example.test";
 
     public async Task RequireAsync()

@@ -6,21 +6,10 @@ namespace WebhookUpdater.IntegrationTests.Updates;
 
 [Collection(DockerCollection.Name)]
 [Trait("Category", "Docker")]
-public sealed class CrashRecoveryTests(DockerFixture docker) : IAsyncLifetime
+public sealed class CrashRecoveryTests(DockerFixture docker) : DockerTest
 {
-    private readonly string _data = Directory.CreateTempSubdirectory("wu-it-").FullName;
+    protected override DockerFixture Docker => docker;
 
-    public ValueTask InitializeAsync()
-    {
-        docker.Require();
-        return ValueTask.CompletedTask;
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        await docker.RemoveTestContainersAsync();
-        Directory.Delete(_data, recursive: true);
-    }
 
     [Theory]
     [InlineData("stopped", "rolled_back")]
@@ -32,7 +21,7 @@ public sealed class CrashRecoveryTests(DockerFixture docker) : IAsyncLifetime
         var settings = UpdatePipelineTests.FastGate;
         string jobId;
 
-        await using (var first = await ServiceProcess.StartAsync(_data, new(settings) { ["Updates:HangAfterPhase"] = killAfter }))
+        await using (var first = await ServiceProcess.StartAsync(Data, new(settings) { ["Updates:HangAfterPhase"] = killAfter }))
         {
             var answer = await first.PostEventAsync(ServiceHost.DiunPayload($"{repository}:stable", digest, name));
             jobId = answer.GetProperty("jobs")[0].GetProperty("id").GetString();
@@ -44,7 +33,7 @@ public sealed class CrashRecoveryTests(DockerFixture docker) : IAsyncLifetime
         var old = await docker.Client.Containers.InspectContainerAsync($"{name}.old");
         Assert.False(old.State.Running);
 
-        await using var second = await ServiceProcess.StartAsync(_data, settings);
+        await using var second = await ServiceProcess.StartAsync(Data, settings);
         var finished = await JobWaiter.WaitAsync(second.GetJsonAsync, jobId, TimeSpan.FromSeconds(120));
 
         Assert.True(finished.GetProperty("state").GetString() == expected, JobWaiter.Timeline(finished) + second.Output);

@@ -7,12 +7,11 @@ namespace WebhookUpdater.IntegrationTests.Updates;
 
 [Collection(DockerCollection.Name)]
 [Trait("Category", "Docker")]
-public sealed class UpdatePipelineTests(DockerFixture docker) : IAsyncLifetime
+public sealed class UpdatePipelineTests(DockerFixture docker) : DockerTest
 {
+    protected override DockerFixture Docker => docker;
+
     private static readonly TimeSpan JobTimeout = TimeSpan.FromSeconds(150);
-    private readonly string _data = Directory.CreateTempSubdirectory("wu-it-").FullName;
-    private readonly List<string> _networks = [];
-    private readonly List<string> _volumes = [];
 
     public static Dictionary<string, string?> FastGate => new()
     {
@@ -22,35 +21,10 @@ public sealed class UpdatePipelineTests(DockerFixture docker) : IAsyncLifetime
         ["HealthGate:Timeout"] = "00:01:00",
     };
 
-    public ValueTask InitializeAsync()
-    {
-        docker.Require();
-        return ValueTask.CompletedTask;
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        await docker.RemoveTestContainersAsync();
-        foreach (var network in _networks)
-        {
-            await docker.Client.Networks.DeleteNetworkAsync(network);
-        }
-
-        foreach (var volume in _volumes)
-        {
-            await docker.Client.Volumes.RemoveAsync(volume, force: true);
-        }
-
-        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-        Directory.Delete(_data, recursive: true);
-    }
-
-    private string Repository(string role) => $"{TestEnvironment.ImagePrefix.Split('/')[0]}/wu-it/{docker.RunId}-{role}-{TestEnvironment.Engine.ToLowerInvariant()}";
 
     private async Task<string> CreateAsync(CreateContainerParameters parameters)
     {
-        parameters.Labels ??= new Dictionary<string, string>();
-        parameters.Labels[DockerFixture.TestLabel] = "true";
+        parameters.Labels = docker.RunLabels(parameters.Labels);
         parameters.Labels["update.policy"] = "automatic";
         var created = await docker.Client.Containers.CreateContainerAsync(parameters);
         await docker.Client.Containers.StartContainerAsync(created.ID, new ContainerStartParameters());
@@ -93,14 +67,14 @@ public sealed class UpdatePipelineTests(DockerFixture docker) : IAsyncLifetime
     [Fact]
     public async Task An_update_keeps_config_volumes_data_limits_and_network_aliases()
     {
-        var repository = Repository("keep");
+        var repository = docker.Repository("keep");
         await docker.PublishAsync(repository, "stable", "1.0");
         var name = docker.Name("keep");
         var network = (await docker.Client.Networks.CreateNetworkAsync(new NetworksCreateParameters { Name = docker.Name("net"), Driver = "bridge" })).ID;
-        _networks.Add(network);
+        Networks.Add(network);
         var volume = docker.Name("vol");
-        _volumes.Add(volume);
-        var bindDir = Directory.CreateDirectory(Path.Combine(_data, "config")).FullName;
+        Volumes.Add(volume);
+        var bindDir = Directory.CreateDirectory(Path.Combine(Data, "config")).FullName;
         await File.WriteAllTextAsync(Path.Combine(bindDir, "app.ini"), "[server]\nDOMAIN = git.example\n");
         var oldId = await CreateAsync(new CreateContainerParameters
         {
@@ -125,7 +99,7 @@ public sealed class UpdatePipelineTests(DockerFixture docker) : IAsyncLifetime
         var anonymousVolume = (await docker.Client.Containers.InspectContainerAsync(oldId)).Mounts.Single(m => m.Destination == "/data").Name;
         var oldImageId = await docker.ImageIdAsync($"{repository}:stable");
         var digest = await docker.PublishAsync(repository, "stable", "1.1");
-        await using var service = new ServiceHost(_data, FastGate);
+        await using var service = new ServiceHost(Data, FastGate);
 
         var job = await UpdateAsync(service, $"{repository}:stable", digest, name);
 
@@ -155,7 +129,7 @@ public sealed class UpdatePipelineTests(DockerFixture docker) : IAsyncLifetime
         Assert.Equal(["check", "backup", "pull", "recreate", "health-gate", "cleanup"],
             job.GetProperty("steps").EnumerateArray().Select(s => s.GetProperty("name").GetString()));
         var backupId = job.GetProperty("backupId").GetString()!;
-        var manifest = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(_data, "backups", backupId, "manifest.json"))).RootElement;
+        var manifest = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(Data, "backups", backupId, "manifest.json"))).RootElement;
         Assert.Equal(3, manifest.GetProperty("objects").GetArrayLength()); // /config (bind), /named, /data (anonymous)
     }
 
@@ -164,7 +138,7 @@ public sealed class UpdatePipelineTests(DockerFixture docker) : IAsyncLifetime
     [InlineData("1.3-exits", "exited with code 1")]
     public async Task A_failing_version_is_rolled_back_and_the_old_one_runs_healthy(string badVersion, string why)
     {
-        var repository = Repository("bad");
+        var repository = docker.Repository("bad");
         await docker.PublishAsync(repository, "stable", "1.1");
         var name = docker.Name("rollback");
         var oldId = await CreateAsync(new CreateContainerParameters
@@ -175,7 +149,7 @@ public sealed class UpdatePipelineTests(DockerFixture docker) : IAsyncLifetime
             HostConfig = new HostConfig { NetworkMode = "host" },
         });
         var digest = await docker.PublishAsync(repository, "stable", badVersion);
-        await using var service = new ServiceHost(_data, FastGate);
+        await using var service = new ServiceHost(Data, FastGate);
 
         var job = await UpdateAsync(service, $"{repository}:stable", digest, name);
 
@@ -203,7 +177,7 @@ public sealed class UpdatePipelineTests(DockerFixture docker) : IAsyncLifetime
             Env = [$"APP_PORT={DockerFixture.FreePort()}"],
             HostConfig = new HostConfig { NetworkMode = "host" },
         });
-        await using var service = new ServiceHost(_data, FastGate);
+        await using var service = new ServiceHost(Data, FastGate);
 
         var job = await UpdateAsync(service, $"{repository}:stable", "sha256:" + new string('d', 64), name);
 
@@ -218,7 +192,7 @@ public sealed class UpdatePipelineTests(DockerFixture docker) : IAsyncLifetime
     [Fact]
     public async Task A_missing_tag_fails_the_job_at_pull_and_leaves_the_container_alone()
     {
-        var repository = Repository("ghost");
+        var repository = docker.Repository("ghost");
         await docker.TagLocallyAsync(repository, "never-pushed", "1.0");
         var name = docker.Name("ghost");
         var id = await CreateAsync(new CreateContainerParameters
@@ -228,7 +202,7 @@ public sealed class UpdatePipelineTests(DockerFixture docker) : IAsyncLifetime
             Env = [$"APP_PORT={DockerFixture.FreePort()}"],
             HostConfig = new HostConfig { NetworkMode = "host" },
         });
-        await using var service = new ServiceHost(_data, FastGate);
+        await using var service = new ServiceHost(Data, FastGate);
 
         var job = await UpdateAsync(service, $"{repository}:never-pushed", "sha256:" + new string('e', 64), name);
 
@@ -244,7 +218,7 @@ public sealed class UpdatePipelineTests(DockerFixture docker) : IAsyncLifetime
     [Fact]
     public async Task A_digest_the_registry_no_longer_serves_stops_the_update_before_any_change()
     {
-        var repository = Repository("moved");
+        var repository = docker.Repository("moved");
         await docker.PublishAsync(repository, "stable", "1.0");
         var name = docker.Name("moved");
         var id = await CreateAsync(new CreateContainerParameters
@@ -257,7 +231,7 @@ public sealed class UpdatePipelineTests(DockerFixture docker) : IAsyncLifetime
         var seenByDiun = await docker.PublishAsync(repository, "stable", "1.1");
         await docker.PublishAsync(repository, "stable", "1.4");
         Assert.NotEqual(seenByDiun, await docker.RegistryDigestAsync($"{repository}:stable"));
-        await using var service = new ServiceHost(_data, FastGate);
+        await using var service = new ServiceHost(Data, FastGate);
 
         var job = await UpdateAsync(service, $"{repository}:stable", seenByDiun, name);
 

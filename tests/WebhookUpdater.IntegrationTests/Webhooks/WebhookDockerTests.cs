@@ -9,27 +9,15 @@ namespace WebhookUpdater.IntegrationTests.Webhooks;
 
 [Collection(DockerCollection.Name)]
 [Trait("Category", "Docker")]
-public sealed class WebhookDockerTests(DockerFixture docker) : IAsyncLifetime
+public sealed class WebhookDockerTests(DockerFixture docker) : DockerTest
 {
-    private readonly string _data = Directory.CreateTempSubdirectory("wu-it-").FullName;
+    protected override DockerFixture Docker => docker;
 
-    public ValueTask InitializeAsync()
-    {
-        docker.Require();
-        return ValueTask.CompletedTask;
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        await docker.RemoveTestContainersAsync();
-        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-        Directory.Delete(_data, recursive: true);
-    }
 
     /// <summary>A repository of the test's own in the loopback registry: no other container on the engine runs it.</summary>
     private async Task<(string Stable, string NewDigest)> OwnRepositoryAsync(string role)
     {
-        var repository = $"{TestEnvironment.ImagePrefix.Split('/')[0]}/wu-it/{docker.RunId}-{role}-{TestEnvironment.Engine.ToLowerInvariant()}";
+        var repository = docker.Repository(role);
         await docker.PublishAsync(repository, "1.4", "1.4");
         var newDigest = await docker.RegistryDigestAsync(TestEnvironment.AppImage("1.4"));
         await docker.PublishAsync(repository, "stable", "1.0");
@@ -55,7 +43,7 @@ public sealed class WebhookDockerTests(DockerFixture docker) : IAsyncLifetime
         await docker.RunAppAsync(unlabelled, stable);
         await docker.RunAppAsync(unknown, stable, new Dictionary<string, string> { ["update.policy"] = "yolo" });
         await docker.RunAppAsync(otherTag, stable.Replace(":stable", ":1.4", StringComparison.Ordinal), new Dictionary<string, string> { ["update.policy"] = "automatic" });
-        await using var service = new ServiceHost(_data);
+        await using var service = new ServiceHost(Data);
 
         // Diun names no container here (as with a file provider): the repository decides who is a target.
         var answer = await service.PostEventAsync(ServiceHost.DiunPayload(stable, newDigest));
@@ -75,7 +63,7 @@ public sealed class WebhookDockerTests(DockerFixture docker) : IAsyncLifetime
         var name = docker.Name("current");
         var id = await docker.RunAppAsync(name, "1.0", new Dictionary<string, string> { ["update.policy"] = "automatic" });
         var runningDigest = await docker.RegistryDigestAsync(TestEnvironment.AppImage("1.0"));
-        await using var service = new ServiceHost(_data);
+        await using var service = new ServiceHost(Data);
 
         var answer = await service.PostEventAsync(ServiceHost.DiunPayload(TestEnvironment.AppImage("1.0"), runningDigest, name, id));
 
@@ -90,7 +78,7 @@ public sealed class WebhookDockerTests(DockerFixture docker) : IAsyncLifetime
         await docker.RunAppAsync(target, "1.0", new Dictionary<string, string> { ["update.policy"] = "automatic" });
         await docker.RunAppAsync(bystander, "1.0", new Dictionary<string, string> { ["update.policy"] = "automatic" });
         var newDigest = await docker.RegistryDigestAsync(TestEnvironment.AppImage("1.4"));
-        await using var service = new ServiceHost(_data);
+        await using var service = new ServiceHost(Data);
 
         var answer = await service.PostEventAsync(ServiceHost.DiunPayload(TestEnvironment.AppImage("1.0"), newDigest, target));
 
@@ -104,7 +92,7 @@ public sealed class WebhookDockerTests(DockerFixture docker) : IAsyncLifetime
         var name = docker.Name("repeat");
         await docker.RunAppAsync(name, "1.0", new Dictionary<string, string> { ["update.policy"] = "manual" });
         var newDigest = await docker.RegistryDigestAsync(TestEnvironment.AppImage("1.4"));
-        await using var service = new ServiceHost(_data);
+        await using var service = new ServiceHost(Data);
         var body = ServiceHost.DiunPayload(TestEnvironment.AppImage("1.0"), newDigest, name);
 
         var answers = new List<JsonElement>();
@@ -130,13 +118,13 @@ public sealed class WebhookDockerTests(DockerFixture docker) : IAsyncLifetime
         await docker.RunAppAsync(manual, stable, new Dictionary<string, string> { ["update.policy"] = "manual" });
 
         Dictionary<string, string> before;
-        await using (var first = new ServiceHost(_data))
+        await using (var first = new ServiceHost(Data))
         {
             var answer = await first.PostEventAsync(ServiceHost.DiunPayload(stable, newDigest));
             before = answer.GetProperty("jobs").EnumerateArray().ToDictionary(j => j.GetProperty("id").GetString()!, j => j.GetProperty("decision").GetString()!);
         }
 
-        await using var second = new ServiceHost(_data);
+        await using var second = new ServiceHost(Data);
         var jobs = await second.GetJsonAsync("/api/jobs");
         var after = jobs.EnumerateArray().ToDictionary(j => j.GetProperty("id").GetString()!, j => j.GetProperty("decision").GetString()!);
 
@@ -152,7 +140,7 @@ public sealed class WebhookDockerTests(DockerFixture docker) : IAsyncLifetime
     public async Task Containers_created_replaced_and_removed_while_the_service_runs_are_decided_as_they_are_now()
     {
         var (stable, newDigest) = await OwnRepositoryAsync("index");
-        await using var service = new ServiceHost(_data);
+        await using var service = new ServiceHost(Data);
         var index = service.Services.GetRequiredService<ContainerIndex>();
         var name = docker.Name("index");
         Assert.False(index.IsLive); // an idle service keeps no index: it starts with the first look-up

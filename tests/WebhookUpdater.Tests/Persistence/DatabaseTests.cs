@@ -65,15 +65,28 @@ public sealed class DatabaseTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task A_write_whose_caller_gave_up_before_it_began_is_not_made()
+    public async Task A_write_whose_caller_gave_up_while_it_waited_is_not_made()
     {
-        using var cancelled = new CancellationTokenSource();
-        await cancelled.CancelAsync();
+        // The writer is busy with a first write; a second caller gives up while queued behind it.
+        var busy = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var first = _database.WriteAsync(async (connection, transaction) =>
+        {
+            started.SetResult();
+            await busy.Task;
+            return await connection.ExecuteAsync("INSERT INTO notes (n) VALUES (1)", transaction: transaction);
+        }, TestContext.Current.CancellationToken);
+        await started.Task;
+        using var giveUp = new CancellationTokenSource();
+        var second = _database.WriteAsync(
+            (connection, transaction) => connection.ExecuteAsync("INSERT INTO notes (n) VALUES (2)", transaction: transaction), giveUp.Token);
 
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => _database.WriteAsync(
-            (connection, transaction) => connection.ExecuteAsync("INSERT INTO notes (n) VALUES (1)", transaction: transaction), cancelled.Token));
+        await giveUp.CancelAsync();
+        busy.SetResult();
 
-        Assert.Equal(0, await CountAsync());
+        await first;
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => second);
+        Assert.Equal(1, await CountAsync());
     }
 
     [Fact]
