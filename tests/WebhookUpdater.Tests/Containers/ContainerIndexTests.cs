@@ -73,7 +73,8 @@ public sealed class ContainerIndexTests : IAsyncLifetime
     {
         _engine.Add("nginx-2", "nginx:1.27", "manual");
         _engine.Remove("nginx");
-        await EventuallyAsync(() => _engine.Calls > 1); // the index inspected the new container
+        // The engine's events arrive asynchronously (as Docker's do): wait until both are applied.
+        await EventuallyAsync(() => _index.Known("nginx") is null && _index.Known("nginx-2") is not null);
 
         var calls = _engine.Calls;
         var found = await _index.FindByRepositoryAsync(Nginx, TestContext.Current.CancellationToken);
