@@ -119,8 +119,11 @@ public sealed class Database(IOptions<StoreOptions> options) : IDisposable, IAsy
                         }
                         catch (Exception e)
                         {
-                            transaction.Rollback("write");
+                            // Its caller hears of it first; if SQLite already ended the whole
+                            // transaction (disk full, I/O error), the rollback throws and the
+                            // batch fails below, every caller with it.
                             request.Fail(e);
+                            transaction.Rollback("write");
                         }
                     }
 
@@ -129,8 +132,9 @@ public sealed class Database(IOptions<StoreOptions> options) : IDisposable, IAsy
                 }
                 catch (Exception e)
                 {
-                    // The commit (or the connection) failed: nothing of this batch is stored.
-                    foreach (var request in done)
+                    // The transaction, the commit or the connection failed: nothing of this batch
+                    // is stored, and every caller of it is told (one already answered keeps its own error).
+                    foreach (var request in batch)
                     {
                         request.Fail(e);
                     }

@@ -90,6 +90,45 @@ public sealed class DatabaseTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task When_the_transaction_itself_fails_every_write_of_it_fails_and_none_is_stored()
+    {
+        var busy = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var first = _database.WriteAsync(async (connection, transaction) =>
+        {
+            started.SetResult();
+            await busy.Task;
+            return 0;
+        }, TestContext.Current.CancellationToken);
+        await started.Task;
+
+        // Queued behind the first, so they share the next transaction; the middle one ends it the
+        // way SQLite does on a full disk or an I/O error.
+        var before = _database.WriteAsync((connection, transaction) =>
+            connection.ExecuteAsync("INSERT INTO notes (n) VALUES (1)", transaction: transaction), TestContext.Current.CancellationToken);
+        var breaking = _database.WriteAsync<int>(async (connection, transaction) =>
+        {
+            await connection.ExecuteAsync("ROLLBACK", transaction: transaction);
+            throw new InvalidOperationException("the transaction was ended under the write");
+        }, TestContext.Current.CancellationToken);
+        var after = _database.WriteAsync((connection, transaction) =>
+            connection.ExecuteAsync("INSERT INTO notes (n) VALUES (3)", transaction: transaction), TestContext.Current.CancellationToken);
+        busy.SetResult();
+        await first;
+
+        foreach (var write in new Task[] { before, breaking, after })
+        {
+            var error = await Assert.ThrowsAnyAsync<Exception>(() => write.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken));
+            Assert.IsNotType<TimeoutException>(error); // answered, not left waiting
+        }
+
+        Assert.Equal(0, await CountAsync());
+        await _database.WriteAsync((connection, transaction) =>
+            connection.ExecuteAsync("INSERT INTO notes (n) VALUES (4)", transaction: transaction), TestContext.Current.CancellationToken);
+        Assert.Equal(1, await CountAsync()); // the writer goes on with a new connection
+    }
+
+    [Fact]
     public async Task A_write_is_answered_only_once_it_is_committed()
     {
         await _database.WriteAsync((connection, transaction) =>
