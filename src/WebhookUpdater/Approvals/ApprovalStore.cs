@@ -181,12 +181,12 @@ public sealed class ApprovalStore(Database database, TimeProvider time)
     private string Now() => JobStore.Format(time.GetUtcNow());
 
 #pragma warning disable IDE1006, CA1707 // column names as SQLite has them
-    private sealed record PendingRow(string id, string container, string? current_image, string image, string digest, string? hub_link)
+    internal sealed record PendingRow(string id, string container, string? current_image, string image, string digest, string? hub_link)
     {
         public PendingApproval ToPending() => new(id, container, current_image, image, digest, hub_link);
     }
 
-    private sealed record ApprovalRow(
+    internal sealed record ApprovalRow(
         string nonce, string job_id, string container, string digest, string issued_at, string expires_at, string? decision, string? decided_at, string? decided_via)
     {
         public ApprovalRecord ToRecord() => new(

@@ -1,4 +1,3 @@
-using Docker.DotNet;
 using Microsoft.Extensions.Options;
 
 namespace WebhookUpdater.Containers;
@@ -9,14 +8,7 @@ public static class ContainersExtensions
     {
         services.AddOptions<DockerOptions>().BindConfiguration(DockerOptions.Section).ValidateOnStart();
         services.AddSingleton<IValidateOptions<DockerOptions>, DockerOptionsValidator>();
-        services.AddSingleton(provider =>
-        {
-            var options = provider.GetRequiredService<IOptions<DockerOptions>>().Value;
-            return new DockerClientBuilder()
-                .WithEndpoint(options.ResolveEndpoint())
-                .WithTimeout(options.RequestTimeout)
-                .Build();
-        });
+        services.AddSingleton<DockerApi>();
         services.AddDockerResilience();
         services.AddSingleton<IContainerRuntime, DockerContainerRuntime>();
         services.AddSingleton<ContainerIndex>();

@@ -6,8 +6,10 @@ using Polly.Registry;
 
 namespace WebhookUpdater.Containers;
 
-internal sealed partial class DockerContainerLifecycle(DockerClient docker, ResiliencePipelineProvider<string> pipelines) : IContainerLifecycle
+internal sealed partial class DockerContainerLifecycle(DockerApi engine, ResiliencePipelineProvider<string> pipelines) : IContainerLifecycle
 {
+    private readonly DockerClient docker = engine.Client;
+
     private readonly ResiliencePipeline _pipeline = pipelines.Docker(DockerResilience.Patient);
 
     private static readonly TimeSpan PullTimeout = TimeSpan.FromMinutes(30);

@@ -9,8 +9,10 @@ using Polly.Registry;
 
 namespace WebhookUpdater.Containers;
 
-internal sealed class DockerContainerRuntime(DockerClient docker, ResiliencePipelineProvider<string> pipelines) : IContainerRuntime
+internal sealed class DockerContainerRuntime(DockerApi engine, ResiliencePipelineProvider<string> pipelines) : IContainerRuntime
 {
+    private readonly DockerClient docker = engine.Client;
+
     private readonly ResiliencePipeline _pipeline = pipelines.Docker(DockerResilience.Quick);
 
     public async Task<ContainerSnapshot?> FindAsync(string nameOrId, CancellationToken cancellationToken)

@@ -8,8 +8,10 @@ using Docker.DotNet.Models;
 
 namespace WebhookUpdater.Containers;
 
-internal sealed class DockerStackContainers(DockerClient docker, TimeProvider time) : IStackContainers
+internal sealed class DockerStackContainers(DockerApi engine, TimeProvider time) : IStackContainers
 {
+    private readonly DockerClient docker = engine.Client;
+
     private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(250);
     private static readonly string[] FinishedStates = ["created", "exited", "dead"];
 

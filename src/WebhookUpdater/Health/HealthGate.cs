@@ -1,5 +1,7 @@
 using System.Globalization;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
+using WebhookUpdater.Configuration;
 using WebhookUpdater.Containers;
 
 namespace WebhookUpdater.Health;
@@ -38,9 +40,8 @@ public sealed record GateResult(bool Passed, string Detail);
 /// the label probes pass, all of it without a break for the stable time, within the timeout.
 /// A container that exits, restarts or turns unhealthy fails at once: no point waiting.
 /// </summary>
-public sealed class HealthGate(IContainerLifecycle containers, IHttpClientFactory http, IOptions<HealthGateOptions> options, TimeProvider time)
+public sealed class HealthGate(IContainerLifecycle containers, OutboundHttp http, IOptions<HealthGateOptions> options, TimeProvider time)
 {
-    public const string HttpClientName = "health-probe";
 
     public async Task<GateResult> WaitAsync(string container, CancellationToken cancellationToken)
     {
@@ -139,7 +140,7 @@ public sealed class HealthGate(IContainerLifecycle containers, IHttpClientFactor
             {
                 using var probe = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
                 probe.CancelAfter(TimeSpan.FromSeconds(5));
-                using var response = await http.CreateClient(HttpClientName).GetAsync(url, probe.Token);
+                using var response = await http.Client.GetAsync(url, probe.Token);
                 if (!response.IsSuccessStatusCode)
                 {
                     return $"{url} answered {(int)response.StatusCode}";
@@ -168,7 +169,7 @@ public static class HealthExtensions
             .Validate(o => o.StableFor >= TimeSpan.Zero && o.Timeout > TimeSpan.Zero && o.PollInterval > TimeSpan.Zero,
                 "HealthGate:StableFor must be 0 or more, HealthGate:Timeout and HealthGate:PollInterval positive (e.g. 00:00:10, 00:02:00, 00:00:00.500)")
             .ValidateOnStart();
-        services.AddHttpClient(HealthGate.HttpClientName);
+        services.TryAddSingleton<OutboundHttp>();
         services.AddSingleton<HealthGate>();
         return services;
     }

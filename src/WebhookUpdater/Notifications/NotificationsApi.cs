@@ -22,7 +22,8 @@ public static class NotificationsApi
         services.AddSingleton<EmailComposer>();
         services.TryAddSingleton<IPublicLinks, NoPublicLinks>();
         services.AddSingleton<IAwsCredentialSource, AwsSdkCredentialSource>();
-        services.AddHttpClient<SesEmailSender>(client => client.Timeout = Timeout.InfiniteTimeSpan);
+        services.TryAddSingleton<OutboundHttp>();
+        services.AddSingleton<SesEmailSender>();
         services.AddSingleton<SmtpEmailSender>();
         services.AddSingleton<EmlFolderSender>();
         services.AddSingleton<IEmailSender>(provider => provider.GetRequiredService<IOptions<EmailOptions>>().Value.Sender switch

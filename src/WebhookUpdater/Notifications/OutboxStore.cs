@@ -144,12 +144,12 @@ public sealed class OutboxStore(Database database, TimeProvider time)
     private string Now() => JobStore.Format(time.GetUtcNow());
 
 #pragma warning disable IDE1006, CA1707 // column names as SQLite has them
-    private sealed record MessageRow(string id, string? dedup_key, string kind, string? job_id, string subject, string text_body, string html_body, string created_at)
+    internal sealed record MessageRow(string id, string? dedup_key, string kind, string? job_id, string subject, string text_body, string html_body, string created_at)
     {
         public OutboxMessage ToMessage() => new(id, dedup_key, kind, job_id, new EmailContent(subject, text_body, html_body), JobStore.Parse(created_at));
     }
 
-    private sealed record EntryRow(
+    internal sealed record EntryRow(
         string id, string kind, string? job_id, string subject, string state, long attempts, string created_at, string next_attempt_at,
         string? last_attempt_at, string? sent_at, string? sender, string? last_error)
     {

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Text.Json;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
@@ -19,6 +20,16 @@ public static class ObservabilityExtensions
 {
     public const string ServiceName = "webhook-updater";
     public const string SourcePrefix = "WebhookUpdater.*";
+    private const string MeterPrefix = "WebhookUpdater.";
+
+    /// <summary>
+    /// Tag combinations kept per metric stream of the framework's meters (ASP.NET Core, Kestrel,
+    /// HttpClient, the runtime, Polly). Their tags are methods, routes, status codes, GC
+    /// generations, pipeline names: a few dozen combinations. OpenTelemetry's default (2,000)
+    /// preallocates room for every stream; this service's own meters keep the default, since
+    /// their tags include container names (idle memory, issue 8: 1 MiB).
+    /// </summary>
+    internal const int FrameworkCardinalityLimit = 100;
     private const string ReadyTag = "ready";
 
     public static IHostApplicationBuilder AddServiceDefaults(this IHostApplicationBuilder builder)
@@ -37,40 +48,45 @@ public static class ObservabilityExtensions
         }
 
         var telemetry = builder.Services.AddOpenTelemetry()
-            .ConfigureResource(resource => resource.AddService(ServiceName))
-            .WithTracing(tracing =>
+            .ConfigureResource(resource => resource.AddService(ServiceName));
+        if (options.TracingEnabled ?? otlp is not null)
+        {
+            telemetry.WithTracing(tracing =>
             {
                 tracing.AddSource(SourcePrefix)
                     .AddAspNetCoreInstrumentation(aspnet => aspnet.Filter = context => !IsProbe(context.Request.Path))
                     .AddHttpClientInstrumentation();
                 if (otlp is not null)
                 {
-                    tracing.AddOtlpExporter(exporter => exporter.Endpoint = otlp);
-                }
-            })
-            .WithMetrics(metrics =>
-            {
-                // "Polly": retries and circuit-breaker events of the resilience pipelines.
-                metrics.AddMeter(SourcePrefix, "Polly")
-                    .AddAspNetCoreInstrumentation()
-                    .AddHttpClientInstrumentation()
-                    .AddRuntimeInstrumentation();
-                if (options.PrometheusEnabled)
-                {
-                    metrics.AddPrometheusExporter();
-                }
-
-                if (otlp is not null)
-                {
-                    metrics.AddOtlpExporter(exporter => exporter.Endpoint = otlp);
+                    Otlp.AddTo(tracing, otlp);
                 }
             });
+        }
+
+        telemetry.WithMetrics(metrics =>
+        {
+            // "Polly": retries and circuit-breaker events of the resilience pipelines.
+            metrics.AddMeter(SourcePrefix, "Polly")
+                .AddAspNetCoreInstrumentation()
+                .AddHttpClientInstrumentation()
+                .AddRuntimeInstrumentation()
+                .AddView(instrument => instrument.Meter.Name.StartsWith(MeterPrefix, StringComparison.Ordinal)
+                    ? null
+                    : new MetricStreamConfiguration { CardinalityLimit = FrameworkCardinalityLimit });
+            if (options.PrometheusEnabled)
+            {
+                metrics.AddPrometheusExporter();
+            }
+
+            if (otlp is not null)
+            {
+                Otlp.AddTo(metrics, otlp);
+            }
+        });
 
         if (otlp is not null)
         {
-            telemetry.WithLogging(
-                logging => logging.AddOtlpExporter(exporter => exporter.Endpoint = otlp),
-                logging => logging.IncludeScopes = true);
+            Otlp.AddTo(telemetry, otlp);
         }
 
         return builder;
@@ -103,6 +119,27 @@ public static class ObservabilityExtensions
                 entry => new { status = entry.Value.Status.ToString(), description = entry.Value.Description }),
         });
     }
+}
+
+/// <summary>
+/// The OTLP exporters, in methods of their own: the exporter's assembly is loaded only when an
+/// endpoint is set, not whenever the code that might add it is compiled (idle memory, issue 8).
+/// </summary>
+internal static class Otlp
+{
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    public static void AddTo(TracerProviderBuilder tracing, Uri endpoint) =>
+        tracing.AddOtlpExporter(exporter => exporter.Endpoint = endpoint);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    public static void AddTo(MeterProviderBuilder metrics, Uri endpoint) =>
+        metrics.AddOtlpExporter(exporter => exporter.Endpoint = endpoint);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    public static void AddTo(IOpenTelemetryBuilder telemetry, Uri endpoint) =>
+        telemetry.WithLogging(
+            logging => logging.AddOtlpExporter(exporter => exporter.Endpoint = endpoint),
+            logging => logging.IncludeScopes = true);
 }
 
 internal sealed class DockerHealthCheck(IContainerRuntime containers, ContainerIndex index) : IHealthCheck

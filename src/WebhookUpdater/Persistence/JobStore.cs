@@ -272,12 +272,12 @@ public sealed class JobStore(Database database, TimeProvider time)
     private static string NewJobId() => Guid.CreateVersion7().ToString("N");
 
 #pragma warning disable IDE1006, CA1707 // column names as SQLite has them
-    private sealed record EventRow(long id, string received_at, string status, string provider, string image, string digest, string? hostname, string payload)
+    internal sealed record EventRow(long id, string received_at, string status, string provider, string image, string digest, string? hostname, string payload)
     {
         public EventRecord ToRecord() => new(Parse(received_at), status, provider, image, digest, hostname, null, payload);
     }
 
-    private sealed record JobRow(
+    internal sealed record JobRow(
         string id, long? event_id, string container, string? container_id, string policy, string decision, string state,
         string image, string digest, string? current_image, string? hub_link, string? reason, string? superseded_by,
         string created_at, string updated_at, long attempts, string? phase, string? current_image_id, string? new_image_id,
@@ -300,7 +300,7 @@ public sealed class JobStore(Database database, TimeProvider time)
         };
     }
 
-    private sealed record StepRow(long seq, string name, string state, string started_at, string? ended_at, string? detail)
+    internal sealed record StepRow(long seq, string name, string state, string started_at, string? ended_at, string? detail)
     {
         public JobStep ToStep() => new((int)seq, name, state, Parse(started_at), ended_at is null ? null : Parse(ended_at), detail);
     }

@@ -24,7 +24,8 @@ public sealed class JobTelemetryTests(DockerFixture docker) : DockerTest
         var digest = await docker.PublishAsync(repository, "stable", "1.1");
         var spans = new List<Activity>();
         var metrics = new List<Metric>();
-        await using var service = new ServiceHost(Data, UpdatePipelineTests.FastGate, services =>
+        // No OTLP endpoint here: traces are recorded because they are asked for (the in-memory exporter).
+        await using var service = new ServiceHost(Data, new(UpdatePipelineTests.FastGate) { ["Observability:TracingEnabled"] = "true" }, services =>
         {
             services.ConfigureOpenTelemetryTracerProvider(tracing => tracing.AddInMemoryExporter(spans));
             services.ConfigureOpenTelemetryMeterProvider(meters => meters.AddInMemoryExporter(metrics));

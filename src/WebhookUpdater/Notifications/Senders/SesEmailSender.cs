@@ -5,6 +5,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using Amazon.Runtime.Credentials;
 using Microsoft.Extensions.Options;
+using WebhookUpdater.Configuration;
 
 namespace WebhookUpdater.Notifications.Senders;
 
@@ -43,7 +44,7 @@ internal sealed class AwsSdkCredentialSource : IAwsCredentialSource, IDisposable
 /// SES v2 SendEmail (POST /v2/email/outbound-emails), signed with SigV4. The whole SES dependency
 /// is this class: AWSSDK.SimpleEmailV2 can replace its body later without touching anything else.
 /// </summary>
-internal sealed class SesEmailSender(HttpClient http, IAwsCredentialSource credentials, IOptionsMonitor<EmailOptions> options, TimeProvider time)
+internal sealed class SesEmailSender(OutboundHttp outbound, IAwsCredentialSource credentials, IOptionsMonitor<EmailOptions> options, TimeProvider time)
     : IEmailSender
 {
     private const string SigningService = "ses";
@@ -73,7 +74,7 @@ internal sealed class SesEmailSender(HttpClient http, IAwsCredentialSource crede
         var key = await credentials.GetAsync(cancellationToken);
         SigV4Signer.SignRequest(request, body, key, region, SigningService, time.GetUtcNow());
 
-        using var response = await http.SendAsync(request, cancellationToken);
+        using var response = await outbound.Client.SendAsync(request, cancellationToken);
         var answer = await response.Content.ReadAsStringAsync(cancellationToken);
         if (response.IsSuccessStatusCode)
         {
