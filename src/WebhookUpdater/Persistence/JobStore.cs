@@ -160,6 +160,10 @@ public sealed class JobStore(Database database, TimeProvider time)
             "INSERT INTO heartbeat (id, at) VALUES (1, @at) ON CONFLICT (id) DO UPDATE SET at = excluded.at",
             new { at = Now() }, transaction), cancellationToken);
 
+    // The state lists are constants in the SQL: one statement text per query, no list expansion.
+    private const string ActiveStates = $"'{JobStates.Queued}', '{JobStates.AwaitingApproval}', '{JobStates.Running}'";
+    private const string PendingStates = $"'{JobStates.Queued}', '{JobStates.AwaitingApproval}'";
+
     private static async Task<long> InsertEventAsync(SqliteConnection connection, SqliteTransaction transaction, EventRecord record, string resolution, string? note) =>
         await connection.ExecuteScalarAsync<long>(
             """
@@ -193,8 +197,8 @@ public sealed class JobStore(Database database, TimeProvider time)
             if (wantsJob)
             {
                 var existing = await connection.QueryFirstOrDefaultAsync<string>(
-                    "SELECT id FROM jobs WHERE container = @ContainerName AND digest = @Digest AND state IN @Active ORDER BY created_at LIMIT 1",
-                    new { decision.ContainerName, record.Digest, JobStates.Active }, transaction);
+                    $"SELECT id FROM jobs WHERE container = @ContainerName AND digest = @Digest AND state IN ({ActiveStates}) ORDER BY created_at LIMIT 1",
+                    new { decision.ContainerName, record.Digest }, transaction);
                 if (existing is not null)
                 {
                     jobs.Add(new JobRef(existing, decision.ContainerName, decision.Policy, Decisions.Duplicate));
@@ -233,12 +237,12 @@ public sealed class JobStore(Database database, TimeProvider time)
             if (wantsJob)
             {
                 await connection.ExecuteAsync(
-                    """
+                    $"""
                     UPDATE jobs SET state = @Superseded, superseded_by = @id, updated_at = @now,
                                     reason = 'superseded by job ' || @id || ' for a newer digest'
-                    WHERE container = @ContainerName AND digest <> @Digest AND state IN @Pending
+                    WHERE container = @ContainerName AND digest <> @Digest AND state IN ({PendingStates})
                     """,
-                    new { JobStates.Superseded, id, now, decision.ContainerName, record.Digest, JobStates.Pending },
+                    new { JobStates.Superseded, id, now, decision.ContainerName, record.Digest },
                     transaction);
             }
 

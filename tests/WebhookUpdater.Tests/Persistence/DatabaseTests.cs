@@ -32,6 +32,18 @@ public sealed class DatabaseTests : IAsyncLifetime
         _database.ReadAsync(connection => connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM notes"), TestContext.Current.CancellationToken);
 
     [Fact]
+    public async Task Savepoint_journals_stay_in_memory_on_the_writer_and_reader_connections()
+    {
+        // 2 = MEMORY: a group commit's savepoints never spill to a temporary file (issue 2).
+        var writer = await _database.WriteAsync((connection, transaction) =>
+            connection.ExecuteScalarAsync<long>("PRAGMA temp_store", transaction: transaction), TestContext.Current.CancellationToken);
+        var reader = await _database.ReadAsync(connection => connection.ExecuteScalarAsync<long>("PRAGMA temp_store"), TestContext.Current.CancellationToken);
+
+        Assert.Equal(2, writer);
+        Assert.Equal(2, reader);
+    }
+
+    [Fact]
     public async Task Concurrent_writes_are_all_stored_and_a_failing_one_undoes_only_itself()
     {
         // 200 writers at once share commits; every tenth fails after writing its row.
