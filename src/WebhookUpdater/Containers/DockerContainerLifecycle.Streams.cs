@@ -12,20 +12,20 @@ internal sealed partial class DockerContainerLifecycle
 
     public async Task<IExecOutput> ExecReadAsync(string nameOrId, IReadOnlyList<string> command, IReadOnlyList<string> environment, CancellationToken cancellationToken)
     {
-        var exec = await docker.Exec.CreateContainerExecAsync(nameOrId, new ContainerExecCreateParameters
+        var exec = await _docker.Exec.CreateContainerExecAsync(nameOrId, new ContainerExecCreateParameters
         {
             Cmd = command.ToList(),
             Env = environment.ToList(),
             AttachStdout = true,
             AttachStderr = true,
         }, cancellationToken);
-        var stream = await docker.Exec.StartContainerExecAsync(exec.ID, new ContainerExecStartParameters(), cancellationToken);
-        return new ExecOutput(docker, exec.ID, stream);
+        var stream = await _docker.Exec.StartContainerExecAsync(exec.ID, new ContainerExecStartParameters(), cancellationToken);
+        return new ExecOutput(_docker, exec.ID, stream);
     }
 
     public async Task<ExecResult> ExecWriteAsync(string nameOrId, IReadOnlyList<string> command, IReadOnlyList<string> environment, Stream input, CancellationToken cancellationToken)
     {
-        var exec = await docker.Exec.CreateContainerExecAsync(nameOrId, new ContainerExecCreateParameters
+        var exec = await _docker.Exec.CreateContainerExecAsync(nameOrId, new ContainerExecCreateParameters
         {
             Cmd = command.ToList(),
             Env = environment.ToList(),
@@ -33,7 +33,7 @@ internal sealed partial class DockerContainerLifecycle
             AttachStdout = true,
             AttachStderr = true,
         }, cancellationToken);
-        using var stream = await docker.Exec.StartContainerExecAsync(exec.ID, new ContainerExecStartParameters(), cancellationToken);
+        using var stream = await _docker.Exec.StartContainerExecAsync(exec.ID, new ContainerExecStartParameters(), cancellationToken);
 
         // Output is read while input is written: a command that writes a lot (errors, notices)
         // would otherwise block on a full pipe and never read the rest of its input.
@@ -80,14 +80,14 @@ internal sealed partial class DockerContainerLifecycle
         }
 
         await reading;
-        return new ExecResult(await ExitCodeAsync(docker, exec.ID, cancellationToken), output.ToString());
+        return new ExecResult(await ExitCodeAsync(_docker, exec.ID, cancellationToken), output.ToString());
     }
 
     public async Task<IReadOnlyList<string>?> EnvironmentAsync(string nameOrId, CancellationToken cancellationToken)
     {
         try
         {
-            var container = await docker.Containers.InspectContainerAsync(nameOrId, cancellationToken);
+            var container = await _docker.Containers.InspectContainerAsync(nameOrId, cancellationToken);
             return container.Config?.Env?.ToList() ?? [];
         }
         catch (DockerApiException e) when (e.StatusCode == HttpStatusCode.NotFound)
@@ -98,7 +98,7 @@ internal sealed partial class DockerContainerLifecycle
 
     public async Task<IReadOnlyList<ContainerStatus>> ListAsync(CancellationToken cancellationToken)
     {
-        var all = await docker.Containers.ListContainersAsync(new ContainersListParameters { All = true }, cancellationToken);
+        var all = await _docker.Containers.ListContainersAsync(new ContainersListParameters { All = true }, cancellationToken);
         var statuses = new List<ContainerStatus>();
         foreach (var summary in all)
         {

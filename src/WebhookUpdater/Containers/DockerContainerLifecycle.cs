@@ -8,7 +8,7 @@ namespace WebhookUpdater.Containers;
 
 internal sealed partial class DockerContainerLifecycle(DockerApi engine, ResiliencePipelineProvider<string> pipelines) : IContainerLifecycle
 {
-    private readonly DockerClient docker = engine.Client;
+    private readonly DockerClient _docker = engine.Client;
 
     private readonly ResiliencePipeline _pipeline = pipelines.Docker(DockerResilience.Patient);
 
@@ -54,7 +54,7 @@ internal sealed partial class DockerContainerLifecycle(DockerApi engine, Resilie
         });
 
         var tagOrDigest = image.Tag ?? image.Digest ?? "latest";
-        await _pipeline.CallAsync("pull", image.ToString(), token => docker.Images.CreateImageAsync(
+        await _pipeline.CallAsync("pull", image.ToString(), token => _docker.Images.CreateImageAsync(
             new ImagesCreateParameters { FromImage = image.FamiliarRepository, Tag = tagOrDigest },
             RegistryCredentials.For(image.Registry),
             messages,
@@ -67,13 +67,13 @@ internal sealed partial class DockerContainerLifecycle(DockerApi engine, Resilie
         }
 
         var reference = image.Tag is null && image.Digest is not null ? $"{image.FamiliarRepository}@{image.Digest}" : $"{image.FamiliarRepository}:{tagOrDigest}";
-        var inspect = await docker.Images.InspectImageAsync(reference, cancellationToken);
+        var inspect = await _docker.Images.InspectImageAsync(reference, cancellationToken);
         return new PulledImage(inspect.ID, inspect.RepoDigests?.ToList() ?? []);
     }
 
     public async Task<IReadOnlyList<DataMount>> DataMountsAsync(string nameOrId, CancellationToken cancellationToken)
     {
-        var container = await _pipeline.CallAsync("inspect", nameOrId, token => docker.Containers.InspectContainerAsync(nameOrId, token), cancellationToken);
+        var container = await _pipeline.CallAsync("inspect", nameOrId, token => _docker.Containers.InspectContainerAsync(nameOrId, token), cancellationToken);
         return (container.Mounts ?? [])
             .Where(mount => mount.Type is "volume" or "bind")
             .Select(mount => new DataMount(mount.Type!, NullIfEmpty(mount.Name), mount.Source ?? "", mount.Destination ?? ""))
@@ -82,26 +82,26 @@ internal sealed partial class DockerContainerLifecycle(DockerApi engine, Resilie
 
     public async Task<Stream> ArchiveAsync(string nameOrId, string path, CancellationToken cancellationToken)
     {
-        var archive = await _pipeline.CallAsync("archive", nameOrId, token => docker.Containers.GetArchiveFromContainerAsync(nameOrId, new ContainerPathStatParameters { Path = path }, false, token), cancellationToken);
+        var archive = await _pipeline.CallAsync("archive", nameOrId, token => _docker.Containers.GetArchiveFromContainerAsync(nameOrId, new ContainerPathStatParameters { Path = path }, false, token), cancellationToken);
         return archive.Stream ?? Stream.Null;
     }
 
     // Not retried: the tar stream is read once.
     public Task ExtractAsync(string nameOrId, string path, Stream tar, CancellationToken cancellationToken) =>
-        docker.Containers.ExtractArchiveToContainerAsync(nameOrId, new CopyToContainerParameters { Path = path }, tar, cancellationToken);
+        _docker.Containers.ExtractArchiveToContainerAsync(nameOrId, new CopyToContainerParameters { Path = path }, tar, cancellationToken);
 
     public Task RenameAsync(string nameOrId, string newName, CancellationToken cancellationToken) =>
-        _pipeline.CallAsync("rename", nameOrId, token => docker.Containers.RenameContainerAsync(nameOrId, new ContainerRenameParameters { NewName = newName }, token), cancellationToken);
+        _pipeline.CallAsync("rename", nameOrId, token => _docker.Containers.RenameContainerAsync(nameOrId, new ContainerRenameParameters { NewName = newName }, token), cancellationToken);
 
     public async Task StopAsync(string nameOrId, CancellationToken cancellationToken)
     {
         // Honours the container's own StopTimeout (compose's stop_grace_period) when set.
-        await _pipeline.CallAsync("stop", nameOrId, token => docker.Containers.StopContainerAsync(nameOrId, new ContainerStopParameters(), token), cancellationToken);
+        await _pipeline.CallAsync("stop", nameOrId, token => _docker.Containers.StopContainerAsync(nameOrId, new ContainerStopParameters(), token), cancellationToken);
     }
 
     public async Task StartAsync(string nameOrId, CancellationToken cancellationToken)
     {
-        await _pipeline.CallAsync("start", nameOrId, token => docker.Containers.StartContainerAsync(nameOrId, new ContainerStartParameters(), token), cancellationToken);
+        await _pipeline.CallAsync("start", nameOrId, token => _docker.Containers.StartContainerAsync(nameOrId, new ContainerStartParameters(), token), cancellationToken);
     }
 
     public async Task RemoveAsync(string nameOrId, CancellationToken cancellationToken)
@@ -109,7 +109,7 @@ internal sealed partial class DockerContainerLifecycle(DockerApi engine, Resilie
         try
         {
             // Never the volumes: the other container (old or new) uses them.
-            await _pipeline.CallAsync("remove", nameOrId, token => docker.Containers.RemoveContainerAsync(nameOrId, new ContainerRemoveParameters { Force = true, RemoveVolumes = false }, token), cancellationToken);
+            await _pipeline.CallAsync("remove", nameOrId, token => _docker.Containers.RemoveContainerAsync(nameOrId, new ContainerRemoveParameters { Force = true, RemoveVolumes = false }, token), cancellationToken);
         }
         catch (DockerApiException e) when (e.StatusCode == HttpStatusCode.NotFound)
         {
@@ -118,21 +118,21 @@ internal sealed partial class DockerContainerLifecycle(DockerApi engine, Resilie
 
     public async Task<string> CreateLikeAsync(string template, string name, string image, CancellationToken cancellationToken)
     {
-        var old = await _pipeline.CallAsync("inspect", template, token => docker.Containers.InspectContainerAsync(template, token), cancellationToken);
+        var old = await _pipeline.CallAsync("inspect", template, token => _docker.Containers.InspectContainerAsync(template, token), cancellationToken);
         ImageInspectResponse? oldImage = null;
         try
         {
-            oldImage = await docker.Images.InspectImageAsync(old.Image, cancellationToken);
+            oldImage = await _docker.Images.InspectImageAsync(old.Image, cancellationToken);
         }
         catch (DockerApiException e) when (e.StatusCode == HttpStatusCode.NotFound)
         {
             // Without the old image nothing tells its defaults apart: everything is kept as set.
         }
 
-        var created = await _pipeline.CallAsync("create", name, token => docker.Containers.CreateContainerAsync(ContainerBlueprint.From(old, oldImage, name, image), token), cancellationToken);
+        var created = await _pipeline.CallAsync("create", name, token => _docker.Containers.CreateContainerAsync(ContainerBlueprint.From(old, oldImage, name, image), token), cancellationToken);
         foreach (var (network, endpoint) in ContainerBlueprint.SecondaryNetworks(old))
         {
-            await docker.Networks.ConnectNetworkAsync(network, new NetworkConnectParameters { Container = created.ID, EndpointConfig = endpoint }, cancellationToken);
+            await _docker.Networks.ConnectNetworkAsync(network, new NetworkConnectParameters { Container = created.ID, EndpointConfig = endpoint }, cancellationToken);
         }
 
         return created.ID;
@@ -141,15 +141,15 @@ internal sealed partial class DockerContainerLifecycle(DockerApi engine, Resilie
     public async Task<ExecResult> ExecAsync(string nameOrId, IReadOnlyList<string> command, CancellationToken cancellationToken)
     {
         using var activity = DockerResilience.Source.StartActivity("docker exec", System.Diagnostics.ActivityKind.Client);
-        var exec = await docker.Exec.CreateContainerExecAsync(nameOrId, new ContainerExecCreateParameters
+        var exec = await _docker.Exec.CreateContainerExecAsync(nameOrId, new ContainerExecCreateParameters
         {
             Cmd = command.ToList(),
             AttachStdout = true,
             AttachStderr = true,
         }, cancellationToken);
-        using var stream = await docker.Exec.StartContainerExecAsync(exec.ID, new ContainerExecStartParameters(), cancellationToken);
+        using var stream = await _docker.Exec.StartContainerExecAsync(exec.ID, new ContainerExecStartParameters(), cancellationToken);
         var (stdout, stderr) = await stream.ReadOutputToEndAsync(cancellationToken);
-        var inspect = await docker.Exec.InspectContainerExecAsync(exec.ID, cancellationToken);
+        var inspect = await _docker.Exec.InspectContainerExecAsync(exec.ID, cancellationToken);
         return new ExecResult(inspect.ExitCode ?? -1, Tail(stdout + stderr, 2000));
     }
 
@@ -157,7 +157,7 @@ internal sealed partial class DockerContainerLifecycle(DockerApi engine, Resilie
     {
         try
         {
-            using var stream = await docker.Containers.GetContainerLogsAsync(nameOrId, new ContainerLogsParameters
+            using var stream = await _docker.Containers.GetContainerLogsAsync(nameOrId, new ContainerLogsParameters
             {
                 ShowStdout = true,
                 ShowStderr = true,
@@ -176,7 +176,7 @@ internal sealed partial class DockerContainerLifecycle(DockerApi engine, Resilie
     {
         try
         {
-            return await _pipeline.CallAsync("inspect", nameOrId, token => docker.Containers.InspectContainerAsync(nameOrId, token), cancellationToken);
+            return await _pipeline.CallAsync("inspect", nameOrId, token => _docker.Containers.InspectContainerAsync(nameOrId, token), cancellationToken);
         }
         catch (DockerApiException e) when (e.StatusCode == HttpStatusCode.NotFound)
         {

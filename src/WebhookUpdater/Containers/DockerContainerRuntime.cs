@@ -11,7 +11,7 @@ namespace WebhookUpdater.Containers;
 
 internal sealed class DockerContainerRuntime(DockerApi engine, ResiliencePipelineProvider<string> pipelines) : IContainerRuntime
 {
-    private readonly DockerClient docker = engine.Client;
+    private readonly DockerClient _docker = engine.Client;
 
     private readonly ResiliencePipeline _pipeline = pipelines.Docker(DockerResilience.Quick);
 
@@ -20,7 +20,7 @@ internal sealed class DockerContainerRuntime(DockerApi engine, ResiliencePipelin
         ContainerInspectResponse container;
         try
         {
-            container = await _pipeline.CallAsync("inspect", nameOrId, token => docker.Containers.InspectContainerAsync(nameOrId, token), cancellationToken);
+            container = await _pipeline.CallAsync("inspect", nameOrId, token => _docker.Containers.InspectContainerAsync(nameOrId, token), cancellationToken);
         }
         catch (DockerApiException e) when (e.StatusCode == HttpStatusCode.NotFound)
         {
@@ -32,7 +32,7 @@ internal sealed class DockerContainerRuntime(DockerApi engine, ResiliencePipelin
 
     public async Task<IReadOnlyList<ContainerSnapshot>> FindByRepositoryAsync(ImageReference repository, CancellationToken cancellationToken)
     {
-        var all = await _pipeline.CallAsync("list", repository.Repository, token => docker.Containers.ListContainersAsync(new ContainersListParameters { All = true }, token), cancellationToken);
+        var all = await _pipeline.CallAsync("list", repository.Repository, token => _docker.Containers.ListContainersAsync(new ContainersListParameters { All = true }, token), cancellationToken);
         var found = new List<ContainerSnapshot>();
         foreach (var summary in all)
         {
@@ -60,7 +60,7 @@ internal sealed class DockerContainerRuntime(DockerApi engine, ResiliencePipelin
 
     public async Task<IReadOnlyList<ContainerSnapshot>> ListAllAsync(CancellationToken cancellationToken)
     {
-        var all = await _pipeline.CallAsync("list", "all", token => docker.Containers.ListContainersAsync(new ContainersListParameters { All = true }, token), cancellationToken);
+        var all = await _pipeline.CallAsync("list", "all", token => _docker.Containers.ListContainersAsync(new ContainersListParameters { All = true }, token), cancellationToken);
         var digestsByImage = new Dictionary<string, IReadOnlyList<string>>(StringComparer.Ordinal);
         var found = new List<ContainerSnapshot>(all.Count);
         foreach (var summary in all)
@@ -68,7 +68,7 @@ internal sealed class DockerContainerRuntime(DockerApi engine, ResiliencePipelin
             ContainerInspectResponse container;
             try
             {
-                container = await _pipeline.CallAsync("inspect", summary.ID, token => docker.Containers.InspectContainerAsync(summary.ID, token), cancellationToken);
+                container = await _pipeline.CallAsync("inspect", summary.ID, token => _docker.Containers.InspectContainerAsync(summary.ID, token), cancellationToken);
             }
             catch (DockerApiException e) when (e.StatusCode == HttpStatusCode.NotFound)
             {
@@ -101,7 +101,7 @@ internal sealed class DockerContainerRuntime(DockerApi engine, ResiliencePipelin
 
         // The stream ends only when the engine goes away (or we stop): then the channel completes,
         // with the error that ended it.
-        var monitor = docker.System.MonitorEventsAsync(parameters, new ChannelProgress(changes.Writer), cancellationToken)
+        var monitor = _docker.System.MonitorEventsAsync(parameters, new ChannelProgress(changes.Writer), cancellationToken)
             .ContinueWith(task => changes.Writer.TryComplete(task.Exception?.InnerException ?? new IOException("The Docker event stream ended.")), TaskScheduler.Default);
 
         await foreach (var change in changes.Reader.ReadAllAsync(cancellationToken))
@@ -130,7 +130,7 @@ internal sealed class DockerContainerRuntime(DockerApi engine, ResiliencePipelin
 
     public async Task<string> PingAsync(CancellationToken cancellationToken)
     {
-        var version = await docker.System.GetVersionAsync(cancellationToken);
+        var version = await _docker.System.GetVersionAsync(cancellationToken);
         return $"Docker {version.Version} (API {version.APIVersion})";
     }
 
@@ -141,7 +141,7 @@ internal sealed class DockerContainerRuntime(DockerApi engine, ResiliencePipelin
     {
         try
         {
-            var image = await _pipeline.CallAsync("inspect-image", imageId, token => docker.Images.InspectImageAsync(imageId, token), cancellationToken);
+            var image = await _pipeline.CallAsync("inspect-image", imageId, token => _docker.Images.InspectImageAsync(imageId, token), cancellationToken);
             return image.RepoDigests?.ToArray() ?? [];
         }
         catch (DockerApiException e) when (e.StatusCode == HttpStatusCode.NotFound)

@@ -10,14 +10,14 @@ namespace WebhookUpdater.Containers;
 
 internal sealed class DockerStackContainers(DockerApi engine, TimeProvider time) : IStackContainers
 {
-    private readonly DockerClient docker = engine.Client;
+    private readonly DockerClient _docker = engine.Client;
 
     private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(250);
     private static readonly string[] FinishedStates = ["created", "exited", "dead"];
 
     public async Task<IReadOnlyList<string>> FindByLabelAsync(string key, string value, CancellationToken cancellationToken)
     {
-        var containers = await docker.Containers.ListContainersAsync(new ContainersListParameters
+        var containers = await _docker.Containers.ListContainersAsync(new ContainersListParameters
         {
             All = true,
             Filters = new Dictionary<string, IDictionary<string, bool>> { ["label"] = new Dictionary<string, bool> { [$"{key}={value}"] = true } },
@@ -29,7 +29,7 @@ internal sealed class DockerStackContainers(DockerApi engine, TimeProvider time)
     {
         try
         {
-            var archive = await docker.Containers.GetArchiveFromContainerAsync(nameOrId, new ContainerPathStatParameters { Path = path }, false, cancellationToken);
+            var archive = await _docker.Containers.GetArchiveFromContainerAsync(nameOrId, new ContainerPathStatParameters { Path = path }, false, cancellationToken);
             return archive.Stream ?? Stream.Null;
         }
         catch (DockerApiException e) when (e.StatusCode == HttpStatusCode.NotFound
@@ -41,7 +41,7 @@ internal sealed class DockerStackContainers(DockerApi engine, TimeProvider time)
 
     public async Task RemoveLeftoversAsync(string key, string value, CancellationToken cancellationToken)
     {
-        var containers = await docker.Containers.ListContainersAsync(new ContainersListParameters
+        var containers = await _docker.Containers.ListContainersAsync(new ContainersListParameters
         {
             All = true,
             Filters = new Dictionary<string, IDictionary<string, bool>> { ["label"] = new Dictionary<string, bool> { [$"{key}={value}"] = true } },
@@ -61,11 +61,11 @@ internal sealed class DockerStackContainers(DockerApi engine, TimeProvider time)
             throw new ArgumentException("a one-off run needs a command", nameof(run));
         }
 
-        var template = await docker.Containers.InspectContainerAsync(run.Template, cancellationToken);
-        var created = await docker.Containers.CreateContainerAsync(Parameters(template, run), cancellationToken);
+        var template = await _docker.Containers.InspectContainerAsync(run.Template, cancellationToken);
+        var created = await _docker.Containers.CreateContainerAsync(Parameters(template, run), cancellationToken);
         try
         {
-            await docker.Containers.StartContainerAsync(created.ID, new ContainerStartParameters(), cancellationToken);
+            await _docker.Containers.StartContainerAsync(created.ID, new ContainerStartParameters(), cancellationToken);
             var (exitCode, timedOut) = await WaitForExitAsync(created.ID, run.Timeout, cancellationToken);
             var output = await OutputAsync(created.ID, maxOutput, cancellationToken);
             return new OneOffResult(timedOut ? -1 : exitCode, output, timedOut, template.Image);
@@ -139,7 +139,7 @@ internal sealed class DockerStackContainers(DockerApi engine, TimeProvider time)
         var deadline = time.GetUtcNow() + timeout;
         while (true)
         {
-            var state = (await docker.Containers.InspectContainerAsync(id, cancellationToken)).State;
+            var state = (await _docker.Containers.InspectContainerAsync(id, cancellationToken)).State;
             if (state is { Running: false } && state.Status is "exited" or "dead")
             {
                 return (state.ExitCode, false);
@@ -149,7 +149,7 @@ internal sealed class DockerStackContainers(DockerApi engine, TimeProvider time)
             {
                 try
                 {
-                    await docker.Containers.KillContainerAsync(id, new ContainerKillParameters(), cancellationToken);
+                    await _docker.Containers.KillContainerAsync(id, new ContainerKillParameters(), cancellationToken);
                 }
                 catch (DockerApiException e) when (e.StatusCode is HttpStatusCode.Conflict or HttpStatusCode.NotFound)
                 {
@@ -165,7 +165,7 @@ internal sealed class DockerStackContainers(DockerApi engine, TimeProvider time)
 
     private async Task<string> OutputAsync(string id, int maxOutput, CancellationToken cancellationToken)
     {
-        using var stream = await docker.Containers.GetContainerLogsAsync(id, new ContainerLogsParameters
+        using var stream = await _docker.Containers.GetContainerLogsAsync(id, new ContainerLogsParameters
         {
             ShowStdout = true,
             ShowStderr = true,
@@ -201,7 +201,7 @@ internal sealed class DockerStackContainers(DockerApi engine, TimeProvider time)
         try
         {
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-            await docker.Containers.RemoveContainerAsync(id, new ContainerRemoveParameters { Force = true, RemoveVolumes = false }, timeout.Token);
+            await _docker.Containers.RemoveContainerAsync(id, new ContainerRemoveParameters { Force = true, RemoveVolumes = false }, timeout.Token);
         }
         catch (DockerApiException e) when (e.StatusCode == HttpStatusCode.NotFound)
         {

@@ -42,7 +42,6 @@ public sealed record GateResult(bool Passed, string Detail);
 /// </summary>
 public sealed class HealthGate(IContainerLifecycle containers, OutboundHttp http, IOptions<HealthGateOptions> options, TimeProvider time)
 {
-
     public async Task<GateResult> WaitAsync(string container, CancellationToken cancellationToken)
     {
         var first = await containers.StatusAsync(container, cancellationToken);
