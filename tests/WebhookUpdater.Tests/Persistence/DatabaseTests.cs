@@ -44,6 +44,36 @@ public sealed class DatabaseTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_wal_grown_by_a_burst_is_cut_back_once_the_burst_is_over()
+    {
+        // A reader holding a snapshot keeps every checkpoint from finishing, as a writer that
+        // never pauses does under a burst: the WAL grows past the limit.
+        var payload = new string('x', 64 * 1024);
+        await using (var reader = await _database.OpenAsync(TestContext.Current.CancellationToken))
+        await using (var snapshot = reader.BeginTransaction(deferred: true))
+        {
+            await reader.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM notes", transaction: snapshot);
+            await _database.WriteAsync((connection, transaction) =>
+                connection.ExecuteAsync("CREATE TABLE blobs (b TEXT)", transaction: transaction), TestContext.Current.CancellationToken);
+            for (var i = 0; i < 1200; i++)
+            {
+                await _database.WriteAsync((connection, transaction) =>
+                    connection.ExecuteAsync("INSERT INTO blobs (b) VALUES (@payload)", new { payload }, transaction), TestContext.Current.CancellationToken);
+            }
+        }
+
+        var wal = new FileInfo(_database.Path + "-wal");
+        Assert.True(wal.Length > Database.WalSizeLimit, $"the WAL should have grown past the limit, is {wal.Length} bytes");
+
+        // The burst is over: a checkpoint completes, the next write restarts the WAL and cuts the file back.
+        await _database.ReadAsync(connection => connection.ExecuteAsync("PRAGMA wal_checkpoint(PASSIVE)"), TestContext.Current.CancellationToken);
+        await _database.WriteAsync((connection, transaction) =>
+            connection.ExecuteAsync("INSERT INTO notes (n) VALUES (1)", transaction: transaction), TestContext.Current.CancellationToken);
+        wal.Refresh();
+        Assert.InRange(wal.Length, 0, Database.WalSizeLimit);
+    }
+
+    [Fact]
     public async Task Concurrent_writes_are_all_stored_and_a_failing_one_undoes_only_itself()
     {
         // 200 writers at once share commits; every tenth fails after writing its row.
