@@ -28,6 +28,25 @@ public sealed class DatabaseTests : IAsyncLifetime
         Directory.Delete(_folder, recursive: true);
     }
 
+    /// <summary>
+    /// Keeps the writer busy with a write that waits for <c>Release</c> and then does
+    /// <paramref name="then"/>: writes made meanwhile queue behind it and share the next commit.
+    /// </summary>
+    private async Task<(Task<int> Write, TaskCompletionSource Release)> OccupyWriterAsync(
+        Func<Microsoft.Data.Sqlite.SqliteConnection, Microsoft.Data.Sqlite.SqliteTransaction, Task<int>> then)
+    {
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var write = _database.WriteAsync(async (connection, transaction) =>
+        {
+            started.SetResult();
+            await release.Task;
+            return await then(connection, transaction);
+        }, TestContext.Current.CancellationToken);
+        await started.Task;
+        return (write, release);
+    }
+
     private Task<long> CountAsync() =>
         _database.ReadAsync(connection => connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM notes"), TestContext.Current.CancellationToken);
 
@@ -110,15 +129,8 @@ public sealed class DatabaseTests : IAsyncLifetime
     public async Task A_write_whose_caller_gave_up_while_it_waited_is_not_made()
     {
         // The writer is busy with a first write; a second caller gives up while queued behind it.
-        var busy = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var first = _database.WriteAsync(async (connection, transaction) =>
-        {
-            started.SetResult();
-            await busy.Task;
-            return await connection.ExecuteAsync("INSERT INTO notes (n) VALUES (1)", transaction: transaction);
-        }, TestContext.Current.CancellationToken);
-        await started.Task;
+        var (first, busy) = await OccupyWriterAsync((connection, transaction) =>
+            connection.ExecuteAsync("INSERT INTO notes (n) VALUES (1)", transaction: transaction));
         using var giveUp = new CancellationTokenSource();
         var second = _database.WriteAsync(
             (connection, transaction) => connection.ExecuteAsync("INSERT INTO notes (n) VALUES (2)", transaction: transaction), giveUp.Token);
@@ -134,15 +146,7 @@ public sealed class DatabaseTests : IAsyncLifetime
     [Fact]
     public async Task When_the_transaction_itself_fails_every_write_of_it_fails_and_none_is_stored()
     {
-        var busy = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var first = _database.WriteAsync(async (connection, transaction) =>
-        {
-            started.SetResult();
-            await busy.Task;
-            return 0;
-        }, TestContext.Current.CancellationToken);
-        await started.Task;
+        var (first, busy) = await OccupyWriterAsync((_, _) => Task.FromResult(0));
 
         // Queued behind the first, so they share the next transaction; the middle one ends it the
         // way SQLite does on a full disk or an I/O error.
