@@ -212,11 +212,22 @@ public sealed partial class UpdatePipeline(
             return;
         }
 
-        var result = await StepAsync(job, "rollback-health-gate", async () =>
+        // The step is recorded as failed when the old container is not healthy either (the
+        // timeline must not show a green step for it); the job's end says what that means.
+        GateResult? rolledBack = null;
+        try
         {
-            var gateResult = await gate.WaitAsync(job.Container, cancellationToken);
-            return (gateResult, gateResult.Detail);
-        }, cancellationToken);
+            await StepAsync(job, "rollback-health-gate", async () =>
+            {
+                rolledBack = await gate.WaitAsync(job.Container, cancellationToken);
+                return rolledBack.Passed ? (rolledBack, rolledBack.Detail) : throw new GateFailedException(rolledBack.Detail);
+            }, cancellationToken);
+        }
+        catch (GateFailedException)
+        {
+        }
+
+        var result = rolledBack!;
 
         await store.SetPhaseAsync(job.Id, Phases.Done, cancellationToken);
         await EndAsync(

@@ -1,6 +1,7 @@
 #nullable disable warnings
 using System.Text.Json;
 using Docker.DotNet.Models;
+using WebhookUpdater.Health;
 using WebhookUpdater.IntegrationTests.Support;
 
 namespace WebhookUpdater.IntegrationTests.Updates;
@@ -162,6 +163,45 @@ public sealed class UpdatePipelineTests(DockerFixture docker) : DockerTest
         Assert.True(running.State.Running);
         await WaitHealthyAsync(name);
         Assert.Equal(await docker.ImageIdAsync(TestEnvironment.AppImage("1.1")), running.Image);
+    }
+
+    [Theory]
+    [InlineData("/healthz", "succeeded", null)]
+    [InlineData("/no-such-page", "failed", "/no-such-page answered 404")]
+    public async Task The_health_url_label_is_probed_over_http_and_a_bad_answer_fails_the_gate(string path, string state, string? why)
+    {
+        // The app's HEALTHCHECK passes in both cases: only the label's HTTP probe decides.
+        var repository = docker.Repository("probe");
+        await docker.PublishAsync(repository, "stable", "1.0");
+        var name = docker.Name("probe");
+        var port = DockerFixture.FreePort();
+        await CreateAsync(new CreateContainerParameters
+        {
+            Name = name,
+            Image = $"{repository}:stable",
+            Env = [$"APP_PORT={port}"],
+            Labels = new Dictionary<string, string>
+            {
+                [HealthLabels.Url] = $"http://127.0.0.1:{port}{path}",
+                [HealthLabels.TimeoutSeconds] = "5",
+            },
+            HostConfig = new HostConfig { NetworkMode = "host" },
+        });
+        var digest = await docker.PublishAsync(repository, "stable", "1.1");
+        await using var service = new ServiceHost(Data, FastGate);
+
+        var job = await UpdateAsync(service, $"{repository}:stable", digest, name);
+
+        Assert.True(job.GetProperty("state").GetString() == state, JobWaiter.Timeline(job));
+        if (why is not null)
+        {
+            // The old version carries the same label, so it fails the probe too after the rollback,
+            // and the timeline says so.
+            Assert.Contains(why, job.GetProperty("reason").GetString(), StringComparison.Ordinal);
+            var steps = job.GetProperty("steps").EnumerateArray().ToDictionary(s => s.GetProperty("name").GetString()!, s => s.GetProperty("state").GetString());
+            Assert.Equal("failed", steps["health-gate"]);
+            Assert.Equal("failed", steps["rollback-health-gate"]);
+        }
     }
 
     [Fact]
