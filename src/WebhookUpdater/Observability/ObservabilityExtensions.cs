@@ -27,7 +27,8 @@ public static class ObservabilityExtensions
     /// HttpClient, the runtime, Polly). Their tags are methods, routes, status codes, GC
     /// generations, pipeline names: a few dozen combinations. OpenTelemetry's default (2,000)
     /// preallocates room for every stream; this service's own meters keep the default, since
-    /// their tags include container names (idle memory, issue 8: 1 MiB).
+    /// their tags (certificate names among them) come from the host, not from a fixed list in
+    /// the code (idle memory, issue 8: 1 MiB).
     /// </summary>
     internal const int FrameworkCardinalityLimit = 100;
     private const string ReadyTag = "ready";
