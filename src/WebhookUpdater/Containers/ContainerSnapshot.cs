@@ -16,13 +16,25 @@ public sealed record ContainerSnapshot(
     public string? Label(string key) => Labels.TryGetValue(key, out var value) ? value : null;
 
     /// <summary>True when the running image was pulled with this digest from the same repository.</summary>
-    public bool RunsDigest(ImageReference repository, string digest) =>
-        RepoDigests.Any(entry =>
+    /// <remarks>
+    /// Allocation-free until a digest matches: an image pushed and pulled many times carries one
+    /// entry per repository and digest (the benchmark's test image had 385), and every event
+    /// looks at all of them.
+    /// </remarks>
+    public bool RunsDigest(ImageReference repository, string digest)
+    {
+        foreach (var entry in RepoDigests)
         {
             var at = entry.LastIndexOf('@');
-            return at > 0
-                && string.Equals(entry[(at + 1)..], digest, StringComparison.OrdinalIgnoreCase)
+            if (at > 0
+                && entry.AsSpan(at + 1).Equals(digest, StringComparison.OrdinalIgnoreCase)
                 && ImageReference.TryParse(entry[..at], out var repo, out _)
-                && repo.SameRepository(repository);
-        });
+                && repo.SameRepository(repository))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
 }

@@ -93,6 +93,40 @@ public sealed class DatabaseTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Under_steady_writes_the_wal_restarts_instead_of_growing()
+    {
+        // New rows one after the other, never a pause: a passive checkpoint beside them never
+        // completes (each copies what the last ones added while more comes), so without the
+        // writer finishing it the WAL grows by every page written (64 MiB here).
+        var folder = Directory.CreateTempSubdirectory("wu-db-wal-").FullName;
+        try
+        {
+            await using var database = new Database(Options.Create(new StoreOptions { DataDirectory = folder }))
+            {
+                WalRestartBytes = 1024 * 1024,
+                CheckpointInterval = TimeSpan.FromMilliseconds(50),
+            };
+            await database.MigrateAsync(TestContext.Current.CancellationToken);
+            await database.WriteAsync((connection, transaction) =>
+                connection.ExecuteAsync("CREATE TABLE blobs (b TEXT)", transaction: transaction), TestContext.Current.CancellationToken);
+            var payload = new string('x', 16 * 1024);
+            for (var written = 0L; written < 64L * 1024 * 1024; written += payload.Length)
+            {
+                await database.WriteAsync((connection, transaction) =>
+                    connection.ExecuteAsync("INSERT INTO blobs (b) VALUES (@payload)", new { payload }, transaction), TestContext.Current.CancellationToken);
+            }
+
+            var wal = new FileInfo(database.Path + "-wal");
+            Assert.InRange(wal.Length, 0, 16L * 1024 * 1024);
+        }
+        finally
+        {
+            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task Concurrent_writes_are_all_stored_and_a_failing_one_undoes_only_itself()
     {
         // 200 writers at once share commits; every tenth fails after writing its row.
@@ -123,6 +157,65 @@ public sealed class DatabaseTests : IAsyncLifetime
         Assert.Equal(180, await CountAsync());
         var stored = await _database.ReadAsync(async connection => (await connection.QueryAsync<long>("SELECT n FROM notes")).ToHashSet(), TestContext.Current.CancellationToken);
         Assert.DoesNotContain(stored, n => n % 10 == 0);
+    }
+
+    [Fact]
+    public async Task Writes_from_many_threads_in_waves_are_all_answered_and_stored()
+    {
+        // Callers come alone (written on their own thread) and in crowds (queued behind a writer,
+        // handed to the background loop): no write may be left in the queue unanswered.
+        var next = 0;
+        for (var wave = 0; wave < 40; wave++)
+        {
+            var size = wave % 4 == 0 ? 1 : Random.Shared.Next(2, 60);
+            var writes = Enumerable.Range(0, size).Select(_ => Task.Run(async () =>
+            {
+                if (Random.Shared.Next(3) == 0)
+                {
+                    await Task.Yield();
+                }
+
+                var n = Interlocked.Increment(ref next);
+                return await _database.WriteAsync((connection, transaction) =>
+                    connection.ExecuteAsync("INSERT INTO notes (n) VALUES (@n)", new { n }, transaction), TestContext.Current.CancellationToken);
+            }, TestContext.Current.CancellationToken)).ToArray();
+
+            await Task.WhenAll(writes).WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
+        }
+
+        Assert.Equal(next, await CountAsync());
+    }
+
+    [Fact]
+    public async Task A_write_alone_is_answered_at_once_when_its_work_is_synchronous()
+    {
+        // Nobody else writing: the caller writes itself and has its answer when WriteAsync returns,
+        // without waiting for another thread (the one-webhook-at-a-time case of issue 2).
+        var write = _database.WriteAsync((connection, transaction) =>
+            connection.ExecuteAsync("INSERT INTO notes (n) VALUES (1)", transaction: transaction), TestContext.Current.CancellationToken);
+
+        Assert.True(write.IsCompletedSuccessfully);
+        Assert.Equal(1, await write);
+    }
+
+    [Fact]
+    public async Task Closing_makes_the_queued_writes_and_refuses_new_ones()
+    {
+        var (first, busy) = await OccupyWriterAsync((connection, transaction) =>
+            connection.ExecuteAsync("INSERT INTO notes (n) VALUES (1)", transaction: transaction));
+        var queued = _database.WriteAsync((connection, transaction) =>
+            connection.ExecuteAsync("INSERT INTO notes (n) VALUES (2)", transaction: transaction), TestContext.Current.CancellationToken);
+
+        var closing = _database.DisposeAsync().AsTask();
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => _database.WriteAsync((_, _) => Task.FromResult(0), TestContext.Current.CancellationToken));
+        busy.SetResult();
+        await closing.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+
+        Assert.Equal(1, await first);
+        Assert.Equal(1, await queued);
+        await using var other = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={_database.Path};Pooling=False");
+        await other.OpenAsync(TestContext.Current.CancellationToken);
+        Assert.Equal(2L, await other.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM notes"));
     }
 
     [Fact]

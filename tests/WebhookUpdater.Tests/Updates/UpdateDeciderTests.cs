@@ -64,6 +64,17 @@ public sealed class UpdateDeciderTests
             Decide("nginx:1.27", Container("nginx:1.27", "automatic", "ghcr.io/other/nginx@" + Digest)).Decision);
 
     [Fact]
+    public void The_digest_is_found_among_many_entries_and_in_any_case()
+    {
+        // An image pushed and pulled many times lists one entry per repository and digest.
+        var others = Enumerable.Range(0, 300).Select(n => $"registry.local/nginx@sha256:{n:x64}").ToArray();
+        var container = Container("nginx:1.27", "automatic", [.. others, "nginx@" + Digest.ToUpperInvariant().Replace("SHA256", "sha256", StringComparison.Ordinal), .. others]);
+
+        Assert.Equal(Decisions.IgnoredAlreadyCurrent, Decide("nginx:1.27", container).Decision);
+        Assert.Equal(Decisions.Queued, Decide("nginx:1.27", Container("nginx:1.27", "automatic", others)).Decision);
+    }
+
+    [Fact]
     public void Control_characters_in_a_label_do_not_reach_the_journal() =>
         Assert.Equal("badx", UpdateDecider.NormalizePolicy("bad\nx"));
 }
