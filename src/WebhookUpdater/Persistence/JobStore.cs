@@ -164,26 +164,25 @@ public sealed class JobStore(Database database, TimeProvider time)
     private const string ActiveStates = $"'{JobStates.Queued}', '{JobStates.AwaitingApproval}', '{JobStates.Running}'";
     private const string PendingStates = $"'{JobStates.Queued}', '{JobStates.AwaitingApproval}'";
 
-    private static async Task<long> InsertEventAsync(SqliteConnection connection, SqliteTransaction transaction, EventRecord record, string resolution, string? note) =>
-        await connection.ExecuteScalarAsync<long>(
+    private static async Task<long> InsertEventAsync(SqliteConnection connection, SqliteTransaction transaction, EventRecord record, string resolution, string? note)
+    {
+        var command = PreparedStatements.Get(connection, transaction,
             """
             INSERT INTO events (received_at, status, provider, image, digest, hostname, payload, resolution, note)
             VALUES (@ReceivedAt, @Status, @Provider, @Image, @Digest, @Hostname, @Payload, @resolution, @note)
             RETURNING id
             """,
-            new
-            {
-                ReceivedAt = Format(record.ReceivedAt),
-                record.Status,
-                record.Provider,
-                record.Image,
-                record.Digest,
-                record.Hostname,
-                record.Payload,
-                resolution,
-                note,
-            },
-            transaction);
+            ("@ReceivedAt", Format(record.ReceivedAt)),
+            ("@Status", record.Status),
+            ("@Provider", record.Provider),
+            ("@Image", record.Image),
+            ("@Digest", record.Digest),
+            ("@Hostname", record.Hostname),
+            ("@Payload", record.Payload),
+            ("@resolution", resolution),
+            ("@note", note));
+        return (long)(await command.ExecuteScalarAsync())!;
+    }
 
     private async Task<(IReadOnlyList<JobRef>, IReadOnlyList<string>)> InsertJobsAsync(
         SqliteConnection connection, SqliteTransaction transaction, long eventId, EventRecord record, IReadOnlyList<UpdateDecision> decisions)
@@ -196,9 +195,10 @@ public sealed class JobStore(Database database, TimeProvider time)
             var wantsJob = decision.State is JobStates.Queued or JobStates.AwaitingApproval;
             if (wantsJob)
             {
-                var existing = await connection.QueryFirstOrDefaultAsync<string>(
+                var existing = (string?)await PreparedStatements.Get(connection, transaction,
                     $"SELECT id FROM jobs WHERE container = @ContainerName AND digest = @Digest AND state IN ({ActiveStates}) ORDER BY created_at LIMIT 1",
-                    new { decision.ContainerName, record.Digest }, transaction);
+                    ("@ContainerName", decision.ContainerName),
+                    ("@Digest", record.Digest)).ExecuteScalarAsync();
                 if (existing is not null)
                 {
                     jobs.Add(new JobRef(existing, decision.ContainerName, decision.Policy, Decisions.Duplicate));
@@ -207,43 +207,41 @@ public sealed class JobStore(Database database, TimeProvider time)
             }
 
             var id = NewJobId();
-            await connection.ExecuteAsync(
+            await PreparedStatements.Get(connection, transaction,
                 """
                 INSERT INTO jobs (id, event_id, container, container_id, policy, decision, state, image, digest,
                                   current_image, current_image_id, hub_link, reason, trace_parent, created_at, updated_at)
                 VALUES (@id, @eventId, @ContainerName, @ContainerId, @Policy, @Decision, @State, @Image, @Digest,
                         @CurrentImage, @CurrentImageId, @HubLink, @Reason, @TraceParent, @now, @now)
                 """,
-                new
-                {
-                    id,
-                    eventId,
-                    decision.ContainerName,
-                    decision.ContainerId,
-                    decision.Policy,
-                    decision.Decision,
-                    decision.State,
-                    record.Image,
-                    record.Digest,
-                    decision.CurrentImage,
-                    decision.CurrentImageId,
-                    record.HubLink,
-                    decision.Reason,
-                    record.TraceParent,
-                    now,
-                },
-                transaction);
+                ("@id", id),
+                ("@eventId", eventId),
+                ("@ContainerName", decision.ContainerName),
+                ("@ContainerId", decision.ContainerId),
+                ("@Policy", decision.Policy),
+                ("@Decision", decision.Decision),
+                ("@State", decision.State),
+                ("@Image", record.Image),
+                ("@Digest", record.Digest),
+                ("@CurrentImage", decision.CurrentImage),
+                ("@CurrentImageId", decision.CurrentImageId),
+                ("@HubLink", record.HubLink),
+                ("@Reason", decision.Reason),
+                ("@TraceParent", record.TraceParent),
+                ("@now", now)).ExecuteNonQueryAsync();
 
             if (wantsJob)
             {
-                await connection.ExecuteAsync(
+                await PreparedStatements.Get(connection, transaction,
                     $"""
-                    UPDATE jobs SET state = @Superseded, superseded_by = @id, updated_at = @now,
+                    UPDATE jobs SET state = '{JobStates.Superseded}', superseded_by = @id, updated_at = @now,
                                     reason = 'superseded by job ' || @id || ' for a newer digest'
                     WHERE container = @ContainerName AND digest <> @Digest AND state IN ({PendingStates})
                     """,
-                    new { JobStates.Superseded, id, now, decision.ContainerName, record.Digest },
-                    transaction);
+                    ("@id", id),
+                    ("@now", now),
+                    ("@ContainerName", decision.ContainerName),
+                    ("@Digest", record.Digest)).ExecuteNonQueryAsync();
             }
 
             if (decision.State == JobStates.Queued)
