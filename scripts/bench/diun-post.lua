@@ -8,6 +8,7 @@
 --   WU_BENCH_CONTAINER  container name put in metadata.ctn_names
 --   WU_BENCH_IMAGE      image reference (default localhost:5000/wu-test/app:1.0)
 --   WU_BENCH_IDS_FILE   if set, done() writes there the eventId of every 202, one per line
+--   WU_BENCH_PAUSE_MS   if set, each connection pauses this many ms before its next request
 --
 -- done() prints one line "WU_BENCH key=value ..." for the calling script to parse.
 --
@@ -18,6 +19,7 @@ local secret = os.getenv("WU_BENCH_SECRET") or ""
 local container = os.getenv("WU_BENCH_CONTAINER") or "wu-bench-app"
 local image = os.getenv("WU_BENCH_IMAGE") or "localhost:5000/wu-test/app:1.0"
 local ids_file = os.getenv("WU_BENCH_IDS_FILE")
+local pause_ms = tonumber(os.getenv("WU_BENCH_PAUSE_MS") or "")
 
 -- Main state: the threads, for done().
 local threads = {}
@@ -72,6 +74,14 @@ function request()
    sent = sent + 1
    local digest = nonce .. string.format("%04x%012x", tid or 0, counter) .. random_hex(32)
    return wrk.format("POST", nil, headers, prefix .. digest .. suffix)
+end
+
+-- Paced profiles: each connection waits this long before its next request; wrk measures
+-- latency from the request's send, so the pause is not in it.
+if pause_ms and pause_ms > 0 then
+   function delay()
+      return pause_ms
+   end
 end
 
 function response(status, _, body)

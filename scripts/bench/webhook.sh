@@ -32,8 +32,14 @@
 #   BENCH_DURATION=5s        length of each measured wrk run (1-30 s)
 #   BENCH_WARMUP=2s          warm-up per target before measuring (0-10 s)
 #   BENCH_THREADS=2          wrk threads (the machine has 2 cores)
-#   BENCH_CONNECTIONS="1 16 64"  connection profiles, run in this order (1: one request at a
-#                            time, as Diun sends them; 16: steady; 64: burst); wrk threads =
+#   BENCH_CONNECTIONS="1 16 64 10/5"  connection profiles, run in this order (1: one request
+#                            at a time, as one Diun worker sends them; 16: steady; 64: burst,
+#                            both as fast as the server answers, so their p99 is mostly
+#                            queueing; N/P: N connections that each pause P ms before their
+#                            next request (10/5: Diun's default 10 watch workers notifying
+#                            back to back at up to ~2,000 events/s, below both servers'
+#                            capacity, so the p99 is the answer's own time, not a queue; wrk
+#                            does not count the pause in the latency)); wrk threads =
 #                            min(BENCH_THREADS, connections)
 #   BENCH_WARMUP_CONNECTIONS=16
 #   BENCH_SYNC_MODES="Full Normal"
@@ -62,7 +68,7 @@ BARE_PROJECT="$ROOT/tests/Benchmarks/BareApi"
 DURATION="${BENCH_DURATION:-5s}"
 WARMUP="${BENCH_WARMUP:-2s}"
 THREADS="${BENCH_THREADS:-2}"
-CONNECTIONS="${BENCH_CONNECTIONS:-1 16 64}"
+CONNECTIONS="${BENCH_CONNECTIONS:-1 16 64 10/5}"
 WARMUP_CONNECTIONS="${BENCH_WARMUP_CONNECTIONS:-16}"
 SYNC_MODES="${BENCH_SYNC_MODES:-Full Normal}"
 TIMEOUT="${BENCH_TIMEOUT:-10s}"
@@ -91,8 +97,16 @@ DURATION_S="$(seconds_of "$DURATION" 1 30 BENCH_DURATION)"
 WARMUP_S="$(seconds_of "$WARMUP" 0 10 BENCH_WARMUP)"
 TIMEOUT_S="$(seconds_of "$TIMEOUT" 1 30 BENCH_TIMEOUT)"
 [[ "$THREADS" =~ ^[1-8]$ ]] || die "BENCH_THREADS=$THREADS: use 1 to 8"
-for c in $CONNECTIONS $WARMUP_CONNECTIONS; do
-  [[ "$c" =~ ^[0-9]+$ ]] && ((c >= 1 && c <= 256)) || die "BENCH_CONNECTIONS: '$c' must be 1 to 256"
+valid_profile() { # N or N/P: 1-256 connections, pause 1-1000 ms
+  [[ "$1" =~ ^([0-9]+)(/([0-9]+))?$ ]] || return 1
+  ((BASH_REMATCH[1] >= 1 && BASH_REMATCH[1] <= 256)) || return 1
+  [[ -z "${BASH_REMATCH[3]}" ]] || ((BASH_REMATCH[3] >= 1 && BASH_REMATCH[3] <= 1000))
+}
+for c in $CONNECTIONS; do
+  valid_profile "$c" || die "BENCH_CONNECTIONS: '$c' must be N (1 to 256 connections) or N/P (P: a pause of 1 to 1000 ms)"
+done
+for c in $WARMUP_CONNECTIONS; do
+  [[ "$c" =~ ^[0-9]+$ ]] && ((c >= 1 && c <= 256)) || die "BENCH_WARMUP_CONNECTIONS: '$c' must be 1 to 256"
 done
 [[ "$WORKER" == on || "$WORKER" == off ]] || die "BENCH_WORKER=$WORKER: use on or off"
 [[ "$POLICY" =~ ^[a-z]+$ ]] || die "BENCH_POLICY=$POLICY: use a plain word (automatic, manual)"
@@ -252,13 +266,13 @@ cpu_snapshot() {
 # $WORK/NAME.txt, the accepted eventIds in $WORK/NAME.ids and the parsed summary in R_*
 # variables (R_app_ms, R_engine_ms: CPU ms per answered request of the server and of
 # dockerd+containerd; R_other_pct: CPU used by everything else, in % of one core).
-run_wrk() {
-  local name="$1" url="$2" conns="$3" secs="$4" server_pid="$5" out line kv threads before after
+run_wrk() { # run_wrk NAME URL CONNECTIONS SECONDS SERVER_PID [PAUSE_MS]
+  local name="$1" url="$2" conns="$3" secs="$4" server_pid="$5" pause="${6:-}" out line kv threads before after
   local -a b a
   out="$WORK/$name.txt"
   threads=$((conns < THREADS ? conns : THREADS))
   before="$(cpu_snapshot "$server_pid")"
-  WU_BENCH_IDS_FILE="$WORK/$name.ids" timeout --kill-after=5 $((secs + TIMEOUT_S + 30)) \
+  WU_BENCH_IDS_FILE="$WORK/$name.ids" WU_BENCH_PAUSE_MS="$pause" timeout --kill-after=5 $((secs + TIMEOUT_S + 30)) \
     wrk -t"$threads" -c"$conns" -d"${secs}s" --timeout "${TIMEOUT_S}s" --latency -s "$LUA" "$url" -- "$(random_hex 8)" \
     >"$out" 2>&1 || { cat "$out" >&2; die "wrk failed ($name)"; }
   after="$(cpu_snapshot "$server_pid")"
@@ -448,15 +462,18 @@ EOF
 }
 
 for mode in $SYNC_MODES; do
-  for conns in $CONNECTIONS; do
-    profile="-t$((conns < THREADS ? conns : THREADS)) -c$conns -d${DURATION_S}s"
-    name="$mode-c$conns"
+  for entry in $CONNECTIONS; do
+    conns="${entry%%/*}"
+    pause=""
+    [[ "$entry" == */* ]] && pause="${entry#*/}"
+    profile="-t$((conns < THREADS ? conns : THREADS)) -c$conns -d${DURATION_S}s${pause:+, $pause ms pause}"
+    name="$mode-c$conns${pause:+p$pause}"
     start_service "$name" "$mode"
 
     # Bare endpoint first, then the service, with the same wrk settings.
     sleep 1
     log "[$name] bare endpoint: wrk $profile"
-    WU_BENCH_CONTAINER="$CONTAINER" run_wrk "bare-$name" "$BARE_URL" "$conns" "$DURATION_S" "$BARE_PID"
+    WU_BENCH_CONTAINER="$CONTAINER" run_wrk "bare-$name" "$BARE_URL" "$conns" "$DURATION_S" "$BARE_PID" "$pause"
     bare_p99="$R_p99_us"
     ((R_other_pct <= 25)) || NOISY=1
     ROWS+=("| $mode | $profile | bare | $(ms "$R_p50_us") | $(ms "$R_p99_us") | $R_rps | $R_accepted | $R_other | – | 1.00 (reference) | $R_app_ms / $R_engine_ms | $(noisy "$R_other_pct") |")
@@ -468,7 +485,7 @@ for mode in $SYNC_MODES; do
     wait_idle "$DB"
     before_max="$(db_query "$DB" 'SELECT coalesce(max(id), 0) FROM events')"
     log "[$name] service: wrk $profile"
-    WU_BENCH_CONTAINER="$CONTAINER" run_wrk "service-$name" "$URL" "$conns" "$DURATION_S" "$SERVICE_PID"
+    WU_BENCH_CONTAINER="$CONTAINER" run_wrk "service-$name" "$URL" "$conns" "$DURATION_S" "$SERVICE_PID" "$pause"
     wait_idle "$DB"
 
     # --- no 202 without a stored event: by eventId, then by count
