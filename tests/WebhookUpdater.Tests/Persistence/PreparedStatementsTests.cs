@@ -43,6 +43,25 @@ public sealed class PreparedStatementsTests
     }
 
     [Fact]
+    public async Task A_statement_that_failed_runs_again_with_the_next_values()
+    {
+        // A failing write rolls back its savepoint and the next write reuses the same command.
+        await using var connection = await OpenAsync();
+        await using var transaction = connection.BeginTransaction();
+        await PreparedStatements.Get(connection, transaction, Insert, ("@n", 1), ("@text", "one")).ExecuteNonQueryAsync(TestContext.Current.CancellationToken);
+
+        transaction.Save("write");
+        await Assert.ThrowsAsync<SqliteException>(() =>
+            PreparedStatements.Get(connection, transaction, Insert, ("@n", 1), ("@text", "again")).ExecuteNonQueryAsync(TestContext.Current.CancellationToken));
+        transaction.Rollback("write");
+        await PreparedStatements.Get(connection, transaction, Insert, ("@n", 2), ("@text", "two")).ExecuteNonQueryAsync(TestContext.Current.CancellationToken);
+        await transaction.CommitAsync(TestContext.Current.CancellationToken);
+
+        var rows = (await connection.QueryAsync<(long N, string? Text)>("SELECT n, text FROM notes ORDER BY n")).ToList();
+        Assert.Equal([(1L, "one"), (2L, "two")], rows);
+    }
+
+    [Fact]
     public async Task Each_connection_has_its_own_commands()
     {
         await using var one = await OpenAsync();
