@@ -31,9 +31,22 @@ internal static class PreparedStatements
         }
 
         command.Transaction = transaction;
+        if (command.Parameters.Count != parameters.Length)
+        {
+            throw new InvalidOperationException($"The statement was prepared with {command.Parameters.Count} parameters, this call gives {parameters.Length}.");
+        }
+
         for (var i = 0; i < parameters.Length; i++)
         {
-            command.Parameters[i].Value = parameters[i].Value ?? DBNull.Value;
+            // Bound by position: a second call site with the same SQL must list them alike.
+            var parameter = command.Parameters[i];
+            if (!string.Equals(parameter.ParameterName, parameters[i].Name, StringComparison.Ordinal))
+            {
+                throw new InvalidOperationException(
+                    $"Parameter {i} of the prepared statement is {parameter.ParameterName}, this call gives {parameters[i].Name}: list them in the same order.");
+            }
+
+            parameter.Value = parameters[i].Value ?? DBNull.Value;
         }
 
         return command;

@@ -62,6 +62,20 @@ public sealed class PreparedStatementsTests
     }
 
     [Fact]
+    public async Task The_same_statement_with_its_parameters_in_another_order_is_refused()
+    {
+        // Values are bound by position: swapped names would store each value in the other column.
+        await using var connection = await OpenAsync();
+        await using var transaction = connection.BeginTransaction();
+        PreparedStatements.Get(connection, transaction, Insert, ("@n", 1), ("@text", "one"));
+
+        var error = Assert.Throws<InvalidOperationException>(() =>
+            PreparedStatements.Get(connection, transaction, Insert, ("@text", "two"), ("@n", 2)));
+        Assert.Contains("same order", error.Message, StringComparison.Ordinal);
+        Assert.Throws<InvalidOperationException>(() => PreparedStatements.Get(connection, transaction, Insert, ("@n", 3)));
+    }
+
+    [Fact]
     public async Task Each_connection_has_its_own_commands()
     {
         await using var one = await OpenAsync();
