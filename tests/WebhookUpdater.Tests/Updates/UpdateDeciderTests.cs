@@ -75,6 +75,17 @@ public sealed class UpdateDeciderTests
     }
 
     [Fact]
+    public void Only_an_entry_that_ends_in_an_at_sign_and_the_whole_digest_counts()
+    {
+        var middle = Digest.Length / 2;
+        var oneCharOff = "nginx@" + Digest[..middle] + (Digest[middle] == 'a' ? 'b' : 'a') + Digest[(middle + 1)..];
+        string[] lookalikes = ["", "@", Digest, "@" + Digest, "nginx" + Digest, "nginx:" + Digest, oneCharOff, "nginx@" + Digest + "0", "nginx@" + Digest[1..]];
+
+        Assert.Equal(Decisions.Queued, Decide("nginx:1.27", Container("nginx:1.27", "automatic", lookalikes)).Decision);
+        Assert.Equal(Decisions.IgnoredAlreadyCurrent, Decide("nginx:1.27", Container("nginx:1.27", "automatic", [.. lookalikes, "nginx@" + Digest])).Decision);
+    }
+
+    [Fact]
     public void Control_characters_in_a_label_do_not_reach_the_journal() =>
         Assert.Equal("badx", UpdateDecider.NormalizePolicy("bad\nx"));
 }
