@@ -47,6 +47,12 @@
 #   BENCH_REF=               empty: build the working tree; a git ref (e.g. HEAD): build a
 #                            `git archive` snapshot of src/ in the temp folder (BareApi is
 #                            always built from the working tree)
+#   BENCH_PATCH=             a patch file (git diff format) applied to the service's source
+#                            before the build, for a measurement that needs changed code; the
+#                            source is then a snapshot (BENCH_REF, default HEAD), never the
+#                            working tree. scripts/bench/no-journal.patch answers without
+#                            writing the journal (the ceiling of any journal design): its runs
+#                            fail the event check by design (exit status 1)
 #   BENCH_POLICY=automatic   the container's update.policy label
 #   BENCH_WORKER=off         off: Updates__RunWorker=false, so the numbers are the webhook's
 #                            own path (auth, validation, Docker lookups, journal commit);
@@ -73,6 +79,7 @@ WARMUP_CONNECTIONS="${BENCH_WARMUP_CONNECTIONS:-16}"
 SYNC_MODES="${BENCH_SYNC_MODES:-Full Normal}"
 TIMEOUT="${BENCH_TIMEOUT:-10s}"
 REF="${BENCH_REF:-}"
+PATCH_FILE="${BENCH_PATCH:-}"
 POLICY="${BENCH_POLICY:-automatic}"
 WORKER="${BENCH_WORKER:-off}"
 read -r -a EXTRA_ENV <<<"${BENCH_SERVICE_ENV:-}"
@@ -113,6 +120,11 @@ done
 for kv in "${EXTRA_ENV[@]}"; do
   [[ "$kv" =~ ^[A-Za-z_][A-Za-z0-9_.]*=.*$ ]] || die "BENCH_SERVICE_ENV: '$kv' is not NAME=value"
 done
+if [[ -n "$PATCH_FILE" ]]; then
+  [[ -f "$PATCH_FILE" ]] || die "BENCH_PATCH=$PATCH_FILE: no such file"
+  PATCH_FILE="$(cd "$(dirname "$PATCH_FILE")" && pwd)/$(basename "$PATCH_FILE")"
+  REF="${REF:-HEAD}"
+fi
 for mode in $SYNC_MODES; do
   [[ "$mode" == Full || "$mode" == Normal ]] || die "BENCH_SYNC_MODES: '$mode' is neither Full nor Normal"
 done
@@ -320,6 +332,10 @@ if [[ -n "$REF" ]]; then
   SOURCE="snapshot of $REF ($(git -C "$ROOT" rev-parse --short "$COMMIT"))"
   mkdir -p "$WORK/src"
   git -C "$ROOT" archive --format=tar "$COMMIT" | tar -x -C "$WORK/src"
+  if [[ -n "$PATCH_FILE" ]]; then
+    (cd "$WORK/src" && git apply "$PATCH_FILE") || die "BENCH_PATCH=$PATCH_FILE does not apply to $REF"
+    SOURCE+=" patched with $(basename "$PATCH_FILE")"
+  fi
   SERVICE_PROJECT="$WORK/src/src/WebhookUpdater"
 else
   dirty="$(git -C "$ROOT" status --porcelain -- src Directory.Build.props Directory.Packages.props 2>/dev/null | wc -l)"
