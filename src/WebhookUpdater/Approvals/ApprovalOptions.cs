@@ -22,9 +22,6 @@ public sealed class ApprovalOptions
     /// <summary>Requests to /approvals per client address per minute before 429.</summary>
     public int PermitsPerMinute { get; set; } = 30;
 
-    /// <summary>How often jobs waiting for approval without a link are looked for (a link is issued and emailed).</summary>
-    public TimeSpan ScanInterval { get; set; } = TimeSpan.FromSeconds(2);
-
     public byte[] KeyBytes => Encoding.UTF8.GetBytes(SigningKey ?? "");
 
     public string PublicBase => (BaseUrl ?? "").TrimEnd('/');
@@ -87,11 +84,6 @@ internal sealed class ApprovalOptionsValidator : IValidateOptions<ApprovalOption
         if (options.PermitsPerMinute < 1)
         {
             errors.Add($"Approvals:PermitsPerMinute is {options.PermitsPerMinute}: use 1 or more (default 30).");
-        }
-
-        if (options.ScanInterval <= TimeSpan.Zero)
-        {
-            errors.Add($"Approvals:ScanInterval is {options.ScanInterval}: use a positive time such as 00:00:02.");
         }
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);

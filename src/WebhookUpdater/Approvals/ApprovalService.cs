@@ -166,22 +166,23 @@ public sealed partial class ApprovalService(
     private static partial void LogRefused(ILogger logger, string? jobId, string status);
 }
 
-/// <summary>Finds manual jobs that wait without a link, shortly after the webhook wrote them (and at start-up).</summary>
+/// <summary>Issues the links of manual jobs that wait without one: at start-up, and whenever the intake rings.</summary>
 internal sealed partial class ApprovalIssuer(
     ApprovalService approvals,
-    IOptionsMonitor<ApprovalOptions> options,
+    AwaitingApprovalSignal awaitingApproval,
     TimeProvider time,
     ILogger<ApprovalIssuer> logger) : BackgroundService
 {
+    private static readonly TimeSpan RetryDelay = TimeSpan.FromSeconds(5);
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        await Task.Yield();
         while (!stoppingToken.IsCancellationRequested)
         {
             try
             {
                 await approvals.IssuePendingAsync(stoppingToken);
-                await Task.Delay(options.CurrentValue.ScanInterval, time, stoppingToken);
+                await awaitingApproval.WaitAsync(stoppingToken);
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
@@ -190,7 +191,7 @@ internal sealed partial class ApprovalIssuer(
             catch (Exception e)
             {
                 LogFailed(logger, e);
-                await Task.Delay(TimeSpan.FromSeconds(5), time, stoppingToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                await Task.Delay(RetryDelay, time, stoppingToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             }
         }
     }

@@ -41,6 +41,7 @@ public static class ApprovalsApi
         services.AddSingleton<IPublicLinks>(provider => provider.GetRequiredService<ApprovalLinks>());
         services.AddSingleton<ApprovalService>();
         services.AddHostedService<ApprovalIssuer>();
+        services.AddRetiredSetting("Approvals:ScanInterval", "a waiting job's link is issued as soon as the webhook stored the job");
         services.AddRateLimiter(limiter => limiter.AddPolicy<string, ApprovalRateLimit>(RateLimitPolicy));
         return services;
     }

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using WebhookUpdater.Configuration;
 
 namespace WebhookUpdater.Containers;
 
@@ -11,9 +12,8 @@ public static class ContainersExtensions
         services.AddSingleton<DockerApi>();
         services.AddDockerResilience();
         services.AddSingleton<IContainerRuntime, DockerContainerRuntime>();
-        services.AddSingleton<ContainerIndex>();
-        services.AddSingleton<IContainerLookup>(provider => provider.GetRequiredService<ContainerIndex>());
-        services.AddHostedService(provider => provider.GetRequiredService<ContainerIndex>()); // only to stop it
+        services.AddSingleton<IContainerLookup>(provider => provider.GetRequiredService<IContainerRuntime>());
+        services.AddRetiredSetting("Docker:IndexContainers", "every webhook event asks the engine for its containers");
         services.AddSingleton<IContainerLifecycle, DockerContainerLifecycle>();
         services.AddSingleton<IStackContainers, DockerStackContainers>();
         return services;

@@ -12,12 +12,6 @@ public sealed class DockerOptions
     /// <summary>How long one Docker API call may take (a pull has its own, longer, budget).</summary>
     public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>
-    /// Keep an index of the engine's containers from its event stream, so the webhook decides
-    /// without a Docker call; false sends every look-up to the engine.
-    /// </summary>
-    public bool IndexContainers { get; set; } = true;
-
     public Uri ResolveEndpoint()
     {
         var text = string.IsNullOrWhiteSpace(Endpoint) ? Environment.GetEnvironmentVariable("DOCKER_HOST") : Endpoint;

@@ -59,16 +59,3 @@ public interface INotifier
 {
     Task NotifyAsync(Notification notification, CancellationToken cancellationToken);
 }
-
-/// <summary>Until an email sender is configured, notifications are written to the log.</summary>
-public sealed partial class LogNotifier(ILogger<LogNotifier> logger) : INotifier
-{
-    public Task NotifyAsync(Notification notification, CancellationToken cancellationToken)
-    {
-        LogNotification(logger, notification.Kind, notification.Subject);
-        return Task.CompletedTask;
-    }
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Notification {Kind}: {Subject}")]
-    private static partial void LogNotification(ILogger logger, string kind, string subject);
-}

@@ -21,7 +21,7 @@ public static class NotificationsApi
         services.AddSingleton<OutboxSignal>();
         services.AddSingleton<EmailComposer>();
         services.TryAddSingleton<IPublicLinks, NoPublicLinks>();
-        services.AddSingleton<IAwsCredentialSource, AwsSdkCredentialSource>();
+        services.AddSingleton<AwsCredentialChain>();
         services.TryAddSingleton<OutboundHttp>();
         services.AddSingleton<SesEmailSender>();
         services.AddSingleton<SmtpEmailSender>();

@@ -45,7 +45,6 @@ internal sealed partial class OutboxDispatcher(
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        await Task.Yield();
         foreach (var id in await store.ReleaseInterruptedAsync(stoppingToken))
         {
             LogInterrupted(logger, id);

@@ -164,25 +164,15 @@ public sealed class JobStore(Database database, TimeProvider time)
     private const string ActiveStates = $"'{JobStates.Queued}', '{JobStates.AwaitingApproval}', '{JobStates.Running}'";
     private const string PendingStates = $"'{JobStates.Queued}', '{JobStates.AwaitingApproval}'";
 
-    private static async Task<long> InsertEventAsync(SqliteConnection connection, SqliteTransaction transaction, EventRecord record, string resolution, string? note)
-    {
-        var command = PreparedStatements.Get(connection, transaction,
+    private static Task<long> InsertEventAsync(SqliteConnection connection, SqliteTransaction transaction, EventRecord record, string resolution, string? note) =>
+        connection.ExecuteScalarAsync<long>(
             """
             INSERT INTO events (received_at, status, provider, image, digest, hostname, payload, resolution, note)
-            VALUES (@ReceivedAt, @Status, @Provider, @Image, @Digest, @Hostname, @Payload, @resolution, @note)
+            VALUES (@receivedAt, @Status, @Provider, @Image, @Digest, @Hostname, @Payload, @resolution, @note)
             RETURNING id
             """,
-            ("@ReceivedAt", Format(record.ReceivedAt)),
-            ("@Status", record.Status),
-            ("@Provider", record.Provider),
-            ("@Image", record.Image),
-            ("@Digest", record.Digest),
-            ("@Hostname", record.Hostname),
-            ("@Payload", record.Payload),
-            ("@resolution", resolution),
-            ("@note", note));
-        return (long)(await command.ExecuteScalarAsync())!;
-    }
+            new { receivedAt = Format(record.ReceivedAt), record.Status, record.Provider, record.Image, record.Digest, record.Hostname, record.Payload, resolution, note },
+            transaction);
 
     private async Task<(IReadOnlyList<JobRef>, IReadOnlyList<string>)> InsertJobsAsync(
         SqliteConnection connection, SqliteTransaction transaction, long eventId, EventRecord record, IReadOnlyList<UpdateDecision> decisions)
@@ -192,56 +182,46 @@ public sealed class JobStore(Database database, TimeProvider time)
         var now = Now();
         foreach (var decision in decisions)
         {
-            var wantsJob = decision.State is JobStates.Queued or JobStates.AwaitingApproval;
+            var container = decision.ContainerName;
+            var wantsJob = decision.Decision is Decision.Queued or Decision.AwaitingApproval;
             if (wantsJob)
             {
-                var existing = (string?)await PreparedStatements.Get(connection, transaction,
-                    $"SELECT id FROM jobs WHERE container = @ContainerName AND digest = @Digest AND state IN ({ActiveStates}) ORDER BY created_at LIMIT 1",
-                    ("@ContainerName", decision.ContainerName),
-                    ("@Digest", record.Digest)).ExecuteScalarAsync();
+                // Writes take turns, so no other event can slip a job in between this check and the insert.
+                var existing = await connection.ExecuteScalarAsync<string?>(
+                    $"SELECT id FROM jobs WHERE container = @container AND digest = @Digest AND state IN ({ActiveStates}) ORDER BY created_at LIMIT 1",
+                    new { container, record.Digest }, transaction);
                 if (existing is not null)
                 {
-                    jobs.Add(new JobRef(existing, decision.ContainerName, decision.Policy, Decisions.Duplicate));
+                    jobs.Add(new JobRef(existing, container, decision.Policy, Decision.Duplicate));
                     continue;
                 }
             }
 
             var id = NewJobId();
-            await PreparedStatements.Get(connection, transaction,
+            await connection.ExecuteAsync(
                 """
                 INSERT INTO jobs (id, event_id, container, container_id, policy, decision, state, image, digest,
                                   current_image, current_image_id, hub_link, reason, trace_parent, created_at, updated_at)
-                VALUES (@id, @eventId, @ContainerName, @ContainerId, @Policy, @Decision, @State, @Image, @Digest,
+                VALUES (@id, @eventId, @container, @ContainerId, @Policy, @decisionName, @State, @Image, @Digest,
                         @CurrentImage, @CurrentImageId, @HubLink, @Reason, @TraceParent, @now, @now)
                 """,
-                ("@id", id),
-                ("@eventId", eventId),
-                ("@ContainerName", decision.ContainerName),
-                ("@ContainerId", decision.ContainerId),
-                ("@Policy", decision.Policy),
-                ("@Decision", decision.Decision),
-                ("@State", decision.State),
-                ("@Image", record.Image),
-                ("@Digest", record.Digest),
-                ("@CurrentImage", decision.CurrentImage),
-                ("@CurrentImageId", decision.CurrentImageId),
-                ("@HubLink", record.HubLink),
-                ("@Reason", decision.Reason),
-                ("@TraceParent", record.TraceParent),
-                ("@now", now)).ExecuteNonQueryAsync();
+                new
+                {
+                    id, eventId, container, decision.ContainerId, decision.Policy, decisionName = decision.Decision.Name(), decision.State,
+                    record.Image, record.Digest, decision.CurrentImage, decision.CurrentImageId, record.HubLink, decision.Reason,
+                    record.TraceParent, now,
+                },
+                transaction);
 
             if (wantsJob)
             {
-                await PreparedStatements.Get(connection, transaction,
+                await connection.ExecuteAsync(
                     $"""
                     UPDATE jobs SET state = '{JobStates.Superseded}', superseded_by = @id, updated_at = @now,
                                     reason = 'superseded by job ' || @id || ' for a newer digest'
-                    WHERE container = @ContainerName AND digest <> @Digest AND state IN ({PendingStates})
+                    WHERE container = @container AND digest <> @Digest AND state IN ({PendingStates})
                     """,
-                    ("@id", id),
-                    ("@now", now),
-                    ("@ContainerName", decision.ContainerName),
-                    ("@Digest", record.Digest)).ExecuteNonQueryAsync();
+                    new { id, now, container, record.Digest }, transaction);
             }
 
             if (decision.State == JobStates.Queued)
@@ -249,7 +229,7 @@ public sealed class JobStore(Database database, TimeProvider time)
                 queued.Add(id);
             }
 
-            jobs.Add(new JobRef(id, decision.ContainerName, decision.Policy, decision.Decision));
+            jobs.Add(new JobRef(id, container, decision.Policy, decision.Decision));
         }
 
         return (jobs, queued);
@@ -286,7 +266,7 @@ public sealed class JobStore(Database database, TimeProvider time)
         string? new_container_id, string? backup_id, string? outcome, string? log_tail, string? finished_at, string? trace_parent)
     {
         public JobView ToView(IReadOnlyList<JobStep> steps) => new(
-            id, event_id, container, container_id, policy, decision, state, image, digest, current_image, hub_link, reason,
+            id, event_id, container, container_id, policy, Decisions.Parse(decision), state, image, digest, current_image, hub_link, reason,
             superseded_by, Parse(created_at), Parse(updated_at), steps)
         {
             Attempts = (int)attempts,

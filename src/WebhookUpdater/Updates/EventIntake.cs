@@ -16,6 +16,7 @@ public sealed partial class EventIntake(
     IContainerLookup containers,
     JobStore store,
     UpdateQueue queue,
+    AwaitingApprovalSignal awaitingApproval,
     TimeProvider time,
     ILogger<EventIntake> logger)
 {
@@ -45,14 +46,12 @@ public sealed partial class EventIntake(
 
         // The client may go away; the journal write must not be half-done because of it.
         var (eventId, jobs, queued) = await store.RecordEventAsync(record, decisions, CancellationToken.None);
-        foreach (var jobId in queued)
-        {
-            queue.Enqueue(jobId);
-        }
+        HandOn(queued, jobs);
 
         foreach (var job in jobs)
         {
-            LogDecision(logger, eventId, job.Id, job.Container, diunEvent.Image, diunEvent.Digest, job.Policy, job.Decision);
+            var decision = job.Decision.Name();
+            LogDecision(logger, eventId, job.Id, job.Container, diunEvent.Image, diunEvent.Digest, job.Policy, decision);
         }
 
         return new IntakeResult(eventId, jobs, Deferred: false);
@@ -70,16 +69,27 @@ public sealed partial class EventIntake(
             }
 
             var decisions = await DecideAsync(diunEvent, cancellationToken);
-            var (_, queued) = await store.ResolveDeferredEventAsync(eventId, record with { HubLink = diunEvent.HubLink }, decisions, cancellationToken);
-            foreach (var jobId in queued)
-            {
-                queue.Enqueue(jobId);
-            }
+            var (jobs, queued) = await store.ResolveDeferredEventAsync(eventId, record with { HubLink = diunEvent.HubLink }, decisions, cancellationToken);
+            HandOn(queued, jobs);
 
             resolved++;
         }
 
         return resolved;
+    }
+
+    /// <summary>After the commit: queued jobs to the worker, and a ring for the approval links of new waiting jobs.</summary>
+    private void HandOn(IReadOnlyList<string> queued, IReadOnlyList<JobRef> jobs)
+    {
+        foreach (var jobId in queued)
+        {
+            queue.Enqueue(jobId);
+        }
+
+        if (jobs.Any(job => job.Decision == Decision.AwaitingApproval))
+        {
+            awaitingApproval.Ring();
+        }
     }
 
     private async Task<IReadOnlyList<UpdateDecision>> DecideAsync(DiunEvent diunEvent, CancellationToken cancellationToken)
@@ -89,7 +99,10 @@ public sealed partial class EventIntake(
         return targets.Select(container => UpdateDecider.Decide(image, diunEvent.Digest, container)).ToList();
     }
 
-    /// <summary>The containers Diun named (by id, else by name); without them, every container of the image's repository.</summary>
+    /// <summary>
+    /// The containers Diun named (by id, then by any name the id did not already give), asked of
+    /// the engine now; without them, every container of the image's repository.
+    /// </summary>
     private async Task<IReadOnlyList<ContainerSnapshot>> FindTargetsAsync(DiunEvent diunEvent, ImageReference image, CancellationToken cancellationToken)
     {
         var named = new Dictionary<string, ContainerSnapshot>(StringComparer.Ordinal);
@@ -100,6 +113,11 @@ public sealed partial class EventIntake(
 
         foreach (var name in diunEvent.ContainerNames)
         {
+            if (named.Values.Any(found => found.Name == name.TrimStart('/')))
+            {
+                continue;
+            }
+
             if (await containers.FindAsync(name, cancellationToken) is { } byName)
             {
                 named.TryAdd(byName.Id, byName);

@@ -7,9 +7,6 @@ namespace WebhookUpdater.Updates;
 internal sealed partial class IntakeRecovery(
     Persistence.JobStore store,
     UpdateQueue queue,
-#pragma warning disable CS9113 // taken so the update meter (queue depth) exists from start-up, not from the first job
-    UpdateTelemetry telemetry,
-#pragma warning restore CS9113
     IServiceProvider services,
     TimeProvider time,
     ILogger<IntakeRecovery> logger) : BackgroundService

@@ -13,6 +13,7 @@ public static class JobsApi
             .Validate(o => o.HangAfterPhase is null or "" or Phases.Stopped or Phases.Created, "Updates:HangAfterPhase is for the crash tests only: stopped or created")
             .ValidateOnStart();
         services.AddSingleton<UpdateQueue>();
+        services.AddSingleton<AwaitingApprovalSignal>();
         services.AddSingleton<EventIntake>();
         services.AddSingleton<UpdatePipeline>();
         services.AddSingleton<UpdateTelemetry>();

@@ -1,3 +1,6 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
 namespace WebhookUpdater.Updates;
 
 /// <summary>The value of a container's <c>update.policy</c> label, as the service understood it.</summary>
@@ -9,17 +12,34 @@ public static class Policies
     public const string None = "none";
 }
 
-/// <summary>What the service decided for one container on one event.</summary>
+/// <summary>What the service decided for one container on one event; stored and answered by its snake_case name.</summary>
+[JsonConverter(typeof(DecisionJsonConverter))]
+public enum Decision
+{
+    Queued,
+    AwaitingApproval,
+    IgnoredNoPolicy,
+    IgnoredUnknownPolicy,
+    IgnoredTagMismatch,
+    IgnoredAlreadyCurrent,
+    Duplicate,
+}
+
+/// <summary>A decision's name as the journal, the API and the metrics spell it (<c>ignored_no_policy</c>).</summary>
 public static class Decisions
 {
-    public const string Queued = "queued";
-    public const string AwaitingApproval = "awaiting_approval";
-    public const string IgnoredNoPolicy = "ignored_no_policy";
-    public const string IgnoredUnknownPolicy = "ignored_unknown_policy";
-    public const string IgnoredTagMismatch = "ignored_tag_mismatch";
-    public const string IgnoredAlreadyCurrent = "ignored_already_current";
-    public const string Duplicate = "duplicate";
+    private static readonly Dictionary<Decision, string> Names =
+        Enum.GetValues<Decision>().ToDictionary(decision => decision, decision => JsonNamingPolicy.SnakeCaseLower.ConvertName(decision.ToString()));
+
+    private static readonly Dictionary<string, Decision> ByName = Names.ToDictionary(pair => pair.Value, pair => pair.Key, StringComparer.Ordinal);
+
+    public static string Name(this Decision decision) => Names[decision];
+
+    public static Decision Parse(string name) =>
+        ByName.TryGetValue(name, out var decision) ? decision : throw new FormatException($"'{name}' is not a decision of this version.");
 }
+
+internal sealed class DecisionJsonConverter() : JsonStringEnumConverter<Decision>(JsonNamingPolicy.SnakeCaseLower, allowIntegerValues: false);
 
 /// <summary>Where a job is in its life.</summary>
 public static class JobStates
@@ -50,14 +70,14 @@ public sealed record UpdateDecision(
     string ContainerName,
     string? ContainerId,
     string Policy,
-    string Decision,
+    Decision Decision,
     string State,
     string? CurrentImage,
     string? CurrentImageId,
     string Reason);
 
 /// <summary>The answer for one container, as the webhook returns it.</summary>
-public sealed record JobRef(string Id, string Container, string Policy, string Decision);
+public sealed record JobRef(string Id, string Container, string Policy, Decision Decision);
 
 /// <summary>An event as the journal keeps it.</summary>
 public sealed record EventRecord(
@@ -82,7 +102,7 @@ public sealed record JobView(
     string Container,
     string? ContainerId,
     string Policy,
-    string Decision,
+    Decision Decision,
     string State,
     string Image,
     string Digest,

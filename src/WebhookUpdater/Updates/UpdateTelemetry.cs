@@ -14,12 +14,11 @@ public sealed class UpdateTelemetry : IDisposable
     private readonly Counter<long> _jobs;
     private readonly Histogram<double> _stepDuration;
 
-    public UpdateTelemetry(IMeterFactory meters, UpdateQueue queue)
+    public UpdateTelemetry(IMeterFactory meters)
     {
         _meter = meters.Create(Name);
         _jobs = _meter.CreateCounter<long>("webhookupdater.jobs", "{job}", "Jobs that ended, by policy and final state");
         _stepDuration = _meter.CreateHistogram<double>("webhookupdater.job.step.duration", "s", "Duration of each pipeline step");
-        _meter.CreateObservableGauge("webhookupdater.queue.depth", () => queue.Count, "{job}", "Jobs waiting in the update channel");
     }
 
     public void JobEnded(string policy, string state) =>

@@ -22,8 +22,6 @@ internal sealed partial class UpdateWorker(
             return;
         }
 
-        // Let the host finish starting before the first Docker call.
-        await Task.Yield();
         foreach (var jobId in await store.JobIdsInStateAsync(JobStates.Running, stoppingToken))
         {
             await RunGuardedAsync(jobId, job => pipeline.Value.ResumeAsync(job, stoppingToken), stoppingToken);

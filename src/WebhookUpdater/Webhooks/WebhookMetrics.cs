@@ -1,4 +1,5 @@
 using System.Diagnostics.Metrics;
+using WebhookUpdater.Updates;
 
 namespace WebhookUpdater.Webhooks;
 
@@ -20,7 +21,7 @@ public sealed class WebhookMetrics : IDisposable
 
     public void Request(string outcome) => _requests.Add(1, new KeyValuePair<string, object?>("outcome", outcome));
 
-    public void Decision(string decision) => _decisions.Add(1, new KeyValuePair<string, object?>("decision", decision));
+    public void Decision(Decision decision) => _decisions.Add(1, new KeyValuePair<string, object?>("decision", decision.Name()));
 
     public void Dispose() => _meter.Dispose();
 }

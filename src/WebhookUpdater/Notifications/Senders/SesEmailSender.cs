@@ -9,14 +9,11 @@ using WebhookUpdater.Configuration;
 
 namespace WebhookUpdater.Notifications.Senders;
 
-/// <summary>Resolves AWS credentials the way every AWS SDK does (environment, profile, container, instance role).</summary>
-public interface IAwsCredentialSource
-{
-    Task<AwsKey> GetAsync(CancellationToken cancellationToken);
-}
-
-/// <summary>AWSSDK.Core's default chain; it caches and refreshes temporary credentials itself.</summary>
-internal sealed class AwsSdkCredentialSource : IAwsCredentialSource, IDisposable
+/// <summary>
+/// AWS credentials resolved the way every AWS SDK does (environment, profile, container, instance
+/// role), by AWSSDK.Core's default chain; it caches and refreshes temporary credentials itself.
+/// </summary>
+internal sealed class AwsCredentialChain : IDisposable
 {
     private readonly DefaultAWSCredentialsIdentityResolver _resolver = new();
 
@@ -44,7 +41,7 @@ internal sealed class AwsSdkCredentialSource : IAwsCredentialSource, IDisposable
 /// SES v2 SendEmail (POST /v2/email/outbound-emails), signed with SigV4. The whole SES dependency
 /// is this class: AWSSDK.SimpleEmailV2 can replace its body later without touching anything else.
 /// </summary>
-internal sealed class SesEmailSender(OutboundHttp outbound, IAwsCredentialSource credentials, IOptionsMonitor<EmailOptions> options, TimeProvider time)
+internal sealed class SesEmailSender(OutboundHttp outbound, AwsCredentialChain credentials, IOptionsMonitor<EmailOptions> options, TimeProvider time)
     : IEmailSender
 {
     private const string SigningService = "ses";
