@@ -209,7 +209,6 @@ public sealed class OutboxRestartTests(DockerFixture docker) : IAsyncLifetime
             ["Email:RetryAttempts"] = "1",
             ["Email:RetryInterval"] = "00:00:01",
             ["Email:MaxRetryInterval"] = "00:00:01",
-            ["Approvals:ScanInterval"] = "00:00:00.300",
         });
         foreach (var (key, value) in SesEmulator.AwsEnvironment)
         {

@@ -56,7 +56,6 @@ internal sealed class SesEmulator : IDisposable
             ["Email:Ses:Region"] = "us-east-1",
             ["Email:Ses:ServiceUrl"] = Url,
             ["Email:To"] = to,
-            ["Approvals:ScanInterval"] = "00:00:00.300",
         };
         foreach (var (key, value) in AwsEnvironment.Concat(more ?? new Dictionary<string, string?>()))
         {

@@ -1,7 +1,6 @@
 using System.Text.Json;
 using Microsoft.Extensions.DependencyInjection;
 using Docker.DotNet.Models;
-using WebhookUpdater.Containers;
 using WebhookUpdater.IntegrationTests.Support;
 using WebhookUpdater.Updates;
 
@@ -137,54 +136,40 @@ public sealed class WebhookDockerTests(DockerFixture docker) : DockerTest
     }
 
     [Fact]
-    public async Task Containers_created_replaced_and_removed_while_the_service_runs_are_decided_as_they_are_now()
+    public async Task A_container_changed_between_two_events_is_decided_from_what_it_is_at_the_second()
     {
-        var (stable, newDigest) = await OwnRepositoryAsync("index");
+        var repository = docker.Repository("changed");
+        await docker.PublishAsync(repository, "stable", "1.0");
+        await docker.PublishAsync(repository, "1.4", "1.4");
+        var stable = $"{repository}:stable";
+        var name = docker.Name("changed");
+        var firstId = await docker.RunAppAsync(name, stable, new Dictionary<string, string> { ["update.policy"] = "manual" });
         await using var service = new ServiceHost(Data);
-        var index = service.Services.GetRequiredService<ContainerIndex>();
-        var name = docker.Name("index");
-        Assert.False(index.IsLive); // an idle service keeps no index: it starts with the first look-up
 
-        await docker.RunAppAsync(name, stable, new Dictionary<string, string> { ["update.policy"] = "manual" });
-        var first = await service.PostEventAsync(ServiceHost.DiunPayload(stable, newDigest, name));
-        for (var i = 0; i < 100 && !index.IsLive; i++)
-        {
-            await Task.Delay(100, TestContext.Current.CancellationToken);
-        }
+        var asFirstCreated = await service.PostEventAsync(ServiceHost.DiunPayload(stable, "sha256:" + new string('a', 64), name, firstId));
 
-        Assert.True(index.IsLive, "the container index did not go live from Docker's event stream within 10 s of the first event");
+        // Relabelled (a new container under the same name: labels cannot change in place).
+        var relabelledId = await ReplaceAsync(name, stable, "automatic");
+        var relabelled = await service.PostEventAsync(ServiceHost.DiunPayload(stable, "sha256:" + new string('b', 64), name, relabelledId));
 
-        // Replaced under the same name with another policy: once Docker's events for it have
-        // arrived (milliseconds; the index is that far behind the engine, and the pipeline checks
-        // the container itself), the index answers with the new container, not the old one.
-        await docker.Client.Containers.RemoveContainerAsync(name, new ContainerRemoveParameters { Force = true }, TestContext.Current.CancellationToken);
-        var replacement = await docker.RunAppAsync(name, stable, new Dictionary<string, string> { ["update.policy"] = "automatic" });
-        await IndexedAsync(index, name, replacement);
-        var second = await service.PostEventAsync(ServiceHost.DiunPayload(stable, "sha256:" + new string('e', 64)));
+        // Retagged; Diun still names the first container's id, which no longer exists.
+        await ReplaceAsync(name, $"{repository}:1.4", "automatic");
+        var retagged = await service.PostEventAsync(ServiceHost.DiunPayload(stable, "sha256:" + new string('c', 64), name, firstId));
 
-        await docker.Client.Containers.RemoveContainerAsync(name, new ContainerRemoveParameters { Force = true }, TestContext.Current.CancellationToken);
-        await IndexedAsync(index, name, null);
-        var third = await service.PostEventAsync(ServiceHost.DiunPayload(stable, "sha256:" + new string('f', 64)));
+        // Recreated from the same tag, which now points at another image: it runs the new digest already.
+        var newDigest = await docker.PublishAsync(repository, "stable", "1.4");
+        await ReplaceAsync(name, stable, "automatic");
+        var recreated = await service.PostEventAsync(ServiceHost.DiunPayload(stable, newDigest, name, firstId));
 
-        Assert.Equal("awaiting_approval", Decisions(first)[name]);
-        Assert.Equal(new Dictionary<string, string> { [name] = "queued" }, Decisions(second));
-        Assert.Empty(Decisions(third));
-        Assert.True(index.IsLive);
+        Assert.Equal(new Dictionary<string, string> { [name] = "awaiting_approval" }, Decisions(asFirstCreated));
+        Assert.Equal(new Dictionary<string, string> { [name] = "queued" }, Decisions(relabelled));
+        Assert.Equal(new Dictionary<string, string> { [name] = "ignored_tag_mismatch" }, Decisions(retagged));
+        Assert.Equal(new Dictionary<string, string> { [name] = "ignored_already_current" }, Decisions(recreated));
     }
 
-    /// <summary>Waits (at most 5 s) until the index holds this container id under the name, or none.</summary>
-    private static async Task IndexedAsync(ContainerIndex index, string name, string? id)
+    private async Task<string> ReplaceAsync(string name, string image, string policy)
     {
-        for (var i = 0; i < 100; i++)
-        {
-            if (index.Known(name)?.Id == id)
-            {
-                return;
-            }
-
-            await Task.Delay(50, TestContext.Current.CancellationToken);
-        }
-
-        Assert.Fail($"the index did not follow Docker's events for {name} within 5 s (expected {id ?? "no container"})");
+        await docker.Client.Containers.RemoveContainerAsync(name, new ContainerRemoveParameters { Force = true }, TestContext.Current.CancellationToken);
+        return await docker.RunAppAsync(name, image, new Dictionary<string, string> { ["update.policy"] = policy });
     }
 }

@@ -1,6 +1,4 @@
 using System.Collections.Concurrent;
-using System.Runtime.CompilerServices;
-using System.Threading.Channels;
 using WebhookUpdater.Containers;
 
 namespace WebhookUpdater.Tests.Support;
@@ -10,14 +8,9 @@ internal sealed class FakeContainerRuntime : IContainerRuntime
 {
     private readonly ConcurrentDictionary<string, ContainerSnapshot> _containers = new();
 
-    private readonly ConcurrentDictionary<Channel<EngineChange>, bool> _watchers = new();
-
     public Exception? Failure { get; set; }
 
     public int Calls;
-
-    /// <summary>How many event streams are open (the index holds one while it is connected).</summary>
-    public int Watchers => _watchers.Count;
 
     /// <summary>Holds back the answer to a container look-up (an engine slow to inspect) until released.</summary>
     public TaskCompletionSource? InspectGate { get; set; }
@@ -39,66 +32,12 @@ internal sealed class FakeContainerRuntime : IContainerRuntime
             RepoDigests: repoDigest is null ? [] : [repoDigest],
             State: "running");
         _containers[name] = container;
-        Emit(new EngineChange(EngineChange.Container, container.Id, "create"));
         return container;
     }
 
     public void Remove(string name)
     {
-        if (_containers.TryRemove(name, out var container))
-        {
-            Emit(new EngineChange(EngineChange.Container, container.Id, "destroy"));
-        }
-    }
-
-    /// <summary>The engine goes away: every event stream ends with this error.</summary>
-    public void BreakStreams(Exception error)
-    {
-        foreach (var watcher in _watchers.Keys)
-        {
-            watcher.Writer.TryComplete(error);
-        }
-    }
-
-    public void Emit(EngineChange change)
-    {
-        foreach (var watcher in _watchers.Keys)
-        {
-            watcher.Writer.TryWrite(change);
-        }
-    }
-
-    public Task<IReadOnlyList<ContainerSnapshot>> ListAllAsync(CancellationToken cancellationToken)
-    {
-        Interlocked.Increment(ref Calls);
-        if (Failure is not null)
-        {
-            throw Failure;
-        }
-
-        return Task.FromResult<IReadOnlyList<ContainerSnapshot>>(_containers.Values.ToList());
-    }
-
-    public async IAsyncEnumerable<EngineChange> WatchAsync(DateTimeOffset since, [EnumeratorCancellation] CancellationToken cancellationToken)
-    {
-        if (Failure is not null)
-        {
-            throw Failure;
-        }
-
-        var watcher = Channel.CreateUnbounded<EngineChange>();
-        _watchers[watcher] = true;
-        try
-        {
-            await foreach (var change in watcher.Reader.ReadAllAsync(cancellationToken))
-            {
-                yield return change;
-            }
-        }
-        finally
-        {
-            _watchers.TryRemove(watcher, out _);
-        }
+        _containers.TryRemove(name, out _);
     }
 
     public async Task<ContainerSnapshot?> FindAsync(string nameOrId, CancellationToken cancellationToken)

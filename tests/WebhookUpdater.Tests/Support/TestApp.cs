@@ -34,9 +34,6 @@ internal sealed class TestApp : WebApplicationFactory<Program>
             ["Updates:RunWorker"] = "false",
             ["Approvals:SigningKey"] = SigningKey,
             ["Approvals:BaseUrl"] = BaseUrl,
-
-            // The fake engine answers every look-up itself; ContainerIndexTests follow its events.
-            ["Docker:IndexContainers"] = "false",
         };
         foreach (var (key, value) in settings ?? [])
         {

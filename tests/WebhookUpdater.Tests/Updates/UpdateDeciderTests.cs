@@ -17,23 +17,23 @@ public sealed class UpdateDeciderTests
 
     [Fact]
     public void Automatic_label_queues_the_update() =>
-        Assert.Equal(Decisions.Queued, Decide("nginx:1.27", Container("nginx:1.27", "automatic")).Decision);
+        Assert.Equal(Decision.Queued, Decide("nginx:1.27", Container("nginx:1.27", "automatic")).Decision);
 
     [Fact]
     public void Manual_label_waits_for_approval()
     {
         var decision = Decide("docker.io/gitea/gitea:1.22", Container("gitea/gitea:1.22", "manual"));
-        Assert.Equal(Decisions.AwaitingApproval, decision.Decision);
+        Assert.Equal(Decision.AwaitingApproval, decision.Decision);
         Assert.Equal(JobStates.AwaitingApproval, decision.State);
     }
 
     [Fact]
     public void Labels_are_read_case_and_space_insensitively() =>
-        Assert.Equal(Decisions.Queued, Decide("nginx", Container("nginx", " Automatic ")).Decision);
+        Assert.Equal(Decision.Queued, Decide("nginx", Container("nginx", " Automatic ")).Decision);
 
     [Fact]
     public void No_label_is_ignored() =>
-        Assert.Equal(Decisions.IgnoredNoPolicy, Decide("nginx", Container("nginx", null)).Decision);
+        Assert.Equal(Decision.IgnoredNoPolicy, Decide("nginx", Container("nginx", null)).Decision);
 
     [Theory]
     [InlineData("disabled")]
@@ -41,26 +41,26 @@ public sealed class UpdateDeciderTests
     public void Unknown_label_is_ignored_and_recorded(string policy)
     {
         var decision = Decide("nginx", Container("nginx", policy));
-        Assert.Equal(Decisions.IgnoredUnknownPolicy, decision.Decision);
+        Assert.Equal(Decision.IgnoredUnknownPolicy, decision.Decision);
         Assert.Equal(policy, decision.Policy);
     }
 
     [Fact]
     public void Another_tag_of_the_same_repository_is_ignored() =>
-        Assert.Equal(Decisions.IgnoredTagMismatch, Decide("nginx:1.27", Container("nginx:1.26", "automatic")).Decision);
+        Assert.Equal(Decision.IgnoredTagMismatch, Decide("nginx:1.27", Container("nginx:1.26", "automatic")).Decision);
 
     [Fact]
     public void Latest_is_the_tag_when_none_is_written() =>
-        Assert.Equal(Decisions.Queued, Decide("docker.io/library/nginx:latest", Container("nginx", "automatic")).Decision);
+        Assert.Equal(Decision.Queued, Decide("docker.io/library/nginx:latest", Container("nginx", "automatic")).Decision);
 
     [Fact]
     public void A_container_already_on_the_digest_is_current() =>
-        Assert.Equal(Decisions.IgnoredAlreadyCurrent,
+        Assert.Equal(Decision.IgnoredAlreadyCurrent,
             Decide("nginx:1.27", Container("nginx:1.27", "automatic", "nginx@" + Digest)).Decision);
 
     [Fact]
     public void The_same_digest_in_another_repository_does_not_count_as_current() =>
-        Assert.Equal(Decisions.Queued,
+        Assert.Equal(Decision.Queued,
             Decide("nginx:1.27", Container("nginx:1.27", "automatic", "ghcr.io/other/nginx@" + Digest)).Decision);
 
     [Fact]
@@ -70,8 +70,8 @@ public sealed class UpdateDeciderTests
         var others = Enumerable.Range(0, 300).Select(n => $"registry.local/nginx@sha256:{n:x64}").ToArray();
         var container = Container("nginx:1.27", "automatic", [.. others, "nginx@" + Digest.ToUpperInvariant().Replace("SHA256", "sha256", StringComparison.Ordinal), .. others]);
 
-        Assert.Equal(Decisions.IgnoredAlreadyCurrent, Decide("nginx:1.27", container).Decision);
-        Assert.Equal(Decisions.Queued, Decide("nginx:1.27", Container("nginx:1.27", "automatic", others)).Decision);
+        Assert.Equal(Decision.IgnoredAlreadyCurrent, Decide("nginx:1.27", container).Decision);
+        Assert.Equal(Decision.Queued, Decide("nginx:1.27", Container("nginx:1.27", "automatic", others)).Decision);
     }
 
     [Fact]
@@ -81,8 +81,8 @@ public sealed class UpdateDeciderTests
         var oneCharOff = "nginx@" + Digest[..middle] + (Digest[middle] == 'a' ? 'b' : 'a') + Digest[(middle + 1)..];
         string[] lookalikes = ["", "@", Digest, "@" + Digest, "nginx" + Digest, "nginx:" + Digest, oneCharOff, "nginx@" + Digest + "0", "nginx@" + Digest[1..]];
 
-        Assert.Equal(Decisions.Queued, Decide("nginx:1.27", Container("nginx:1.27", "automatic", lookalikes)).Decision);
-        Assert.Equal(Decisions.IgnoredAlreadyCurrent, Decide("nginx:1.27", Container("nginx:1.27", "automatic", [.. lookalikes, "nginx@" + Digest])).Decision);
+        Assert.Equal(Decision.Queued, Decide("nginx:1.27", Container("nginx:1.27", "automatic", lookalikes)).Decision);
+        Assert.Equal(Decision.IgnoredAlreadyCurrent, Decide("nginx:1.27", Container("nginx:1.27", "automatic", [.. lookalikes, "nginx@" + Digest])).Decision);
     }
 
     [Fact]

@@ -143,6 +143,9 @@ public sealed class DiunWebhookTests : IAsyncLifetime
         _app.Containers.Add("nginx", "nginx:1.27", "automatic");
         _app.Containers.Add("gitea", "gitea/gitea:1.22", "manual");
         _app.Containers.Add("other-gitea", "gitea/gitea:1.22");
+        _app.Containers.Add("odd-gitea", "gitea/gitea:1.22", "yolo");
+        _app.Containers.Add("old-gitea", "gitea/gitea:1.21", "automatic");
+        _app.Containers.Add("current-gitea", "gitea/gitea:1.22", "automatic", "gitea/gitea@" + Payloads.DigestA);
 
         var nginx = await (await PostAsync(Payloads.Diun("docker.io/library/nginx:1.27", containerName: "nginx"))).JsonAsync();
         var gitea = await PostAsync(Payloads.Diun("docker.io/gitea/gitea:1.22"));
@@ -154,15 +157,41 @@ public sealed class DiunWebhookTests : IAsyncLifetime
         Assert.Equal("queued", job.GetProperty("decision").GetString());
         var giteaJobs = (await gitea.JsonAsync()).GetProperty("jobs").EnumerateArray()
             .ToDictionary(j => j.GetProperty("container").GetString()!, j => j.GetProperty("decision").GetString());
-        Assert.Equal("awaiting_approval", giteaJobs["gitea"]);
-        Assert.Equal("ignored_no_policy", giteaJobs["other-gitea"]);
+        Assert.Equal(
+            new Dictionary<string, string?>
+            {
+                ["gitea"] = "awaiting_approval",
+                ["other-gitea"] = "ignored_no_policy",
+                ["odd-gitea"] = "ignored_unknown_policy",
+                ["old-gitea"] = "ignored_tag_mismatch",
+                ["current-gitea"] = "ignored_already_current",
+            },
+            giteaJobs);
 
         var stored = await _app.Admin().GetAsync($"/api/jobs/{job.GetProperty("id").GetString()}", TestContext.Current.CancellationToken);
         var view = await stored.JsonAsync();
         Assert.Equal("queued", view.GetProperty("state").GetString());
+        Assert.Equal("queued", view.GetProperty("decision").GetString());
         Assert.Equal(Payloads.DigestA, view.GetProperty("digest").GetString());
         Assert.Equal(2, await _app.CountAsync("events"));
-        Assert.Equal(3, await _app.CountAsync("jobs"));
+        Assert.Equal(6, await _app.CountAsync("jobs"));
+        Assert.Equal(1, await _app.CountAsync("jobs", "container = 'odd-gitea' AND decision = 'ignored_unknown_policy'"));
+    }
+
+    [Fact]
+    public async Task A_manual_job_gets_its_approval_link_as_soon_as_it_is_stored()
+    {
+        _app.Containers.Add("gitea", "gitea/gitea:1.22", "manual");
+        await _app.CountAsync("approvals"); // the host runs: the issuer has looked once and waits
+
+        await PostAsync(Payloads.Diun("gitea/gitea:1.22"));
+
+        for (var i = 0; i < 100 && await _app.CountAsync("approvals") == 0; i++)
+        {
+            await Task.Delay(50, TestContext.Current.CancellationToken);
+        }
+
+        Assert.Equal(1, await _app.CountAsync("approvals"));
     }
 
     [Fact]
