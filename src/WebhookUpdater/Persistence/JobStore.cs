@@ -6,7 +6,7 @@ using WebhookUpdater.Updates;
 namespace WebhookUpdater.Persistence;
 
 /// <summary>Events, jobs and their steps in the journal.</summary>
-public sealed class JobStore(Database database, TimeProvider time)
+public sealed class JobStore(Database database, TimeProvider time) : IUpdateJournal
 {
     public const string Resolved = "resolved";
     public const string Deferred = "deferred";
@@ -115,17 +115,36 @@ public sealed class JobStore(Database database, TimeProvider time)
             """,
             new { id, state, outcome, reason, logTail, now = Now() }, transaction), cancellationToken);
 
-    /// <summary>Records how far the recreate got, and what it made, around each Docker call that changes something.</summary>
-    public Task SetPhaseAsync(string id, string phase, CancellationToken cancellationToken, string? newImageId = null, string? newContainerId = null, string? backupId = null) =>
+    /// <summary>
+    /// Journals a phase before it is acted on. What a run learned is written once: a re-run of a
+    /// step after a crash never replaces the job's pre-update backup id or the new container's id.
+    /// </summary>
+    public Task EnterPhaseAsync(string jobId, UpdatePhase phase, PhaseFacts facts, CancellationToken cancellationToken) =>
         database.WriteAsync((connection, transaction) => connection.ExecuteAsync(
             """
             UPDATE jobs SET phase = @phase, updated_at = @now,
-                            new_image_id = COALESCE(@newImageId, new_image_id),
-                            new_container_id = COALESCE(@newContainerId, new_container_id),
-                            backup_id = COALESCE(@backupId, backup_id)
+                            container_id = COALESCE(@containerId, container_id),
+                            backup_id = COALESCE(backup_id, @backupId),
+                            new_image_id = COALESCE(new_image_id, @newImageId),
+                            new_container_id = COALESCE(new_container_id, @newContainerId),
+                            reason = COALESCE(@reason, reason),
+                            log_tail = COALESCE(@logTail, log_tail),
+                            outcome = COALESCE(@outcome, outcome)
             WHERE id = @id
             """,
-            new { id, phase, newImageId, newContainerId, backupId, now = Now() }, transaction), cancellationToken);
+            new
+            {
+                id = jobId,
+                phase = phase.ToText(),
+                containerId = facts.ContainerId,
+                backupId = facts.BackupId,
+                newImageId = facts.NewImageId,
+                newContainerId = facts.NewContainerId,
+                reason = facts.Reason,
+                logTail = facts.LogTail,
+                outcome = facts.Outcome?.ToText(),
+                now = Now(),
+            }, transaction), cancellationToken);
 
     public Task<int> StartStepAsync(string jobId, string name, CancellationToken cancellationToken) =>
         database.WriteAsync(async (connection, transaction) =>
@@ -270,7 +289,7 @@ public sealed class JobStore(Database database, TimeProvider time)
             superseded_by, Parse(created_at), Parse(updated_at), steps)
         {
             Attempts = (int)attempts,
-            Phase = phase,
+            Phase = UpdateVocabulary.ParsePhase(phase),
             CurrentImageId = current_image_id,
             NewImageId = new_image_id,
             NewContainerId = new_container_id,

@@ -10,11 +10,12 @@ public static class JobsApi
     {
         services.AddOptions<UpdateOptions>().BindConfiguration(UpdateOptions.Section)
             .Validate(o => o.LogTailLines is >= 0 and <= 10_000, "Updates:LogTailLines must be between 0 and 10000 (default 50)")
-            .Validate(o => o.HangAfterPhase is null or "" or Phases.Stopped or Phases.Created, "Updates:HangAfterPhase is for the crash tests only: stopped or created")
             .ValidateOnStart();
         services.AddSingleton<UpdateQueue>();
         services.AddSingleton<AwaitingApprovalSignal>();
         services.AddSingleton<EventIntake>();
+        services.AddSingleton<IUpdateJournal>(provider => provider.GetRequiredService<JobStore>());
+        services.AddSingleton<IUpdateBackups, UpdateBackups>();
         services.AddSingleton<UpdatePipeline>();
         services.AddSingleton<UpdateTelemetry>();
         services.AddHostedService<IntakeRecovery>();

@@ -116,8 +116,8 @@ public sealed record JobView(
 {
     public int Attempts { get; init; }
 
-    /// <summary>How far the recreate got: the crash-recovery compass.</summary>
-    public string? Phase { get; init; }
+    /// <summary>Where the job stands: the phase it goes on from after a restart.</summary>
+    public UpdatePhase? Phase { get; init; }
 
     public string? CurrentImageId { get; init; }
 

@@ -3,21 +3,22 @@ using WebhookUpdater.Backups;
 using WebhookUpdater.Containers;
 using WebhookUpdater.Health;
 using WebhookUpdater.Notifications;
-using WebhookUpdater.Persistence;
 
 namespace WebhookUpdater.Updates;
 
 /// <summary>
-/// One update, top to bottom: check → backup → pull → recreate → health gate → cleanup, or
-/// rollback → health gate. Each step is journaled as it starts and ends; each Docker call that
-/// changes something is bracketed by a phase, so a crash can be finished or undone at start-up.
+/// One update, top to bottom: check → backup → pull → create the new container next to the
+/// running one → stop, rename, start → health gate → cleanup; or the rollback: remove the new
+/// container → rename the old one back → restore its data → start it → health gate. Every phase
+/// is journaled before it is acted on and every action can be repeated, so after a crash the job
+/// goes on from its phase: a rollback is finished as a rollback, and the failed image is never
+/// started a second time.
 /// </summary>
 public sealed partial class UpdatePipeline(
-    JobStore store,
+    IUpdateJournal journal,
     IContainerRuntime runtime,
     IContainerLifecycle containers,
-    ContainerSnapshotter snapshotter,
-    BackupRestorer restorer,
+    IUpdateBackups backups,
     HealthGate gate,
     INotifier notifier,
     IOptions<UpdateOptions> options,
@@ -25,218 +26,264 @@ public sealed partial class UpdatePipeline(
     TimeProvider time,
     ILogger<UpdatePipeline> logger)
 {
+    /// <summary>The old container's name while the new one is tried.</summary>
     public static string OldName(string container) => container + ".old";
+
+    /// <summary>The new container's name until the old one has stopped.</summary>
+    public static string NewName(string container) => container + ".new";
 
     public async Task RunAsync(JobView job, CancellationToken cancellationToken)
     {
         using var activity = UpdateTelemetry.StartJob(job, $"update {job.Container}");
-        using var scope = logger.BeginScope(new Dictionary<string, object> { ["JobId"] = job.Id, ["Container"] = job.Container, ["Image"] = job.Image });
-
-        var stillTarget = await StepAsync(job, "check", () => CheckTargetAsync(job, cancellationToken), cancellationToken);
-        if (stillTarget is not null)
-        {
-            await EndAsync(job, JobStates.Cancelled, Outcomes.NothingChanged, stillTarget, null, cancellationToken);
-            return;
-        }
-
-        try
-        {
-            var backup = await StepAsync(job, "backup", async () =>
-            {
-                var manifest = await snapshotter.SnapshotAsync(job.Container, BackupKinds.PreUpdate, job.Id, job.CurrentImageId, cancellationToken);
-                return (manifest, $"backup set {manifest.Id}: {manifest.Objects.Count} object(s), {manifest.Objects.Sum(o => o.Size)} bytes");
-            }, cancellationToken);
-            await store.SetPhaseAsync(job.Id, Phases.BackedUp, cancellationToken, backupId: backup.Id);
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            await EndAsync(job, JobStates.Failed, Outcomes.NothingChanged, $"backup failed, nothing was changed: {e.Message}", null, cancellationToken);
-            return;
-        }
-
-        PulledImage pulled;
-        try
-        {
-            pulled = await StepAsync(job, "pull", () => PullAsync(job, cancellationToken), cancellationToken);
-            await store.SetPhaseAsync(job.Id, Phases.Pulled, cancellationToken, newImageId: pulled.Id);
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            await EndAsync(job, JobStates.Failed, Outcomes.NothingChanged, $"pull failed, the running container was not touched: {e.Message}", null, cancellationToken);
-            return;
-        }
-
-        try
-        {
-            await StepAsync(job, "recreate", async () => (await RecreateAsync(job, cancellationToken), $"{job.Container} recreated on {pulled.Id[..Math.Min(19, pulled.Id.Length)]}"), cancellationToken);
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            await RollbackAsync(job, $"recreate failed: {e.Message}", cancellationToken);
-            return;
-        }
-
-        await FinishThroughGateAsync(job, cancellationToken);
+        using var scope = BeginScope(job);
+        await UpdateAsync(new UpdateRun(job), UpdatePhase.BackingUp, fresh: true, cancellationToken);
     }
 
-    /// <summary>
-    /// Finishes or undoes a job a crash left running, from what Docker shows (the journal can be
-    /// one call behind): a renamed old container is never left behind, and no container stays stopped.
-    /// </summary>
+    /// <summary>Goes on with a job a crash left running, from the phase it had journaled.</summary>
     public async Task ResumeAsync(JobView job, CancellationToken cancellationToken)
     {
         using var activity = UpdateTelemetry.StartJob(job, $"resume {job.Container}");
-        using var scope = logger.BeginScope(new Dictionary<string, object> { ["JobId"] = job.Id, ["Container"] = job.Container });
-        await store.CloseOpenStepsAsync(job.Id, "interrupted: the service stopped during this step", cancellationToken);
-        var old = await containers.StatusAsync(OldName(job.Container), cancellationToken);
-        var current = await containers.StatusAsync(job.Container, cancellationToken);
-        LogResume(logger, job.Id, job.Phase ?? "none", old is not null, current is not null);
+        using var scope = BeginScope(job);
+        await journal.CloseOpenStepsAsync(job.Id, "interrupted: the service stopped during this step", cancellationToken);
+        var phaseText = job.Phase?.ToText() ?? "none";
+        LogResume(logger, job.Id, phaseText);
+        var run = new UpdateRun(job);
 
-        if (old is not null)
+        switch (job.Phase)
         {
-            if (current is not null && current.Id != old.Id && job.NewImageId is not null && current.ImageId == job.NewImageId)
-            {
-                // The new container exists: give it its chance at the gate, as the run would have.
-                await StepAsync(job, "resume", async () =>
+            case UpdatePhase.Finishing when run.Outcome is { } outcome:
+                await FinishAsync(run, outcome, job.Reason ?? outcome.ToText(), cancellationToken);
+                break;
+            case { } phase when phase.IsRollback():
+                await RollBackAsync(run, phase, run.RollbackReason ?? "the service restarted during the rollback", cancellationToken);
+                break;
+            case { } phase:
+                await UpdateAsync(run, phase, fresh: false, cancellationToken);
+                break;
+            default:
+                // Nothing journaled yet (or a phase this version does not know): start over, or
+                // undo what an older version left renamed.
+                if (await containers.StatusAsync(OldName(job.Container), cancellationToken) is { } old)
                 {
-                    if (!current.Running)
-                    {
-                        await containers.StartAsync(current.Id, cancellationToken);
-                    }
+                    run.ContainerId = old.Id;
+                    await RollBackAsync(run, UpdatePhase.RollingBack, "the service restarted mid-update", cancellationToken);
+                }
+                else
+                {
+                    await UpdateAsync(run, UpdatePhase.BackingUp, fresh: true, cancellationToken);
+                }
 
-                    return (true, "the service restarted after the new container was created: starting it and running the health gate");
-                }, cancellationToken);
-                await store.SetPhaseAsync(job.Id, Phases.Started, cancellationToken, newContainerId: current.Id);
-                await FinishThroughGateAsync(job, cancellationToken);
+                break;
+        }
+    }
+
+    /// <summary>The update from <paramref name="from"/> on; each block is one phase, in order.</summary>
+    private async Task UpdateAsync(UpdateRun run, UpdatePhase from, bool fresh, CancellationToken cancellationToken)
+    {
+        if (from <= UpdatePhase.BackingUp)
+        {
+            var check = await StepAsync(run, "check", () => CheckTargetAsync(run, cancellationToken), cancellationToken);
+            if (!check.Succeeded)
+            {
+                await CancelAsync(run, check.Detail, cancellationToken);
                 return;
             }
 
-            await RollbackAsync(job, "the service restarted during the recreate, before the new container existed", cancellationToken);
-            return;
-        }
-
-        if (current is null)
-        {
-            await EndAsync(job, JobStates.Failed, "container missing: action required",
-                $"the service restarted mid-update and no container named {job.Container} or {OldName(job.Container)} exists", null, cancellationToken);
-            return;
-        }
-
-        if (job.NewImageId is not null && current.ImageId == job.NewImageId)
-        {
-            // Only the success cleanup was left to do.
-            if (!current.Running)
+            await EnterAsync(run, UpdatePhase.BackingUp, new PhaseFacts { ContainerId = run.ContainerId }, cancellationToken);
+            var backup = await StepAsync(run, "backup", () => BackUpAsync(run, cancellationToken), cancellationToken);
+            if (!backup.Succeeded)
             {
-                await containers.StartAsync(current.Id, cancellationToken);
+                await FinishAsync(run, JobOutcome.NothingChanged, $"backup failed, nothing was changed: {backup.Detail}", cancellationToken);
+                return;
             }
 
-            await EndAsync(job, JobStates.Succeeded, Outcomes.Updated, "the service restarted after the update; the new container runs", null, cancellationToken);
-            return;
+            run.BackupId = backup.Value;
         }
 
-        // Nothing was changed yet: run the job again from the start, once.
-        if (job.Attempts < 2 && await store.TransitionAsync(job.Id, [JobStates.Running], JobStates.Queued, "interrupted before any change: queued again", cancellationToken))
+        if (from <= UpdatePhase.Pulling)
         {
-            return;
+            await EnterAsync(run, UpdatePhase.Pulling, new PhaseFacts { BackupId = run.BackupId }, cancellationToken);
+            var pulled = await StepAsync(run, "pull", () => PullAsync(run, cancellationToken), cancellationToken);
+            if (!pulled.Succeeded)
+            {
+                await FinishAsync(run, JobOutcome.NothingChanged, $"pull failed, the running container was not touched: {pulled.Detail}", cancellationToken);
+                return;
+            }
+
+            run.NewImageId = pulled.Value!.Id;
         }
 
-        await EndAsync(job, JobStates.Failed, Outcomes.NothingChanged, "interrupted twice before any change; send the event again to retry", null, cancellationToken);
-    }
-
-    private async Task FinishThroughGateAsync(JobView job, CancellationToken cancellationToken)
-    {
-        var result = await StepAsync(job, "health-gate", async () =>
+        if (from <= UpdatePhase.Creating)
         {
-            var gateResult = await gate.WaitAsync(job.Container, cancellationToken);
-            return gateResult.Passed ? (gateResult, gateResult.Detail) : throw new GateFailedException(gateResult.Detail);
-        }, cancellationToken, rethrow: false);
+            await EnterAsync(run, UpdatePhase.Creating, new PhaseFacts { NewImageId = run.NewImageId }, cancellationToken);
+            var created = await StepAsync(run, "create", () => CreateNewAsync(run, cancellationToken), cancellationToken);
+            if (!created.Succeeded)
+            {
+                await containers.RemoveAsync(NewName(run.Container), cancellationToken);
+                await FinishAsync(run, JobOutcome.NothingChanged, $"the new container could not be created, the running container was not touched: {created.Detail}", cancellationToken);
+                return;
+            }
 
-        if (result is null)
-        {
-            var detail = (await store.GetJobAsync(job.Id, cancellationToken))?.Steps is { Count: > 0 } steps ? steps[^1].Detail ?? "health gate failed" : "health gate failed";
-            await RollbackAsync(job, $"the new container failed its health gate: {detail}", cancellationToken);
-            return;
+            run.NewContainerId = created.Value;
         }
 
-        await store.SetPhaseAsync(job.Id, Phases.GatePassed, cancellationToken);
-        await StepAsync(job, "cleanup", async () =>
+        if (from <= UpdatePhase.Starting)
+        {
+            // The downtime: only stop, rename and start, each journaled before it is done.
+            var swapped = await StepAsync(run, "recreate", () => SwapAsync(run, from, cancellationToken), cancellationToken);
+            if (!swapped.Succeeded)
+            {
+                await RollBackAsync(run, UpdatePhase.RollingBack, $"recreate failed: {swapped.Detail}", cancellationToken);
+                return;
+            }
+        }
+
+        if (from <= UpdatePhase.Gating)
+        {
+            await EnterAsync(run, UpdatePhase.Gating, PhaseFacts.None, cancellationToken);
+            run.Verdict = await GateAsync(run, "health-gate", cancellationToken);
+            if (!run.Verdict.Passed)
+            {
+                await RollBackAsync(run, UpdatePhase.RollingBack, $"the new container failed its health gate: {run.Verdict.Detail}", cancellationToken);
+                return;
+            }
+        }
+
+        await EnterAsync(run, UpdatePhase.GatePassed, PhaseFacts.None, cancellationToken);
+        await StepAsync(run, "cleanup", async () =>
         {
             // The old container goes only now; its volumes stay (the new container uses them).
-            await containers.RemoveAsync(OldName(job.Container), cancellationToken);
-            return (true, $"removed {OldName(job.Container)}; the previous image is kept");
+            await containers.RemoveAsync(run.ContainerId ?? OldName(run.Container), cancellationToken);
+            return StepResult.Ok(true, $"removed {OldName(run.Container)}; the previous image is kept");
         }, cancellationToken);
-        await store.SetPhaseAsync(job.Id, Phases.Done, cancellationToken);
-        await EndAsync(job, JobStates.Succeeded, Outcomes.Updated, $"{job.Container} runs {job.Image} ({job.Digest})", null, cancellationToken);
+        var note = fresh ? "" : " (finished after the service restarted)";
+        await FinishAsync(run, JobOutcome.Updated, $"{run.Container} runs {run.Job.Image} ({run.Job.Digest}){note}", cancellationToken);
     }
 
-    private async Task RollbackAsync(JobView job, string why, CancellationToken cancellationToken)
+    /// <summary>Stop the old container, give its name to the new one, start that: the only downtime.</summary>
+    private async Task<StepResult<bool>> SwapAsync(UpdateRun run, UpdatePhase from, CancellationToken cancellationToken)
     {
-        await store.SetPhaseAsync(job.Id, Phases.RollingBack, cancellationToken);
-        string? logTail = null;
-        try
+        var oldId = run.ContainerId!;
+        var newId = run.NewContainerId!;
+        if (from <= UpdatePhase.Stopping)
         {
-            await StepAsync(job, "rollback", async () =>
-            {
-                var old = await containers.StatusAsync(OldName(job.Container), cancellationToken);
-                var current = await containers.StatusAsync(job.Container, cancellationToken);
-                if (old is null)
-                {
-                    if (current is { Running: false })
-                    {
-                        await containers.StartAsync(current.Id, cancellationToken);
-                    }
-
-                    return (true, "nothing to roll back: the original container was never renamed");
-                }
-
-                if (current is not null && current.Id != old.Id)
-                {
-                    logTail = await containers.LogTailAsync(current.Id, options.Value.LogTailLines, cancellationToken);
-                    await containers.RemoveAsync(current.Id, cancellationToken);
-                }
-
-                await containers.RenameAsync(old.Id, job.Container, cancellationToken);
-                var (restored, restoreError) = await RestoreDataBeforeStartAsync(job, old, cancellationToken);
-                await containers.StartAsync(old.Id, cancellationToken);
-                if (restoreError is not null)
-                {
-                    throw new InvalidOperationException($"{job.Container} was started again, but its pre-update data could not be restored: {restoreError}");
-                }
-
-                return (true, $"removed the new container, renamed {OldName(job.Container)} back to {job.Container}{restored} and started it");
-            }, cancellationToken);
+            await EnterAsync(run, UpdatePhase.Stopping, new PhaseFacts { NewContainerId = newId }, cancellationToken);
+            await containers.StopAsync(oldId, cancellationToken);
         }
-        catch (Exception e) when (e is not OperationCanceledException)
+
+        if (from <= UpdatePhase.Renaming)
         {
-            await EndAsync(job, JobStates.Failed, "rollback failed: action required", $"{why}; then the rollback failed: {e.Message}", logTail, cancellationToken);
+            await EnterAsync(run, UpdatePhase.Renaming, PhaseFacts.None, cancellationToken);
+            await RenameIfNeededAsync(oldId, OldName(run.Container), cancellationToken);
+            await RenameIfNeededAsync(newId, run.Container, cancellationToken);
+        }
+
+        await EnterAsync(run, UpdatePhase.Starting, PhaseFacts.None, cancellationToken);
+        var status = await containers.StatusAsync(newId, cancellationToken);
+        if (status is null)
+        {
+            return StepResult.Fail<bool>("the new container disappeared");
+        }
+
+        // A container that ever ran is not started again: the gate judges what it did.
+        if (status.Status == "created")
+        {
+            await containers.StartAsync(newId, cancellationToken);
+        }
+
+        return StepResult.Ok(true, $"stopped the old container, renamed it {OldName(run.Container)}, started {run.Container} on {Short(run.NewImageId)}");
+    }
+
+    /// <summary>The rollback from <paramref name="from"/> on; each block is one phase, in order, each safe to repeat.</summary>
+    private async Task RollBackAsync(UpdateRun run, UpdatePhase from, string why, CancellationToken cancellationToken)
+    {
+        run.RollbackReason = why;
+        if (from <= UpdatePhase.StartingOld && !await UndoAsync(run, from, why, cancellationToken))
+        {
             return;
         }
 
-        // The step is recorded as failed when the old container is not healthy either (the
-        // timeline must not show a green step for it); the job's end says what that means.
-        GateResult? rolledBack = null;
-        try
+        await EnterAsync(run, UpdatePhase.RollbackGating, PhaseFacts.None, cancellationToken);
+        var verdict = await GateAsync(run, "rollback-health-gate", cancellationToken);
+        var reason = run.RollbackReason ?? why;
+        if (run.Outcome is { } decided)
         {
-            await StepAsync(job, "rollback-health-gate", async () =>
+            await FinishAsync(run, decided, reason, cancellationToken);
+        }
+        else if (verdict.Passed)
+        {
+            await FinishAsync(run, JobOutcome.RolledBackHealthy, reason, cancellationToken);
+        }
+        else
+        {
+            await FinishAsync(run, JobOutcome.RolledBackFailing, $"{reason}; the rolled-back container is not healthy either: {verdict.Detail}", cancellationToken);
+        }
+    }
+
+    /// <summary>The rollback's changes, up to starting the old container; false when it failed (and the job ended).</summary>
+    private async Task<bool> UndoAsync(UpdateRun run, UpdatePhase from, string why, CancellationToken cancellationToken)
+    {
+        var rolledBack = await StepAsync(run, "rollback", async () =>
+        {
+            if (from <= UpdatePhase.RollingBack)
             {
-                rolledBack = await gate.WaitAsync(job.Container, cancellationToken);
-                return rolledBack.Passed ? (rolledBack, rolledBack.Detail) : throw new GateFailedException(rolledBack.Detail);
-            }, cancellationToken);
-        }
-        catch (GateFailedException)
+                await EnterAsync(run, UpdatePhase.RollingBack, new PhaseFacts { Reason = why }, cancellationToken);
+                if (run.NewContainerId is { } failed && run.LogTail is null)
+                {
+                    run.LogTail = await containers.LogTailAsync(failed, options.Value.LogTailLines, cancellationToken);
+                }
+            }
+
+            if (from <= UpdatePhase.RemovingNew)
+            {
+                await EnterAsync(run, UpdatePhase.RemovingNew, new PhaseFacts { LogTail = run.LogTail }, cancellationToken);
+                if (run.NewContainerId is { } failed)
+                {
+                    await containers.RemoveAsync(failed, cancellationToken);
+                }
+
+                await containers.RemoveAsync(NewName(run.Container), cancellationToken);
+            }
+
+            var old = await containers.StatusAsync(run.ContainerId ?? OldName(run.Container), cancellationToken);
+            if (old is null)
+            {
+                return StepResult.Fail<string>($"neither {run.Container} nor {OldName(run.Container)} is the original container any more");
+            }
+
+            if (from <= UpdatePhase.RenamingBack)
+            {
+                await EnterAsync(run, UpdatePhase.RenamingBack, PhaseFacts.None, cancellationToken);
+                await RenameIfNeededAsync(old.Id, run.Container, cancellationToken);
+            }
+
+            var restored = "";
+            if (from <= UpdatePhase.RestoringData)
+            {
+                await EnterAsync(run, UpdatePhase.RestoringData, PhaseFacts.None, cancellationToken);
+                (restored, var restoreError) = await RestoreDataBeforeStartAsync(run, old, cancellationToken);
+                if (restoreError is not null)
+                {
+                    run.Outcome = JobOutcome.RollbackFailed;
+                    run.RollbackReason = $"{why}; {run.Container} was started again, but its pre-update data could not be restored: {restoreError}";
+                }
+            }
+
+            await EnterAsync(run, UpdatePhase.StartingOld, new PhaseFacts { Outcome = run.Outcome, Reason = run.RollbackReason }, cancellationToken);
+            if (!old.Running)
+            {
+                await containers.StartAsync(old.Id, cancellationToken);
+            }
+
+            return StepResult.Ok("", $"removed the new container, renamed {OldName(run.Container)} back to {run.Container}{restored} and started it");
+        }, cancellationToken);
+
+        if (!rolledBack.Succeeded)
         {
+            await FinishAsync(run, JobOutcome.RollbackFailed, $"{why}; then the rollback failed: {rolledBack.Detail}", cancellationToken);
         }
 
-        var result = rolledBack!;
-
-        await store.SetPhaseAsync(job.Id, Phases.Done, cancellationToken);
-        await EndAsync(
-            job,
-            result.Passed ? JobStates.RolledBack : JobStates.Failed,
-            result.Passed ? Outcomes.RolledBackHealthy : Outcomes.RolledBackFailing,
-            result.Passed ? why : $"{why}; the rolled-back container is not healthy either: {result.Detail}",
-            logTail,
-            cancellationToken);
+        return rolledBack.Succeeded;
     }
 
     /// <summary>
@@ -244,165 +291,183 @@ public sealed partial class UpdatePipeline(
     /// version starts: a new version may have migrated the data, and the old one may not start on it.
     /// Returns a note for the step's detail, or the error.
     /// </summary>
-    private async Task<(string Note, string? Error)> RestoreDataBeforeStartAsync(JobView job, ContainerStatus old, CancellationToken cancellationToken)
+    private async Task<(string Note, string? Error)> RestoreDataBeforeStartAsync(UpdateRun run, ContainerStatus old, CancellationToken cancellationToken)
     {
         if (!BackupLabels.IsTrue(old.Labels, BackupLabels.RestoreOnRollback))
         {
             return ("", null);
         }
 
-        var backupId = (await store.GetJobAsync(job.Id, cancellationToken))?.BackupId;
-        if (backupId is null)
+        if (run.BackupId is not { } backupId)
         {
             return ("", "the job has no pre-update set");
         }
 
-        try
-        {
-            var report = await restorer.RestoreAsync(new RestoreRequest(backupId, RunHealthGate: false, StartAll: false), cancellationToken);
-            return report.Succeeded ? ($", restored pre-update set {backupId}", null) : ("", report.Error);
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            return ("", e.Message);
-        }
+        var error = await backups.RestoreAsync(backupId, cancellationToken);
+        return error is null ? ($", restored pre-update set {backupId}", null) : ("", error);
     }
 
-    /// <summary>Null when the job should go on; else why the container is no longer what the event was about.</summary>
-    private async Task<(string?, string)> CheckTargetAsync(JobView job, CancellationToken cancellationToken)
+    /// <summary>Succeeds when the job should go on; else says why the container is no longer what the event was about.</summary>
+    private async Task<StepResult<string>> CheckTargetAsync(UpdateRun run, CancellationToken cancellationToken)
     {
+        var job = run.Job;
         var container = await runtime.FindAsync(job.Container, cancellationToken);
         if (container is null)
         {
-            return ($"container {job.Container} was removed since the event", "container gone");
+            return StepResult.Fail<string>($"container {job.Container} was removed since the event");
         }
 
         if (ImageReference.TryParse(job.Image, out var image, out _) && container.RunsDigest(image, job.Digest))
         {
-            return ($"container {job.Container} already runs {job.Digest}", "already current");
+            return StepResult.Fail<string>($"container {job.Container} already runs {job.Digest}");
         }
 
         if (job.CurrentImageId is not null && container.ImageId != job.CurrentImageId)
         {
-            return ($"container {job.Container} changed since the event (it now runs {container.ImageId[..Math.Min(19, container.ImageId.Length)]})", "changed");
+            return StepResult.Fail<string>($"container {job.Container} changed since the event (it now runs {Short(container.ImageId)})");
         }
 
-        if (await containers.StatusAsync(OldName(job.Container), cancellationToken) is not null)
+        foreach (var taken in new[] { OldName(job.Container), NewName(job.Container) })
         {
-            return ($"a container named {OldName(job.Container)} already exists; remove or rename it, then send the event again", "name taken");
+            if (await containers.StatusAsync(taken, cancellationToken) is not null)
+            {
+                return StepResult.Fail<string>($"a container named {taken} already exists; remove or rename it, then send the event again");
+            }
         }
 
-        return (null, $"{job.Container} runs {container.ConfiguredImage}");
+        run.ContainerId = container.Id;
+        return StepResult.Ok(container.Id, $"{job.Container} runs {container.ConfiguredImage}");
     }
 
-    private async Task<(PulledImage, string)> PullAsync(JobView job, CancellationToken cancellationToken)
+    private async Task<StepResult<string>> BackUpAsync(UpdateRun run, CancellationToken cancellationToken)
     {
-        var image = ImageReference.Parse(job.Image);
-        var lines = new List<string>();
-        var pulled = await containers.PullAsync(image, new Progress<string>(line =>
-        {
-            lock (lines)
-            {
-                lines.Add(line);
-            }
+        var backup = await backups.SnapshotAsync(run.Container, run.Job.Id, run.Job.CurrentImageId, cancellationToken);
+        return backup.Succeeded ? StepResult.Ok(backup.BackupId!, backup.Detail) : StepResult.Fail<string>(backup.Detail);
+    }
 
-            LogPullProgress(logger, job.Id, line);
-        }), cancellationToken);
+    private async Task<StepResult<PulledImage>> PullAsync(UpdateRun run, CancellationToken cancellationToken)
+    {
+        var job = run.Job;
+        var image = ImageReference.Parse(job.Image);
+        var pulled = await containers.PullAsync(image, new Progress<string>(line => LogPullProgress(logger, job.Id, line)), cancellationToken);
 
         // Diun saw one digest; if the tag now points elsewhere, the operator approved something else.
         if (!pulled.RepoDigests.Any(repoDigest => repoDigest.EndsWith("@" + job.Digest, StringComparison.OrdinalIgnoreCase)))
         {
-            throw new ImagePullException(
+            return StepResult.Fail<PulledImage>(
                 $"the registry moved on: {image} now has {string.Join(", ", pulled.RepoDigests.Select(d => d[(d.IndexOf('@', StringComparison.Ordinal) + 1)..]))}, not {job.Digest}");
         }
 
-        return (pulled, $"pulled {image} as {pulled.Id[..Math.Min(19, pulled.Id.Length)]}");
+        return StepResult.Ok(pulled, $"pulled {image} as {Short(pulled.Id)}");
     }
 
-    private async Task<bool> RecreateAsync(JobView job, CancellationToken cancellationToken)
+    /// <summary>The new container, created (not started) under its temporary name while the old one still runs.</summary>
+    private async Task<StepResult<string>> CreateNewAsync(UpdateRun run, CancellationToken cancellationToken)
     {
-        var oldName = OldName(job.Container);
-        var configuredImage = job.CurrentImage ?? job.Image;
-
-        await store.SetPhaseAsync(job.Id, Phases.Renaming, cancellationToken);
-        await containers.RenameAsync(job.Container, oldName, cancellationToken);
-        await store.SetPhaseAsync(job.Id, Phases.Renamed, cancellationToken);
-
-        await containers.StopAsync(oldName, cancellationToken);
-        await store.SetPhaseAsync(job.Id, Phases.Stopped, cancellationToken);
-        await HangIfAskedAsync(Phases.Stopped, cancellationToken);
-
-        var newId = await containers.CreateLikeAsync(oldName, job.Container, configuredImage, cancellationToken);
-        await store.SetPhaseAsync(job.Id, Phases.Created, cancellationToken, newContainerId: newId);
-        await HangIfAskedAsync(Phases.Created, cancellationToken);
-
-        await containers.StartAsync(newId, cancellationToken);
-        await store.SetPhaseAsync(job.Id, Phases.Started, cancellationToken);
-        return true;
+        // A crash during an earlier create may have left one whose id was never journaled.
+        await containers.RemoveAsync(NewName(run.Container), cancellationToken);
+        var configuredImage = run.Job.CurrentImage ?? run.Job.Image;
+        var newId = await containers.CreateLikeAsync(run.ContainerId!, NewName(run.Container), configuredImage, cancellationToken);
+        return StepResult.Ok(newId, $"created {NewName(run.Container)} on {Short(run.NewImageId)}; {run.Container} still runs");
     }
 
-    private async Task HangIfAskedAsync(string phase, CancellationToken cancellationToken)
+    private async Task<GateResult> GateAsync(UpdateRun run, string step, CancellationToken cancellationToken)
     {
-        if (string.Equals(options.Value.HangAfterPhase, phase, StringComparison.Ordinal))
+        GateResult verdict = new(false, "the gate did not run");
+        await StepAsync(run, step, async () =>
         {
-            LogHanging(logger, phase);
-            await Task.Delay(Timeout.Infinite, cancellationToken);
+            verdict = await gate.WaitAsync(run.Container, cancellationToken);
+            return verdict.Passed ? StepResult.Ok(true, verdict.Detail) : StepResult.Fail<bool>(verdict.Detail);
+        }, cancellationToken);
+        return verdict;
+    }
+
+    private async Task RenameIfNeededAsync(string id, string name, CancellationToken cancellationToken)
+    {
+        var status = await containers.StatusAsync(id, cancellationToken);
+        if (status is not null && status.Name != name)
+        {
+            await containers.RenameAsync(id, name, cancellationToken);
         }
     }
 
-    private async Task EndAsync(JobView job, string state, string outcome, string reason, string? logTail, CancellationToken cancellationToken)
+    private Task EnterAsync(UpdateRun run, UpdatePhase phase, PhaseFacts facts, CancellationToken cancellationToken) =>
+        journal.EnterPhaseAsync(run.Job.Id, phase, facts, cancellationToken);
+
+    /// <summary>No change was made: the job ends without a notice.</summary>
+    private async Task CancelAsync(UpdateRun run, string reason, CancellationToken cancellationToken)
     {
-        await store.FinishAsync(job.Id, state, outcome, reason, logTail, cancellationToken);
-        LogOutcome(logger, job.Id, job.Container, state, outcome, reason);
-        telemetry.JobEnded(job.Policy, state);
-        System.Diagnostics.Activity.Current?.SetTag("job.state", state).SetTag("job.outcome", outcome);
+        await journal.FinishAsync(run.Job.Id, JobStates.Cancelled, JobOutcome.NothingChanged.ToText(), reason, null, cancellationToken);
+        Ended(run.Job, JobStates.Cancelled, JobOutcome.NothingChanged, reason);
+    }
+
+    /// <summary>
+    /// The outcome is journaled first, then the notice is queued (once per kind and job, so a
+    /// repeat after a crash sends nothing twice), then the job ends.
+    /// </summary>
+    private async Task FinishAsync(UpdateRun run, JobOutcome outcome, string reason, CancellationToken cancellationToken)
+    {
+        var job = run.Job;
+        var state = outcome.FinalState();
+        await EnterAsync(run, UpdatePhase.Finishing, new PhaseFacts { Outcome = outcome, Reason = reason, LogTail = run.LogTail }, cancellationToken);
 
         var failed = state is JobStates.Failed or JobStates.RolledBack;
-        var manualSuccess = state == JobStates.Succeeded && job.Policy == Policies.Manual;
-        if (!failed && !manualSuccess)
+        if (failed || job.Policy == Policies.Manual)
         {
-            return;
+            await StepAsync(run, "notify", async () =>
+            {
+                await notifier.NotifyAsync(new JobNotification(
+                    failed ? NotificationKinds.UpdateFailed : NotificationKinds.UpdateSucceeded,
+                    job.Id, job.Container, job.Policy, job.CurrentImage, job.Image, job.Digest, job.HubLink, outcome.ToText(), reason, run.LogTail), cancellationToken);
+                return StepResult.Ok(true, failed ? "failure notice sent" : "success notice sent");
+            }, cancellationToken);
         }
 
-        await StepAsync(job, "notify", async () =>
-        {
-            await notifier.NotifyAsync(new JobNotification(
-                failed ? NotificationKinds.UpdateFailed : NotificationKinds.UpdateSucceeded,
-                job.Id, job.Container, job.Policy, job.CurrentImage, job.Image, job.Digest, job.HubLink, outcome, reason, logTail), cancellationToken);
-            return (true, failed ? "failure notice sent" : "success notice sent");
-        }, cancellationToken, rethrow: false);
+        await journal.FinishAsync(job.Id, state, outcome.ToText(), reason, run.LogTail, cancellationToken);
+        Ended(job, state, outcome, reason);
     }
 
-    /// <summary>Runs one journaled step. A failed step is recorded with its reason, then rethrown (or null with rethrow: false).</summary>
-    private async Task<T> StepAsync<T>(JobView job, string name, Func<Task<(T Result, string Detail)>> work, CancellationToken cancellationToken, bool rethrow = true)
+    private void Ended(JobView job, string state, JobOutcome outcome, string reason)
+    {
+        var text = outcome.ToText();
+        LogOutcome(logger, job.Id, job.Container, state, text, reason);
+        telemetry.JobEnded(job.Policy, state);
+        System.Diagnostics.Activity.Current?.SetTag("job.state", state).SetTag("job.outcome", text);
+    }
+
+    /// <summary>Runs one journaled step. An exception from Docker or a store counts as the step's failure, with its message.</summary>
+    private async Task<StepResult<T>> StepAsync<T>(UpdateRun run, string name, Func<Task<StepResult<T>>> work, CancellationToken cancellationToken)
     {
         using var activity = UpdateTelemetry.Source.StartActivity($"step {name}");
-        activity?.SetTag("job.id", job.Id);
+        activity?.SetTag("job.id", run.Job.Id);
         var started = time.GetTimestamp();
-        var seq = await store.StartStepAsync(job.Id, name, cancellationToken);
+        var seq = await journal.StartStepAsync(run.Job.Id, name, cancellationToken);
+        StepResult<T> result;
         try
         {
-            var (result, detail) = await work();
-            await store.EndStepAsync(job.Id, seq, "succeeded", detail, cancellationToken);
-            telemetry.StepEnded(name, "succeeded", time.GetElapsedTime(started));
-            return result;
+            result = await work();
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
-            telemetry.StepEnded(name, "failed", time.GetElapsedTime(started));
-            activity?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, e.Message);
-            await store.EndStepAsync(job.Id, seq, "failed", e.Message, CancellationToken.None);
-            LogStepFailed(logger, job.Id, name, e.Message);
-            if (rethrow)
-            {
-                throw;
-            }
-
-            return default!;
+            result = StepResult.Fail<T>(e.Message);
         }
+
+        var outcome = result.Succeeded ? "succeeded" : "failed";
+        telemetry.StepEnded(name, outcome, time.GetElapsedTime(started));
+        await journal.EndStepAsync(run.Job.Id, seq, outcome, result.Detail, result.Succeeded ? cancellationToken : CancellationToken.None);
+        if (!result.Succeeded)
+        {
+            activity?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, result.Detail);
+            LogStepFailed(logger, run.Job.Id, name, result.Detail);
+        }
+
+        return result;
     }
 
-    private sealed class GateFailedException(string message) : Exception(message);
+    private IDisposable? BeginScope(JobView job) =>
+        logger.BeginScope(new Dictionary<string, object> { ["JobId"] = job.Id, ["Container"] = job.Container, ["Image"] = job.Image });
+
+    private static string Short(string? id) => id is null ? "?" : id[..Math.Min(19, id.Length)];
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Job {JobId}: pull: {Line}")]
     private static partial void LogPullProgress(ILogger logger, string jobId, string line);
@@ -413,9 +478,6 @@ public sealed partial class UpdatePipeline(
     [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId} for {Container}: {State}, {Outcome}: {Reason}")]
     private static partial void LogOutcome(ILogger logger, string jobId, string container, string state, string outcome, string reason);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Job {JobId}: resuming after a restart (phase {Phase}, old container present: {OldPresent}, container present: {Present})")]
-    private static partial void LogResume(ILogger logger, string jobId, string phase, bool oldPresent, bool present);
-
-    [LoggerMessage(Level = LogLevel.Critical, Message = "Fault injection: hanging after phase {Phase} (Updates:HangAfterPhase)")]
-    private static partial void LogHanging(ILogger logger, string phase);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Job {JobId}: resuming after a restart from phase {Phase}")]
+    private static partial void LogResume(ILogger logger, string jobId, string phase);
 }

@@ -69,7 +69,7 @@ internal sealed partial class UpdateWorker(
         catch (Exception e)
         {
             LogUnexpected(logger, jobId, e);
-            await store.FinishAsync(jobId, JobStates.Failed, "error: action required", $"unexpected error: {e.Message}", null, CancellationToken.None);
+            await store.FinishAsync(jobId, JobStates.Failed, JobOutcome.Error.ToText(), $"unexpected error: {e.Message}", null, CancellationToken.None);
         }
     }
 

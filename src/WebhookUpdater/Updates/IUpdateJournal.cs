@@ -1,0 +1,43 @@
+namespace WebhookUpdater.Updates;
+
+/// <summary>What a phase records besides itself: each value is written once and never replaced.</summary>
+public sealed record PhaseFacts
+{
+    public static readonly PhaseFacts None = new();
+
+    public string? ContainerId { get; init; }
+
+    public string? BackupId { get; init; }
+
+    public string? NewImageId { get; init; }
+
+    public string? NewContainerId { get; init; }
+
+    /// <summary>Why the job rolls back, or how it ended (replaces the decision's reason).</summary>
+    public string? Reason { get; init; }
+
+    public string? LogTail { get; init; }
+
+    public JobOutcome? Outcome { get; init; }
+}
+
+/// <summary>
+/// The pipeline's journal of one job: its phase, its steps, its end. The store implements it;
+/// the crash tests decorate it to stop the service right after a phase is written.
+/// </summary>
+public interface IUpdateJournal
+{
+    /// <summary>Writes the phase (and what it learned) before the pipeline acts on it.</summary>
+    Task EnterPhaseAsync(string jobId, UpdatePhase phase, PhaseFacts facts, CancellationToken cancellationToken);
+
+    Task<int> StartStepAsync(string jobId, string name, CancellationToken cancellationToken);
+
+    Task EndStepAsync(string jobId, int seq, string state, string? detail, CancellationToken cancellationToken);
+
+    /// <summary>Closes the steps a crash left open.</summary>
+    Task CloseOpenStepsAsync(string jobId, string detail, CancellationToken cancellationToken);
+
+    Task<bool> TransitionAsync(string id, string[] from, string to, string? reason, CancellationToken cancellationToken);
+
+    Task FinishAsync(string id, string state, string outcome, string reason, string? logTail, CancellationToken cancellationToken);
+}

@@ -1,0 +1,97 @@
+using System.Collections.Frozen;
+using System.Text.Json.Serialization;
+
+namespace WebhookUpdater.Updates;
+
+/// <summary>
+/// Where an update stands, journaled before the pipeline acts on it: at start-up a job goes on
+/// from here. The names are the journal's and the jobs API's words.
+/// </summary>
+[JsonConverter(typeof(JsonStringEnumConverter<UpdatePhase>))]
+public enum UpdatePhase
+{
+    [JsonStringEnumMemberName("backing_up")] BackingUp,
+    [JsonStringEnumMemberName("backed_up")] BackedUp,
+    [JsonStringEnumMemberName("pulling")] Pulling,
+    [JsonStringEnumMemberName("pulled")] Pulled,
+
+    /// <summary>The new container is being created under its temporary name, the old one still runs.</summary>
+    [JsonStringEnumMemberName("creating")] Creating,
+    [JsonStringEnumMemberName("created")] Created,
+    [JsonStringEnumMemberName("stopping")] Stopping,
+
+    /// <summary>The old container becomes name.old, the new one takes the name.</summary>
+    [JsonStringEnumMemberName("renaming")] Renaming,
+    [JsonStringEnumMemberName("starting")] Starting,
+    [JsonStringEnumMemberName("gating")] Gating,
+    [JsonStringEnumMemberName("gate_passed")] GatePassed,
+
+    /// <summary>The rollback's reason is journaled; from here the job is never an update again.</summary>
+    [JsonStringEnumMemberName("rolling_back")] RollingBack,
+    [JsonStringEnumMemberName("removing_new")] RemovingNew,
+    [JsonStringEnumMemberName("renaming_back")] RenamingBack,
+    [JsonStringEnumMemberName("restoring_data")] RestoringData,
+    [JsonStringEnumMemberName("starting_old")] StartingOld,
+    [JsonStringEnumMemberName("rollback_gating")] RollbackGating,
+
+    /// <summary>The outcome is journaled; the email (at most one per kind and job) and the final state follow.</summary>
+    [JsonStringEnumMemberName("finishing")] Finishing,
+    [JsonStringEnumMemberName("done")] Done,
+}
+
+/// <summary>How a job ended, in the words of the jobs API and the emails.</summary>
+public enum JobOutcome
+{
+    Updated,
+    RolledBackHealthy,
+    RolledBackFailing,
+    NothingChanged,
+    RollbackFailed,
+    ContainerMissing,
+
+    /// <summary>The pipeline itself failed unexpectedly.</summary>
+    Error,
+}
+
+public static class UpdateVocabulary
+{
+    private static readonly FrozenDictionary<UpdatePhase, string> PhaseNames = Enum.GetValues<UpdatePhase>()
+        .ToFrozenDictionary(phase => phase, phase => typeof(UpdatePhase).GetField(phase.ToString())!
+            .GetCustomAttributes(typeof(JsonStringEnumMemberNameAttribute), false).Cast<JsonStringEnumMemberNameAttribute>().Single().Name);
+
+    private static readonly FrozenDictionary<string, UpdatePhase> PhasesByName = PhaseNames.ToFrozenDictionary(entry => entry.Value, entry => entry.Key, StringComparer.Ordinal);
+
+    private static readonly FrozenDictionary<JobOutcome, string> OutcomeNames = new Dictionary<JobOutcome, string>
+    {
+        [JobOutcome.Updated] = "updated",
+        [JobOutcome.RolledBackHealthy] = "rolled back, healthy",
+        [JobOutcome.RolledBackFailing] = "rolled back, still failing: action required",
+        [JobOutcome.NothingChanged] = "nothing changed",
+        [JobOutcome.RollbackFailed] = "rollback failed: action required",
+        [JobOutcome.ContainerMissing] = "container missing: action required",
+        [JobOutcome.Error] = "error: action required",
+    }.ToFrozenDictionary();
+
+    private static readonly FrozenDictionary<string, JobOutcome> OutcomesByName = OutcomeNames.ToFrozenDictionary(entry => entry.Value, entry => entry.Key, StringComparer.Ordinal);
+
+    public static string ToText(this UpdatePhase phase) => PhaseNames[phase];
+
+    public static UpdatePhase? ParsePhase(string? text) =>
+        text is null ? null : PhasesByName.TryGetValue(text, out var phase) ? phase : null;
+
+    public static string ToText(this JobOutcome outcome) => OutcomeNames[outcome];
+
+    public static JobOutcome? ParseOutcome(string? text) =>
+        text is null ? null : OutcomesByName.TryGetValue(text, out var outcome) ? outcome : null;
+
+    /// <summary>The job state an outcome ends in.</summary>
+    public static string FinalState(this JobOutcome outcome) => outcome switch
+    {
+        JobOutcome.Updated => JobStates.Succeeded,
+        JobOutcome.RolledBackHealthy => JobStates.RolledBack,
+        _ => JobStates.Failed,
+    };
+
+    /// <summary>True from the first step of a rollback on: such a job is finished as a rollback.</summary>
+    public static bool IsRollback(this UpdatePhase phase) => phase is >= UpdatePhase.RollingBack and <= UpdatePhase.RollbackGating;
+}
