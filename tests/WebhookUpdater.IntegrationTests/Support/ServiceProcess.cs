@@ -8,7 +8,8 @@ namespace WebhookUpdater.IntegrationTests.Support;
 
 /// <summary>
 /// The service as a real process (the built WebhookUpdater.dll), so a test can SIGKILL it
-/// mid-update and start it again on the same data folder.
+/// mid-update and start it again on the same data folder. With a phase to hang after, the test
+/// host (tests/WebhookUpdater.TestHost) runs it: the service with the pipeline stopping there.
 /// </summary>
 internal sealed class ServiceProcess : IAsyncDisposable
 {
@@ -34,10 +35,11 @@ internal sealed class ServiceProcess : IAsyncDisposable
         }
     }
 
-    public static async Task<ServiceProcess> StartAsync(string dataDirectory, Dictionary<string, string?> settings, int? port = null)
+    public static async Task<ServiceProcess> StartAsync(string dataDirectory, Dictionary<string, string?> settings, int? port = null, string? hangAfterPhase = null)
     {
         port ??= DockerFixture.FreePort();
-        var start = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "WebhookUpdater.dll")])
+        var entry = hangAfterPhase is null ? "WebhookUpdater.dll" : "WebhookUpdater.TestHost.dll";
+        var start = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, entry)])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -51,6 +53,11 @@ internal sealed class ServiceProcess : IAsyncDisposable
         start.Environment["Approvals__SigningKey"] = ServiceHost.SigningKey;
         start.Environment["Approvals__BaseUrl"] = $"http://127.0.0.1:{port}";
         start.Environment["DOCKER_HOST"] = TestEnvironment.DockerHost;
+        if (hangAfterPhase is not null)
+        {
+            start.Environment["WU_TEST_HANG_AFTER_PHASE"] = hangAfterPhase;
+        }
+
         foreach (var (key, value) in settings)
         {
             start.Environment[key.Replace(":", "__", StringComparison.Ordinal)] = value;
