@@ -4,7 +4,7 @@ using WebhookUpdater.Containers;
 namespace WebhookUpdater.Tests.Support;
 
 /// <summary>An in-memory engine for the fast tests: containers are what the test says they are.</summary>
-internal sealed class FakeContainerRuntime : IContainerRuntime
+internal sealed partial class FakeContainerRuntime : IContainerRuntime
 {
     private readonly ConcurrentDictionary<string, ContainerSnapshot> _containers = new();
 
@@ -15,9 +15,9 @@ internal sealed class FakeContainerRuntime : IContainerRuntime
     /// <summary>Holds back the answer to a container look-up (an engine slow to inspect) until released.</summary>
     public TaskCompletionSource? InspectGate { get; set; }
 
-    public ContainerSnapshot Add(string name, string image, string? policy = null, string? repoDigest = null)
+    public ContainerSnapshot Add(string name, string image, string? policy = null, string? repoDigest = null, IReadOnlyDictionary<string, string>? moreLabels = null)
     {
-        var labels = new Dictionary<string, string>();
+        var labels = new Dictionary<string, string>(moreLabels ?? new Dictionary<string, string>());
         if (policy is not null)
         {
             labels["update.policy"] = policy;

@@ -1,0 +1,401 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using WebhookUpdater.Backups;
+using WebhookUpdater.Containers;
+using WebhookUpdater.Persistence;
+using WebhookUpdater.Tests.Support;
+using WebhookUpdater.Updates;
+
+namespace WebhookUpdater.Tests.Updates;
+
+/// <summary>Every branch of run, resume and rollback, over the in-memory engine and the real journal.</summary>
+public sealed class UpdatePipelineTests : IAsyncLifetime
+{
+    private const string Repository = "registry.test/forge/app";
+    private const string Image = Repository + ":stable";
+    private const string Name = "forge";
+
+    private readonly TestApp _app;
+    private readonly FakeBackups _backups = new();
+    private UpdatePhase? _crashAfter;
+
+    public UpdatePipelineTests()
+    {
+        _app = new TestApp(new()
+        {
+            ["HealthGate:StableFor"] = "00:00:00",
+            ["HealthGate:PollInterval"] = "00:00:00.010",
+            ["HealthGate:Timeout"] = "00:00:05",
+        })
+        {
+            ConfigureServices = services =>
+            {
+                services.RemoveAll<IContainerLifecycle>();
+                services.AddSingleton<IContainerLifecycle>(_ => _app!.Containers);
+                services.RemoveAll<IUpdateBackups>();
+                services.AddSingleton<IUpdateBackups>(_backups);
+                services.RemoveAll<IUpdateJournal>();
+                services.AddSingleton<IUpdateJournal>(provider => new CrashingJournal(provider.GetRequiredService<JobStore>(), this));
+            },
+        };
+    }
+
+    private static CancellationToken Cancel => TestContext.Current.CancellationToken;
+
+    private FakeContainerRuntime Engine => _app.Containers;
+
+    private JobStore Store => _app.Services.GetRequiredService<JobStore>();
+
+    private UpdatePipeline Pipeline => _app.Services.GetRequiredService<UpdatePipeline>();
+
+    public static TheoryData<UpdatePhase> UpdatePhases =>
+    [
+        UpdatePhase.BackingUp, UpdatePhase.Pulling, UpdatePhase.Creating, UpdatePhase.Stopping, UpdatePhase.Renaming,
+        UpdatePhase.Starting, UpdatePhase.Gating, UpdatePhase.GatePassed, UpdatePhase.Finishing,
+    ];
+
+    public static TheoryData<UpdatePhase> RollbackPhases =>
+    [
+        UpdatePhase.Starting, UpdatePhase.Gating, UpdatePhase.RollingBack, UpdatePhase.RemovingNew, UpdatePhase.RenamingBack,
+        UpdatePhase.RestoringData, UpdatePhase.StartingOld, UpdatePhase.RollbackGating, UpdatePhase.Finishing,
+    ];
+
+    public ValueTask InitializeAsync() => ValueTask.CompletedTask;
+
+    public async ValueTask DisposeAsync() => await _app.DisposeAsync();
+
+    [Fact]
+    public async Task A_healthy_update_creates_the_new_container_before_the_old_one_stops()
+    {
+        var old = Engine.Add(Name, Image, "automatic");
+        Engine.Publish(Repository, Payloads.DigestB);
+
+        var job = await RunAsync();
+
+        Assert.Equal(JobStates.Succeeded, job.State);
+        Assert.Equal(JobOutcome.Updated.ToText(), job.Outcome);
+        Assert.Equal(
+            [$"create {Name}.new", $"stop {Name}", $"rename {Name} {Name}.old", $"rename {Name}.new {Name}", $"start {Name} {job.NewContainerId}", $"remove {Name}.old"],
+            Engine.Operations);
+        Assert.Equal(["check", "backup", "pull", "create", "recreate", "health-gate", "cleanup"], job.Steps.Select(s => s.Name));
+        Assert.Equal("running", Engine.Named(Name)!.State);
+        Assert.NotEqual(old.Id, Engine.Named(Name)!.Id);
+        Assert.Equal("set-1", job.BackupId);
+        Assert.Equal(0, await NoticesAsync(job.Id));
+    }
+
+    [Fact]
+    public async Task A_new_version_that_exits_is_rolled_back_and_the_operator_gets_one_notice()
+    {
+        var old = Engine.Add(Name, Image, "automatic");
+        Engine.PublishExiting(Repository, Payloads.DigestB);
+
+        var job = await RunAsync();
+
+        Assert.Equal(JobStates.RolledBack, job.State);
+        Assert.Equal(JobOutcome.RolledBackHealthy.ToText(), job.Outcome);
+        Assert.StartsWith("the new container failed its health gate: container exited", job.Reason, StringComparison.Ordinal);
+        Assert.Contains("configuration error", job.LogTail, StringComparison.Ordinal);
+        Assert.Equal(old.Id, Engine.Named(Name)!.Id);
+        Assert.Equal("running", Engine.Named(Name)!.State);
+        Assert.Null(Engine.Named(Name + ".old"));
+        Assert.Equal(1, Engine.Starts(job.NewContainerId!));
+        Assert.Equal(1, await NoticesAsync(job.Id));
+        Assert.Empty(_backups.Restores);
+    }
+
+    [Fact]
+    public async Task A_failed_backup_changes_nothing_and_the_operator_is_told()
+    {
+        Engine.Add(Name, Image, "automatic");
+        Engine.Publish(Repository, Payloads.DigestB);
+        _backups.Failure = "s3 answered 503";
+
+        var job = await RunAsync();
+
+        Assert.Equal(JobStates.Failed, job.State);
+        Assert.Equal("backup failed, nothing was changed: s3 answered 503", job.Reason);
+        Assert.Empty(Engine.Operations);
+        Assert.Equal(1, await NoticesAsync(job.Id));
+    }
+
+    [Fact]
+    public async Task A_failed_pull_leaves_the_running_container_alone()
+    {
+        Engine.Add(Name, Image, "automatic");
+
+        var job = await RunAsync();
+
+        Assert.Equal(JobStates.Failed, job.State);
+        Assert.StartsWith("pull failed, the running container was not touched", job.Reason, StringComparison.Ordinal);
+        Assert.Empty(Engine.Operations);
+    }
+
+    [Fact]
+    public async Task A_tag_that_moved_on_since_the_event_stops_the_update_before_any_change()
+    {
+        Engine.Add(Name, Image, "automatic");
+        Engine.Publish(Repository, Payloads.DigestA);
+
+        var job = await RunAsync();
+
+        Assert.Equal(JobStates.Failed, job.State);
+        Assert.Contains("the registry moved on", job.Reason, StringComparison.Ordinal);
+        Assert.Empty(Engine.Operations);
+    }
+
+    [Fact]
+    public async Task A_new_container_that_cannot_be_created_leaves_the_old_one_running_untouched()
+    {
+        var old = Engine.Add(Name, Image, "automatic");
+        Engine.Publish(Repository, Payloads.DigestB);
+        Engine.Failures["create"] = "invalid mount config";
+
+        var job = await RunAsync();
+
+        Assert.Equal(JobStates.Failed, job.State);
+        Assert.Equal(JobOutcome.NothingChanged.ToText(), job.Outcome);
+        Assert.Contains("invalid mount config", job.Reason, StringComparison.Ordinal);
+        Assert.Equal(old.Id, Engine.Named(Name)!.Id);
+        Assert.Equal("running", Engine.Named(Name)!.State);
+        Assert.Empty(Engine.Operations);
+    }
+
+    [Fact]
+    public async Task A_new_container_that_cannot_start_is_removed_and_the_old_one_started_again()
+    {
+        var old = Engine.Add(Name, Image, "automatic");
+        Engine.Publish(Repository, Payloads.DigestB);
+        Engine.Failures["start"] = "port is already allocated";
+
+        var job = await RunUntilAsync(() => Engine.Failures.Remove("start"), UpdatePhase.RollingBack);
+
+        Assert.Equal(JobStates.RolledBack, job.State);
+        Assert.StartsWith("recreate failed: port is already allocated", job.Reason, StringComparison.Ordinal);
+        Assert.Equal(old.Id, Engine.Named(Name)!.Id);
+        Assert.Equal("running", Engine.Named(Name)!.State);
+        Assert.Equal(0, Engine.Starts(job.NewContainerId!));
+    }
+
+    [Fact]
+    public async Task A_rollback_that_cannot_rename_the_old_container_back_ends_as_action_required()
+    {
+        Engine.Add(Name, Image, "automatic");
+        Engine.PublishExiting(Repository, Payloads.DigestB);
+
+        var job = await RunUntilAsync(() => Engine.Failures["rename"] = "the engine refused the rename", UpdatePhase.RollingBack);
+
+        Assert.Equal(JobStates.Failed, job.State);
+        Assert.Equal(JobOutcome.RollbackFailed.ToText(), job.Outcome);
+        Assert.Contains("then the rollback failed: the engine refused the rename", job.Reason, StringComparison.Ordinal);
+        Assert.Equal(1, await NoticesAsync(job.Id));
+    }
+
+    [Theory]
+    [InlineData("removed", "was removed since the event")]
+    [InlineData("old-name-taken", "a container named forge.old already exists")]
+    [InlineData("new-name-taken", "a container named forge.new already exists")]
+    public async Task A_container_that_is_not_what_the_event_was_about_cancels_the_job_without_a_notice(string situation, string reason)
+    {
+        Engine.Add(Name, Image, "automatic");
+        Engine.Publish(Repository, Payloads.DigestB);
+        var queued = await QueueAsync();
+        switch (situation)
+        {
+            case "removed":
+                Engine.Remove(Name);
+                break;
+            case "old-name-taken":
+                Engine.Add(Name + ".old", Image);
+                break;
+            default:
+                Engine.Add(Name + ".new", Image);
+                break;
+        }
+
+        await Pipeline.RunAsync(queued, Cancel);
+        var job = (await Store.GetJobAsync(queued.Id, Cancel))!;
+
+        Assert.Equal(JobStates.Cancelled, job.State);
+        Assert.Contains(reason, job.Reason, StringComparison.Ordinal);
+        Assert.Empty(Engine.Operations);
+        Assert.Equal(0, await NoticesAsync(job.Id));
+    }
+
+    [Theory]
+    [MemberData(nameof(UpdatePhases))]
+    public async Task An_update_interrupted_after_any_phase_is_finished_at_the_next_start(UpdatePhase phase)
+    {
+        var old = Engine.Add(Name, Image, "automatic");
+        Engine.Publish(Repository, Payloads.DigestB);
+
+        var job = await CrashAndResumeAsync(phase);
+
+        Assert.True(job.State == JobStates.Succeeded, $"{job.State}: {job.Reason}");
+        Assert.Equal(1, Engine.Starts(job.NewContainerId!));
+        Assert.Equal(0, Engine.Starts(old.Id));
+        Assert.Equal(job.NewContainerId, Engine.Named(Name)!.Id);
+        Assert.Equal("running", Engine.Named(Name)!.State);
+        Assert.Null(Engine.Named(Name + ".old"));
+        Assert.Null(Engine.Named(Name + ".new"));
+        Assert.Equal(["set-1"], _backups.Taken);
+        Assert.Equal("set-1", job.BackupId);
+    }
+
+    [Theory]
+    [MemberData(nameof(RollbackPhases))]
+    public async Task A_rollback_interrupted_after_any_phase_is_finished_as_a_rollback_at_the_next_start(UpdatePhase phase)
+    {
+        var old = Engine.Add(Name, Image, "automatic", moreLabels: new Dictionary<string, string> { [BackupLabels.RestoreOnRollback] = "true" });
+        Engine.PublishExiting(Repository, Payloads.DigestB);
+
+        var job = await CrashAndResumeAsync(phase);
+
+        Assert.True(job.State == JobStates.RolledBack, $"{job.State}: {job.Reason}");
+        Assert.StartsWith("the new container failed its health gate", job.Reason, StringComparison.Ordinal);
+        Assert.Equal(1, Engine.Starts(job.NewContainerId!));
+        Assert.Equal(old.Id, Engine.Named(Name)!.Id);
+        Assert.Equal("running", Engine.Named(Name)!.State);
+        Assert.Null(Engine.Named(Name + ".old"));
+        Assert.Null(Engine.Named(Name + ".new"));
+        Assert.Equal(["set-1"], _backups.Taken);
+        Assert.Equal("set-1", job.BackupId);
+        Assert.NotEmpty(_backups.Restores);
+        Assert.All(_backups.Restores, restored => Assert.Equal("set-1", restored));
+        Assert.Equal(1, await NoticesAsync(job.Id));
+        Assert.Contains("configuration error", job.LogTail, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_restore_that_fails_during_the_rollback_starts_the_old_container_and_asks_for_action()
+    {
+        var old = Engine.Add(Name, Image, "automatic", moreLabels: new Dictionary<string, string> { [BackupLabels.RestoreOnRollback] = "true" });
+        Engine.PublishExiting(Repository, Payloads.DigestB);
+        _backups.RestoreFailure = "the set's checksum does not match";
+
+        var job = await CrashAndResumeAsync(UpdatePhase.StartingOld);
+
+        Assert.Equal(JobStates.Failed, job.State);
+        Assert.Equal(JobOutcome.RollbackFailed.ToText(), job.Outcome);
+        Assert.Contains("its pre-update data could not be restored: the set's checksum does not match", job.Reason, StringComparison.Ordinal);
+        Assert.Equal("running", Engine.Named(Name)!.State);
+        Assert.Equal(old.Id, Engine.Named(Name)!.Id);
+        Assert.Equal(1, await NoticesAsync(job.Id));
+    }
+
+    [Fact]
+    public async Task A_job_without_a_phase_and_a_renamed_old_container_is_rolled_back_at_the_next_start()
+    {
+        // What an older version leaves behind: the original renamed and stopped, no phase this version knows.
+        var old = Engine.Add(Name + ".old", Image, "automatic");
+        await Engine.StopAsync(old.Id, Cancel);
+        var queued = await QueueAsync(containerId: old.Id);
+
+        await Pipeline.ResumeAsync(queued, Cancel);
+        var job = (await Store.GetJobAsync(queued.Id, Cancel))!;
+
+        Assert.Equal(JobStates.RolledBack, job.State);
+        Assert.Equal(old.Id, Engine.Named(Name)!.Id);
+        Assert.Equal("running", Engine.Named(Name)!.State);
+    }
+
+    private async Task<JobView> RunAsync()
+    {
+        var queued = await QueueAsync();
+        await Pipeline.RunAsync(queued, Cancel);
+        return (await Store.GetJobAsync(queued.Id, Cancel))!;
+    }
+
+    /// <summary>Runs until <paramref name="phase"/> is journaled, changes the engine, and lets the job go on.</summary>
+    private async Task<JobView> RunUntilAsync(Action change, UpdatePhase phase)
+    {
+        var queued = await QueueAsync();
+        _crashAfter = phase;
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Pipeline.RunAsync(queued, Cancel));
+        change();
+        await Pipeline.ResumeAsync((await Store.GetJobAsync(queued.Id, Cancel))!, Cancel);
+        return (await Store.GetJobAsync(queued.Id, Cancel))!;
+    }
+
+    /// <summary>The service stops right after <paramref name="phase"/> is journaled; the next start resumes the job.</summary>
+    private async Task<JobView> CrashAndResumeAsync(UpdatePhase phase)
+    {
+        var queued = await QueueAsync();
+        _crashAfter = phase;
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Pipeline.RunAsync(queued, Cancel));
+        var interrupted = (await Store.GetJobAsync(queued.Id, Cancel))!;
+        Assert.Equal(JobStates.Running, interrupted.State);
+        Assert.Equal(phase, interrupted.Phase);
+
+        await Pipeline.ResumeAsync(interrupted, Cancel);
+        return (await Store.GetJobAsync(queued.Id, Cancel))!;
+    }
+
+    private async Task<JobView> QueueAsync(string? containerId = null)
+    {
+        var container = Engine.Named(Name) ?? Engine.Named(Name + ".old");
+        var record = new EventRecord(DateTimeOffset.UtcNow, "update", "docker", Image, Payloads.DigestB, "myserver", null, "{}");
+        var decision = new UpdateDecision(Name, containerId ?? container?.Id, Policies.Automatic, Decisions.Queued, JobStates.Queued, Image, container?.ImageId, "automatic update");
+        var (_, jobs, _) = await Store.RecordEventAsync(record, [decision], Cancel);
+        Assert.True(await Store.TransitionAsync(jobs[0].Id, [JobStates.Queued], JobStates.Running, null, Cancel));
+        return (await Store.GetJobAsync(jobs[0].Id, Cancel))!;
+    }
+
+    private Task<long> NoticesAsync(string jobId) => _app.CountAsync("outbox", $"job_id = '{jobId}'");
+
+    /// <summary>The journal, except that the service "dies" once, right after the phase the test chose is written.</summary>
+    private sealed class CrashingJournal(JobStore inner, UpdatePipelineTests test) : IUpdateJournal
+    {
+        public async Task EnterPhaseAsync(string jobId, UpdatePhase phase, PhaseFacts facts, CancellationToken cancellationToken)
+        {
+            await inner.EnterPhaseAsync(jobId, phase, facts, cancellationToken);
+            if (phase == test._crashAfter)
+            {
+                test._crashAfter = null;
+                throw new OperationCanceledException($"the service stopped after phase {phase.ToText()}");
+            }
+        }
+
+        public Task<int> StartStepAsync(string jobId, string name, CancellationToken cancellationToken) => inner.StartStepAsync(jobId, name, cancellationToken);
+
+        public Task EndStepAsync(string jobId, int seq, string state, string? detail, CancellationToken cancellationToken) =>
+            inner.EndStepAsync(jobId, seq, state, detail, cancellationToken);
+
+        public Task CloseOpenStepsAsync(string jobId, string detail, CancellationToken cancellationToken) => inner.CloseOpenStepsAsync(jobId, detail, cancellationToken);
+
+        public Task<bool> TransitionAsync(string id, string[] from, string to, string? reason, CancellationToken cancellationToken) =>
+            inner.TransitionAsync(id, from, to, reason, cancellationToken);
+
+        public Task FinishAsync(string id, string state, string outcome, string reason, string? logTail, CancellationToken cancellationToken) =>
+            inner.FinishAsync(id, state, outcome, reason, logTail, cancellationToken);
+    }
+
+    private sealed class FakeBackups : IUpdateBackups
+    {
+        public string? Failure { get; set; }
+
+        public string? RestoreFailure { get; set; }
+
+        public List<string> Taken { get; } = [];
+
+        public List<string> Restores { get; } = [];
+
+        public Task<BackupOutcome> SnapshotAsync(string container, string jobId, string? imageId, CancellationToken cancellationToken)
+        {
+            if (Failure is not null)
+            {
+                return Task.FromResult(new BackupOutcome(null, Failure));
+            }
+
+            var id = $"set-{Taken.Count + 1}";
+            Taken.Add(id);
+            return Task.FromResult(new BackupOutcome(id, $"backup set {id}"));
+        }
+
+        public Task<string?> RestoreAsync(string backupId, CancellationToken cancellationToken)
+        {
+            Restores.Add(backupId);
+            return Task.FromResult(RestoreFailure);
+        }
+    }
+}
