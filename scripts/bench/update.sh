@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Update downtime and pipeline overhead (issue 3), side by side with a plain
+# Update downtime and pipeline overhead, side by side with a plain
 # `docker stop` + `docker rm` + `docker run` of the same, already pulled image, in one run.
 #
 #   bash scripts/bench/update.sh          # BENCH_ROUNDS=5
@@ -8,9 +8,11 @@
 # on 127.0.0.1:5000, localhost:5000/wu-test/app:{1.0,1.1}). Downtime is "the old container
 # stops" to "the new one is healthy (Docker HEALTHCHECK)": for the service the health gate
 # runs with HealthGate:StableFor=0 so both end at the same event; read from the job's step
-# timeline (recreate start → health-gate end). Overhead is the job's wall time minus its
-# backup, pull and health-wait steps. Prints a markdown table of medians; targets (downtime
-# within 1.2x the plain baseline, overhead under 300 ms) are reported, not enforced.
+# timeline (recreate start → health-gate end: the new container was created before, while the
+# old one still ran, so the window holds stop, rename and start). Overhead is the job's wall
+# time minus its backup, pull and health-wait steps. Prints a markdown table of medians;
+# targets (downtime at most 0.9x the plain baseline, overhead under 300 ms) are reported, not
+# enforced.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
@@ -91,7 +93,7 @@ echo
 echo "| measure (median of $ROUNDS) | ms |"
 echo "|---|---|"
 echo "| plain docker stop + rm + run, to healthy | $p |"
-echo "| service: downtime (recreate start → healthy) | $d |"
+echo "| service: downtime (stop → healthy) | $d |"
 echo "| service: pipeline overhead (job − backup − pull − health wait) | $o |"
 echo "| service: whole job | $t |"
-awk -v d="$d" -v p="$p" -v o="$o" 'BEGIN { r = d / p; printf "\ndowntime service/plain: %.2f (target <= 1.20: %s); overhead %d ms (target < 300: %s)\n", r, (r <= 1.2 ? "met" : "missed"), o, (o < 300 ? "met" : "missed") }'
+awk -v d="$d" -v p="$p" -v o="$o" 'BEGIN { r = d / p; printf "\ndowntime service/plain: %.2f (target <= 0.90: %s); overhead %d ms (target < 300: %s)\n", r, (r <= 0.9 ? "met" : "missed"), o, (o < 300 ? "met" : "missed") }'
