@@ -116,7 +116,7 @@ public sealed partial class UpdatePipeline(
         if (from <= UpdatePhase.Creating)
         {
             await EnterAsync(run, UpdatePhase.Creating, new PhaseFacts { NewImageId = run.NewImageId }, cancellationToken);
-            var created = await StepAsync(run, "create", () => CreateNewAsync(run, cancellationToken), cancellationToken);
+            var created = await StepAsync(run, "create", () => CreateNewAsync(run, resumed: from == UpdatePhase.Creating, cancellationToken), cancellationToken);
             if (!created.Succeeded)
             {
                 await containers.RemoveAsync(NewName(run.Container), cancellationToken);
@@ -171,23 +171,32 @@ public sealed partial class UpdatePipeline(
             await containers.StopAsync(oldId, cancellationToken);
         }
 
-        if (from <= UpdatePhase.Renaming)
+        // A resumed phase looks before it acts (its action may have happened); a fresh run does not
+        // spend the downtime on look-ups.
+        if (from < UpdatePhase.Renaming)
         {
             await EnterAsync(run, UpdatePhase.Renaming, PhaseFacts.None, cancellationToken);
+            await containers.RenameAsync(oldId, OldName(run.Container), cancellationToken);
+            await containers.RenameAsync(newId, run.Container, cancellationToken);
+        }
+        else if (from == UpdatePhase.Renaming)
+        {
             await RenameIfNeededAsync(oldId, OldName(run.Container), cancellationToken);
             await RenameIfNeededAsync(newId, run.Container, cancellationToken);
         }
 
         await EnterAsync(run, UpdatePhase.Starting, PhaseFacts.None, cancellationToken);
-        var status = await containers.StatusAsync(newId, cancellationToken);
-        if (status is null)
+        if (from < UpdatePhase.Starting)
+        {
+            await containers.StartAsync(newId, cancellationToken);
+        }
+        else if (await containers.StatusAsync(newId, cancellationToken) is not { } status)
         {
             return StepResult.Fail<bool>("the new container disappeared");
         }
-
-        // A container that ever ran is not started again: the gate judges what it did.
-        if (status.Status == "created")
+        else if (status.Status == "created")
         {
+            // Only a container that never ran is started: one that ran is judged by the gate.
             await containers.StartAsync(newId, cancellationToken);
         }
 
@@ -362,10 +371,14 @@ public sealed partial class UpdatePipeline(
     }
 
     /// <summary>The new container, created (not started) under its temporary name while the old one still runs.</summary>
-    private async Task<StepResult<string>> CreateNewAsync(UpdateRun run, CancellationToken cancellationToken)
+    private async Task<StepResult<string>> CreateNewAsync(UpdateRun run, bool resumed, CancellationToken cancellationToken)
     {
-        // A crash during an earlier create may have left one whose id was never journaled.
-        await containers.RemoveAsync(NewName(run.Container), cancellationToken);
+        if (resumed)
+        {
+            // The create before the crash may have happened; its id was never journaled.
+            await containers.RemoveAsync(NewName(run.Container), cancellationToken);
+        }
+
         var configuredImage = run.Job.CurrentImage ?? run.Job.Image;
         var newId = await containers.CreateLikeAsync(run.ContainerId!, NewName(run.Container), configuredImage, cancellationToken);
         return StepResult.Ok(newId, $"created {NewName(run.Container)} on {Short(run.NewImageId)}; {run.Container} still runs");

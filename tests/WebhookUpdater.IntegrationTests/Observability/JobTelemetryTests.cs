@@ -50,9 +50,14 @@ public sealed class JobTelemetryTests(DockerFixture docker) : DockerTest
         var request = Assert.Single(finished, a => a.Kind == ActivityKind.Server && a.TraceId == Assert.Single(root.Links).Context.TraceId);
         Assert.Equal("/api/diun", request.GetTagItem("url.path"));
         var steps = finished.Where(a => a.ParentSpanId == root.SpanId).OrderBy(a => a.StartTimeUtc).Select(a => a.OperationName);
-        Assert.Equal(["step check", "step backup", "step pull", "step recreate", "step health-gate", "step cleanup"], steps);
+        Assert.Equal(["step check", "step backup", "step pull", "step create", "step recreate", "step health-gate", "step cleanup"], steps);
+        var create = finished.Single(a => a.OperationName == "step create" && a.TraceId == root.TraceId);
+        Assert.Equal(["docker inspect", "docker create"],
+            finished.Where(a => a.ParentSpanId == create.SpanId).OrderBy(a => a.StartTimeUtc).Select(a => a.OperationName));
+
+        // The downtime holds only these calls: the new container was created while the old one ran.
         var recreate = finished.Single(a => a.OperationName == "step recreate" && a.TraceId == root.TraceId);
-        Assert.Equal(["docker rename", "docker stop", "docker inspect", "docker create", "docker start"],
+        Assert.Equal(["docker stop", "docker rename", "docker rename", "docker start"],
             finished.Where(a => a.ParentSpanId == recreate.SpanId).OrderBy(a => a.StartTimeUtc).Select(a => a.OperationName));
 
         var jobs = metrics.Where(m => m.Name == "webhookupdater.jobs").SelectMany(Points).ToList();
