@@ -18,6 +18,7 @@ public sealed class UpdatePipelineTests : IAsyncLifetime
     private readonly TestApp _app;
     private readonly FakeBackups _backups = new();
     private UpdatePhase? _crashAfter;
+    private UpdatePhase? _crashBefore;
 
     public UpdatePipelineTests()
     {
@@ -284,6 +285,27 @@ public sealed class UpdatePipelineTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_new_container_that_ran_before_the_crash_is_judged_by_the_gate_and_never_started_again()
+    {
+        // The start went through, the service died before it could journal the gate.
+        var old = Engine.Add(Name, Image, "automatic");
+        Engine.PublishExiting(Repository, Payloads.DigestB);
+        var queued = await QueueAsync();
+        _crashBefore = UpdatePhase.Gating;
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Pipeline.RunAsync(queued, Cancel));
+        var interrupted = (await Store.GetJobAsync(queued.Id, Cancel))!;
+        Assert.Equal(UpdatePhase.Starting, interrupted.Phase);
+
+        await Pipeline.ResumeAsync(interrupted, Cancel);
+        var job = (await Store.GetJobAsync(queued.Id, Cancel))!;
+
+        Assert.Equal(JobStates.RolledBack, job.State);
+        Assert.Equal(1, Engine.Starts(job.NewContainerId!));
+        Assert.Equal(old.Id, Engine.Named(Name)!.Id);
+        Assert.Equal("running", Engine.Named(Name)!.State);
+    }
+
+    [Fact]
     public async Task A_job_without_a_phase_and_a_renamed_old_container_is_rolled_back_at_the_next_start()
     {
         // What an older version leaves behind: the original renamed and stopped, no phase this version knows.
@@ -348,6 +370,12 @@ public sealed class UpdatePipelineTests : IAsyncLifetime
     {
         public async Task EnterPhaseAsync(string jobId, UpdatePhase phase, PhaseFacts facts, CancellationToken cancellationToken)
         {
+            if (phase == test._crashBefore)
+            {
+                test._crashBefore = null;
+                throw new OperationCanceledException($"the service stopped before phase {phase.ToText()} was written");
+            }
+
             await inner.EnterPhaseAsync(jobId, phase, facts, cancellationToken);
             if (phase == test._crashAfter)
             {
