@@ -357,7 +357,7 @@ public sealed class UpdatePipelineTests : IAsyncLifetime
     {
         var container = Engine.Named(Name) ?? Engine.Named(Name + ".old");
         var record = new EventRecord(DateTimeOffset.UtcNow, "update", "docker", Image, Payloads.DigestB, "myserver", null, "{}");
-        var decision = new UpdateDecision(Name, containerId ?? container?.Id, Policies.Automatic, Decisions.Queued, JobStates.Queued, Image, container?.ImageId, "automatic update");
+        var decision = new UpdateDecision(Name, containerId ?? container?.Id, Policies.Automatic, Decision.Queued, JobStates.Queued, Image, container?.ImageId, "automatic update");
         var (_, jobs, _) = await Store.RecordEventAsync(record, [decision], Cancel);
         Assert.True(await Store.TransitionAsync(jobs[0].Id, [JobStates.Queued], JobStates.Running, null, Cancel));
         return (await Store.GetJobAsync(jobs[0].Id, Cancel))!;
