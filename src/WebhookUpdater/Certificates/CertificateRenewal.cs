@@ -283,7 +283,7 @@ public sealed partial class CertificateRenewal(
             await SendAsync(new CertificateNotification(CertificateNotification.RenewalFailed, report), cancellationToken);
         }
 
-        if (report.Nginx.Action is NginxActions.ConfigInvalid or NginxActions.RestartFailed or NginxActions.NotFound or NginxActions.Error)
+        if (report.Nginx.Action is NginxActions.ConfigInvalid or NginxActions.TestTimedOut or NginxActions.RestartFailed or NginxActions.NotFound or NginxActions.Error)
         {
             await SendAsync(new CertificateNotification(CertificateNotification.NginxNotReloaded, report), cancellationToken);
         }
