@@ -196,9 +196,9 @@ public sealed partial class BackupRestorer(
             environment,
             content,
             cancellationToken);
-        if (result.ExitCode != 0)
+        if (!result.Succeeded)
         {
-            throw new BackupSourceException($"pg_restore of {database} in {container} exited with {result.ExitCode}: {result.Output.Trim()}");
+            throw new BackupSourceException($"pg_restore of {database} in {container} {result.Describe()}: {result.Output.Trim()}");
         }
     }
 

@@ -104,11 +104,21 @@ public sealed partial class ContainerSnapshotter(
         var environment = await planner.PostgresEnvironmentAsync(source.Container, source.User!, cancellationToken);
         await using var dump = await containers.ExecReadAsync(
             source.Container, ["pg_dump", "--format=custom", "--no-password", "--dbname", source.Target], environment, cancellationToken);
-        var stored = await store.PutAsync(setId, source.ObjectName, $"{source.Container}:postgres/{source.Target}", dump.Stdout, cancellationToken);
-        var result = await dump.FinishAsync(cancellationToken);
-        if (result.ExitCode != 0)
+        BackupObject stored;
+        try
         {
-            throw new BackupSourceException($"pg_dump of database {source.Target} in {source.Container} exited with {result.ExitCode}: {result.Output.Trim()}");
+            stored = await store.PutAsync(setId, source.ObjectName, $"{source.Container}:postgres/{source.Target}", dump.Stdout, cancellationToken);
+        }
+        catch (Exception e) when (Deadline(e) is { } deadline)
+        {
+            // The store reports the read it was doing as its own failure; the cause is the stalled dump.
+            throw new BackupSourceException($"pg_dump of database {source.Target} in {source.Container} did not finish: {deadline.Message}");
+        }
+
+        var result = await dump.FinishAsync(cancellationToken);
+        if (!result.Succeeded)
+        {
+            throw new BackupSourceException($"pg_dump of database {source.Target} in {source.Container} {result.Describe()}: {result.Output.Trim()}");
         }
 
         if (stored.Size == 0)
@@ -141,6 +151,19 @@ public sealed partial class ContainerSnapshotter(
             {
             }
         }
+    }
+
+    private static StepDeadlineException? Deadline(Exception? e)
+    {
+        for (; e is not null; e = e.InnerException)
+        {
+            if (e is StepDeadlineException deadline)
+            {
+                return deadline;
+            }
+        }
+
+        return null;
     }
 
     /// <summary>A stream of the gzip of <paramref name="source"/>, compressed on the fly through a pipe (bounded memory).</summary>

@@ -135,6 +135,10 @@ public sealed partial class CertificateRenewal(
         {
             problem ??= "nginx -t rejects the configuration: nginx was not reloaded and still serves the old certificates.";
         }
+        else if (nginx.Action is NginxActions.TestTimedOut)
+        {
+            problem ??= "nginx -t did not finish within Docker:ExecTimeout and was killed: nginx was not reloaded and still serves the old certificates.";
+        }
         else if (nginx.Action is NginxActions.RestartFailed or NginxActions.NotFound or NginxActions.Error)
         {
             problem ??= $"certificates renewed but nginx could not be reloaded ({nginx.Action}).";
@@ -216,6 +220,12 @@ public sealed partial class CertificateRenewal(
         }
 
         var test = await containers.ExecAsync(nginx, ["nginx", "-t"], cancellationToken);
+        if (test.End == ExecEnd.DeadlinePassed)
+        {
+            LogNginxTestHung(logger, nginx, test.Note);
+            return new NginxResult(nginx, NginxActions.TestTimedOut, Join(test.Output, $"nginx -t {test.Note}"));
+        }
+
         if (test.ExitCode != 0)
         {
             LogNginxInvalid(logger, nginx, test.ExitCode);
@@ -273,7 +283,7 @@ public sealed partial class CertificateRenewal(
             await SendAsync(new CertificateNotification(CertificateNotification.RenewalFailed, report), cancellationToken);
         }
 
-        if (report.Nginx.Action is NginxActions.ConfigInvalid or NginxActions.RestartFailed or NginxActions.NotFound or NginxActions.Error)
+        if (report.Nginx.Action is NginxActions.ConfigInvalid or NginxActions.TestTimedOut or NginxActions.RestartFailed or NginxActions.NotFound or NginxActions.Error)
         {
             await SendAsync(new CertificateNotification(CertificateNotification.NginxNotReloaded, report), cancellationToken);
         }
@@ -311,6 +321,9 @@ public sealed partial class CertificateRenewal(
 
     [LoggerMessage(Level = LogLevel.Error, Message = "nginx -t failed in {Container} (exit code {ExitCode}): nginx not reloaded")]
     private static partial void LogNginxInvalid(ILogger logger, string container, long exitCode);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "nginx -t in {Container} did not finish: {What}; nginx not reloaded")]
+    private static partial void LogNginxTestHung(ILogger logger, string container, string? what);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "nginx reloaded in {Container}")]
     private static partial void LogNginxReloaded(ILogger logger, string container);

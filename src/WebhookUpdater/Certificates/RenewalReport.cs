@@ -90,6 +90,9 @@ public static class NginxActions
     /// <summary>nginx -t failed: nginx left alone, still serving the old certificates.</summary>
     public const string ConfigInvalid = "config invalid, not reloaded";
 
+    /// <summary>nginx -t did not finish within its deadline and was killed: nginx left alone.</summary>
+    public const string TestTimedOut = "config test timed out, not reloaded";
+
     public const string RestartFailed = "reload and restart failed";
 
     /// <summary>The container exists but is stopped: it reads the new certificates when it starts.</summary>

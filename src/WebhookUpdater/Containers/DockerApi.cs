@@ -16,5 +16,23 @@ internal sealed class DockerApi(IOptions<DockerOptions> options) : IDisposable
         .WithTimeout(options.Value.RequestTimeout)
         .Build();
 
-    public void Dispose() => Client.Dispose();
+    private readonly Lazy<DockerClient> _transfers = new(() => new DockerClientBuilder()
+        .WithEndpoint(options.Value.ResolveEndpoint())
+        .WithTimeout(Timeout.InfiniteTimeSpan)
+        .Build());
+
+    /// <summary>
+    /// For archive uploads and downloads: no request timeout, since a multi-GB volume takes longer
+    /// than any fixed one. Each transfer is bounded by its progress instead (<see cref="ProgressWatchdog"/>).
+    /// </summary>
+    public DockerClient Transfers => _transfers.Value;
+
+    public void Dispose()
+    {
+        Client.Dispose();
+        if (_transfers.IsValueCreated)
+        {
+            _transfers.Value.Dispose();
+        }
+    }
 }

@@ -12,75 +12,101 @@ internal sealed partial class DockerContainerLifecycle
 
     public async Task<IExecOutput> ExecReadAsync(string nameOrId, IReadOnlyList<string> command, IReadOnlyList<string> environment, CancellationToken cancellationToken)
     {
-        var exec = await _docker.Exec.CreateContainerExecAsync(nameOrId, new ContainerExecCreateParameters
+        // No total limit: a large database takes as long as it takes. A dump that stops writing (a lock it waits for) is killed.
+        var watchdog = new ProgressWatchdog(Settings.StallTimeout, Timeout.InfiniteTimeSpan, time, cancellationToken);
+        var stderr = new OutputTail(StderrTail);
+        try
         {
-            Cmd = command.ToList(),
-            Env = environment.ToList(),
-            AttachStdout = true,
-            AttachStderr = true,
-        }, cancellationToken);
-        var stream = await _docker.Exec.StartContainerExecAsync(exec.ID, new ContainerExecStartParameters(), cancellationToken);
-        return new ExecOutput(_docker, exec.ID, stream);
+            var exec = await DockerExec.StartAsync(_docker, nameOrId, command, environment, stdin: false, stderr, watchdog.Token);
+            return new ExecOutput(exec, watchdog, stderr, $"{command[0]} in {nameOrId}", Settings.StallTimeout);
+        }
+        catch
+        {
+            watchdog.Dispose();
+            throw;
+        }
     }
 
     public async Task<ExecResult> ExecWriteAsync(string nameOrId, IReadOnlyList<string> command, IReadOnlyList<string> environment, Stream input, CancellationToken cancellationToken)
     {
-        var exec = await _docker.Exec.CreateContainerExecAsync(nameOrId, new ContainerExecCreateParameters
-        {
-            Cmd = command.ToList(),
-            Env = environment.ToList(),
-            AttachStdin = true,
-            AttachStdout = true,
-            AttachStderr = true,
-        }, cancellationToken);
-        using var stream = await _docker.Exec.StartContainerExecAsync(exec.ID, new ContainerExecStartParameters(), cancellationToken);
-
-        // Output is read while input is written: a command that writes a lot (errors, notices)
-        // would otherwise block on a full pipe and never read the rest of its input.
-        var output = new TailBuffer(StderrTail);
-        var reading = Task.Run(async () =>
-        {
-            var buffer = new byte[16384];
-            while (true)
-            {
-                var read = await stream.ReadOutputAsync(buffer, 0, buffer.Length, cancellationToken);
-                if (read.EOF)
-                {
-                    return;
-                }
-
-                output.Append(buffer, 0, read.Count);
-            }
-        }, cancellationToken);
-
-        var chunk = ArrayPool<byte>.Shared.Rent(1 << 20);
+        // While input flows the command is bounded by progress; once all of it is sent, by Docker:ExecTimeout.
+        using var watchdog = new ProgressWatchdog(Settings.StallTimeout, Timeout.InfiniteTimeSpan, time, cancellationToken);
+        var output = new OutputTail(StderrTail);
+        DockerExec? exec = null;
         try
         {
-            int n;
-            while ((n = await input.ReadAsync(chunk.AsMemory(0, 1 << 20), cancellationToken)) > 0)
+            exec = await DockerExec.StartAsync(_docker, nameOrId, command, environment, stdin: true, output, watchdog.Token);
+            var stream = exec.Stream;
+
+            // Output is read while input is written: a command that writes a lot (errors, notices)
+            // would otherwise block on a full pipe and never read the rest of its input.
+            var reading = Task.Run(async () =>
             {
-                if (reading.IsCompleted)
+                var buffer = new byte[16384];
+                int read;
+                while ((read = await exec.ReadStdoutAsync(buffer, 0, buffer.Length, watchdog.Progress, watchdog.Token)) > 0)
                 {
-                    // The command ended before its input did (it failed): stop sending.
-                    break;
+                    output.Append(buffer, 0, read);
+                }
+            }, watchdog.Token);
+
+            var chunk = ArrayPool<byte>.Shared.Rent(1 << 20);
+            try
+            {
+                int n;
+                while ((n = await input.ReadAsync(chunk.AsMemory(0, 1 << 20), watchdog.Token)) > 0)
+                {
+                    watchdog.Progress();
+                    if (reading.IsCompleted)
+                    {
+                        // The command ended before its input did (it failed): stop sending.
+                        break;
+                    }
+
+                    await stream.WriteAsync(chunk, 0, n, watchdog.Token);
+                    watchdog.Progress();
                 }
 
-                await stream.WriteAsync(chunk, 0, n, cancellationToken);
+                stream.CloseWrite();
+            }
+            catch (IOException) when (reading.IsCompleted)
+            {
+                // The command closed its stdin by exiting; its exit code says why.
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(chunk);
             }
 
-            stream.CloseWrite();
+            watchdog.StopIdleWait();
+            using var finishing = CancellationTokenSource.CreateLinkedTokenSource(watchdog.Token);
+            finishing.CancelAfter(Settings.ExecTimeout);
+            try
+            {
+                await reading.WaitAsync(finishing.Token);
+            }
+            catch (OperationCanceledException) when (!watchdog.Token.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+            {
+                var stopped = await exec.KillAsync();
+                return new ExecResult(-1, output.ToString(), ExecEnd.DeadlinePassed,
+                    $"did not finish within {ExecLimit.Describe(Settings.ExecTimeout)} after its input ended (Docker:ExecTimeout); {stopped}");
+            }
+
+            return new ExecResult(await exec.ExitCodeAsync(cancellationToken), output.ToString());
         }
-        catch (IOException) when (reading.IsCompleted)
+        catch (Exception e) when (watchdog.Expired != WatchdogEnd.None && !cancellationToken.IsCancellationRequested && e is OperationCanceledException or IOException or ObjectDisposedException)
         {
-            // The command closed its stdin by exiting; its exit code says why.
+            var stopped = exec is null ? "it had not started yet" : await exec.KillAsync();
+            return new ExecResult(-1, output.ToString(), ExecEnd.DeadlinePassed,
+                $"no bytes moved for {Settings.StallTimeout.TotalSeconds:0} s (Docker:StallTimeout); {stopped}");
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(chunk);
+            if (exec is not null)
+            {
+                await exec.DisposeAsync();
+            }
         }
-
-        await reading;
-        return new ExecResult(await ExitCodeAsync(_docker, exec.ID, cancellationToken), output.ToString());
     }
 
     public async Task<IReadOnlyList<string>?> EnvironmentAsync(string nameOrId, CancellationToken cancellationToken)
@@ -111,76 +137,62 @@ internal sealed partial class DockerContainerLifecycle
         return statuses;
     }
 
-    /// <summary>The exec's exit code once it has ended (the output can end a moment before the process is reaped).</summary>
-    private static async Task<long> ExitCodeAsync(DockerClient docker, string execId, CancellationToken cancellationToken)
+    private sealed class ExecOutput(DockerExec exec, ProgressWatchdog watchdog, OutputTail stderr, string what, TimeSpan idle) : IExecOutput
     {
-        for (var attempt = 0; ; attempt++)
-        {
-            var inspect = await docker.Exec.InspectContainerExecAsync(execId, cancellationToken);
-            if (!inspect.Running || attempt >= 50)
-            {
-                return inspect.Running ? -1 : inspect.ExitCode ?? -1;
-            }
-
-            await Task.Delay(100, cancellationToken);
-        }
-    }
-
-    /// <summary>The last characters of what a command wrote, whatever its length.</summary>
-    private sealed class TailBuffer(int capacity)
-    {
-        private readonly StringBuilder _text = new();
-
-        public void Append(byte[] buffer, int offset, int count)
-        {
-            lock (_text)
-            {
-                _text.Append(Encoding.UTF8.GetString(buffer, offset, count));
-                if (_text.Length > capacity * 2)
-                {
-                    _text.Remove(0, _text.Length - capacity);
-                }
-            }
-        }
-
-        public override string ToString()
-        {
-            lock (_text)
-            {
-                return _text.Length <= capacity ? _text.ToString() : _text.ToString(_text.Length - capacity, capacity);
-            }
-        }
-    }
-
-    private sealed class ExecOutput(DockerClient docker, string execId, MultiplexedStream stream) : IExecOutput
-    {
-        private readonly StdoutStream _stdout = new(stream);
+        private readonly StdoutStream _stdout = new(exec, watchdog, what, idle);
+        private bool _finished;
 
         public Stream Stdout => _stdout;
 
         public async Task<ExecResult> FinishAsync(CancellationToken cancellationToken)
         {
             var rest = new byte[16384];
-            while (await _stdout.ReadAsync(rest, cancellationToken) > 0)
+            try
             {
-                // Output nobody read: drained so the command can end.
+                while (await _stdout.ReadAsync(rest, cancellationToken) > 0)
+                {
+                    // Output nobody read: drained so the command can end.
+                }
+            }
+            catch (StepDeadlineException e)
+            {
+                _finished = true;
+                return new ExecResult(-1, stderr.ToString(), ExecEnd.DeadlinePassed, e.Message);
             }
 
-            return new ExecResult(await ExitCodeAsync(docker, execId, cancellationToken), _stdout.Stderr.ToString());
+            _finished = true;
+            return new ExecResult(await exec.ExitCodeAsync(cancellationToken), stderr.ToString());
         }
 
-        public ValueTask DisposeAsync()
+        public async ValueTask DisposeAsync()
         {
-            stream.Dispose();
-            return ValueTask.CompletedTask;
+            // Whoever stopped reading early (the store failed) must not leave the command running for nobody.
+            if (!_finished && !_stdout.Killed && await RunningAsync())
+            {
+                await exec.KillAsync();
+            }
+
+            await exec.DisposeAsync();
+            watchdog.Dispose();
         }
 
-        /// <summary>Stdout of the multiplexed stream; stderr frames are set aside as they pass.</summary>
-        private sealed class StdoutStream(MultiplexedStream stream) : Stream
+        private async Task<bool> RunningAsync()
         {
-            private bool _ended;
+            try
+            {
+                using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+                return await exec.RunningAsync(limit.Token);
+            }
+            catch (Exception e) when (e is OperationCanceledException or IOException or HttpRequestException or Docker.DotNet.DockerApiException)
+            {
+                return false;
+            }
+        }
 
-            public TailBuffer Stderr { get; } = new(StderrTail);
+        /// <summary>Stdout of the exec; stderr frames are set aside as they pass. A stall kills the command and ends the read with a <see cref="StepDeadlineException"/>.</summary>
+        private sealed class StdoutStream(DockerExec exec, ProgressWatchdog watchdog, string what, TimeSpan idle) : Stream
+        {
+            public bool Killed { get; private set; }
 
             public override bool CanRead => true;
 
@@ -199,28 +211,17 @@ internal sealed partial class DockerContainerLifecycle
 
             private async Task<int> ReadCoreAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
             {
-                while (!_ended && count > 0)
+                using var both = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, watchdog.Token);
+                try
                 {
-                    var read = await stream.ReadOutputAsync(buffer, offset, count, cancellationToken);
-                    if (read.EOF)
-                    {
-                        _ended = true;
-                        break;
-                    }
-
-                    if (read.Target == MultiplexedStream.TargetStream.StandardError)
-                    {
-                        Stderr.Append(buffer, offset, read.Count);
-                        continue;
-                    }
-
-                    if (read.Count > 0)
-                    {
-                        return read.Count;
-                    }
+                    return await exec.ReadStdoutAsync(buffer, offset, count, watchdog.Progress, both.Token);
                 }
-
-                return 0;
+                catch (Exception e) when (watchdog.Expired != WatchdogEnd.None && e is OperationCanceledException or IOException or ObjectDisposedException)
+                {
+                    var stopped = Killed ? "killed" : await exec.KillAsync();
+                    Killed = true;
+                    throw new StepDeadlineException($"{what} stopped: no output for {idle.TotalSeconds:0} s (Docker:StallTimeout); {stopped}");
+                }
             }
 
             public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)

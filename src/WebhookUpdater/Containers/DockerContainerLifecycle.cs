@@ -2,17 +2,19 @@ using System.Net;
 using Docker.DotNet;
 using Docker.DotNet.Models;
 using Polly;
+using Microsoft.Extensions.Options;
 using Polly.Registry;
 
 namespace WebhookUpdater.Containers;
 
-internal sealed partial class DockerContainerLifecycle(DockerApi engine, ResiliencePipelineProvider<string> pipelines) : IContainerLifecycle
+internal sealed partial class DockerContainerLifecycle(
+    DockerApi engine, ResiliencePipelineProvider<string> pipelines, IOptions<DockerOptions> options, TimeProvider time) : IContainerLifecycle
 {
     private readonly DockerClient _docker = engine.Client;
 
     private readonly ResiliencePipeline _pipeline = pipelines.Docker(DockerResilience.Patient);
 
-    private static readonly TimeSpan PullTimeout = TimeSpan.FromMinutes(30);
+    private DockerOptions Settings => options.Value;
 
     public async Task<ContainerStatus?> StatusAsync(string nameOrId, CancellationToken cancellationToken)
     {
@@ -38,11 +40,11 @@ internal sealed partial class DockerContainerLifecycle(DockerApi engine, Resilie
 
     public async Task<PulledImage> PullAsync(ImageReference image, IProgress<string> progress, CancellationToken cancellationToken)
     {
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(PullTimeout);
+        using var watchdog = new ProgressWatchdog(Settings.StallTimeout, Settings.PullTimeout, time, cancellationToken);
         string? failure = null;
         var messages = new Progress<JSONMessage>(message =>
         {
+            watchdog.Progress();
             if (message.Error is { } error)
             {
                 failure = error.Message ?? "unknown error";
@@ -54,11 +56,21 @@ internal sealed partial class DockerContainerLifecycle(DockerApi engine, Resilie
         });
 
         var tagOrDigest = image.Tag ?? image.Digest ?? "latest";
-        await _pipeline.CallAsync("pull", image.ToString(), token => _docker.Images.CreateImageAsync(
-            new ImagesCreateParameters { FromImage = image.FamiliarRepository, Tag = tagOrDigest },
-            RegistryCredentials.For(image.Registry),
-            messages,
-            token), timeout.Token);
+        try
+        {
+            // The transfer client: a large layer takes longer than one request's timeout; the watchdog bounds it instead.
+            await _pipeline.CallAsync("pull", image.ToString(), token => engine.Transfers.Images.CreateImageAsync(
+                new ImagesCreateParameters { FromImage = image.FamiliarRepository, Tag = tagOrDigest },
+                RegistryCredentials.For(image.Registry),
+                messages,
+                token), watchdog.Token);
+        }
+        catch (OperationCanceledException) when (watchdog.Expired != WatchdogEnd.None && !cancellationToken.IsCancellationRequested)
+        {
+            throw new ImagePullException(watchdog.Expired == WatchdogEnd.Idle
+                ? $"pulling {image} stopped: the registry sent nothing for {Settings.StallTimeout.TotalSeconds:0} s (Docker:StallTimeout)"
+                : $"pulling {image} took longer than {Settings.PullTimeout.TotalMinutes:0.#} min (Docker:PullTimeout)");
+        }
 
         // The progress stream reports errors in-band, after a 200.
         if (failure is not null)
@@ -82,13 +94,34 @@ internal sealed partial class DockerContainerLifecycle(DockerApi engine, Resilie
 
     public async Task<Stream> ArchiveAsync(string nameOrId, string path, CancellationToken cancellationToken)
     {
-        var archive = await _pipeline.CallAsync("archive", nameOrId, token => _docker.Containers.GetArchiveFromContainerAsync(nameOrId, new ContainerPathStatParameters { Path = path }, false, token), cancellationToken);
-        return archive.Stream ?? Stream.Null;
+        // Bounded by progress, not by the request timeout: the stream is read for as long as bytes come.
+        var watchdog = new ProgressWatchdog(Settings.StallTimeout, Timeout.InfiniteTimeSpan, time, cancellationToken);
+        try
+        {
+            var archive = await _pipeline.CallAsync("archive", nameOrId, token => engine.Transfers.Containers.GetArchiveFromContainerAsync(nameOrId, new ContainerPathStatParameters { Path = path }, false, token), watchdog.Token);
+            return new WatchedStream(archive.Stream ?? Stream.Null, watchdog, $"reading {nameOrId}:{path}", Settings.StallTimeout, ownsWatchdog: true);
+        }
+        catch
+        {
+            watchdog.Dispose();
+            throw;
+        }
     }
 
-    // Not retried: the tar stream is read once.
-    public Task ExtractAsync(string nameOrId, string path, Stream tar, CancellationToken cancellationToken) =>
-        _docker.Containers.ExtractArchiveToContainerAsync(nameOrId, new CopyToContainerParameters { Path = path }, tar, cancellationToken);
+    // Not retried: the tar stream is read once. Bounded by progress: a multi-GB archive is never cut off while it moves.
+    public async Task ExtractAsync(string nameOrId, string path, Stream tar, CancellationToken cancellationToken)
+    {
+        using var watchdog = new ProgressWatchdog(Settings.StallTimeout, Timeout.InfiniteTimeSpan, time, cancellationToken);
+        await using var watched = new WatchedStream(tar, watchdog, $"writing into {nameOrId}:{path}", Settings.StallTimeout, leaveOpen: true);
+        try
+        {
+            await engine.Transfers.Containers.ExtractArchiveToContainerAsync(nameOrId, new CopyToContainerParameters { Path = path }, watched, watchdog.Token);
+        }
+        catch (Exception e) when (watchdog.Expired != WatchdogEnd.None && e is OperationCanceledException or IOException or HttpRequestException)
+        {
+            throw new StepDeadlineException($"writing into {nameOrId}:{path} stopped: no bytes moved for {Settings.StallTimeout.TotalSeconds:0} s (Docker:StallTimeout)");
+        }
+    }
 
     public Task RenameAsync(string nameOrId, string newName, CancellationToken cancellationToken) =>
         _pipeline.CallAsync("rename", nameOrId, token => _docker.Containers.RenameContainerAsync(nameOrId, new ContainerRenameParameters { NewName = newName }, token), cancellationToken);
@@ -138,19 +171,42 @@ internal sealed partial class DockerContainerLifecycle(DockerApi engine, Resilie
         return created.ID;
     }
 
-    public async Task<ExecResult> ExecAsync(string nameOrId, IReadOnlyList<string> command, CancellationToken cancellationToken)
+    public Task<ExecResult> ExecAsync(string nameOrId, IReadOnlyList<string> command, CancellationToken cancellationToken) =>
+        ExecAsync(nameOrId, command, Timeout.InfiniteTimeSpan, cancellationToken);
+
+    public async Task<ExecResult> ExecAsync(string nameOrId, IReadOnlyList<string> command, TimeSpan budget, CancellationToken cancellationToken)
     {
         using var activity = DockerResilience.Source.StartActivity("docker exec", System.Diagnostics.ActivityKind.Client);
-        var exec = await _docker.Exec.CreateContainerExecAsync(nameOrId, new ContainerExecCreateParameters
+        var limit = ExecLimit.Of(budget, Settings.ExecTimeout);
+        using var watchdog = new ProgressWatchdog(Timeout.InfiniteTimeSpan, limit, time, cancellationToken);
+        var output = new OutputTail(OutputTailCharacters);
+        DockerExec? exec = null;
+        try
         {
-            Cmd = command.ToList(),
-            AttachStdout = true,
-            AttachStderr = true,
-        }, cancellationToken);
-        using var stream = await _docker.Exec.StartContainerExecAsync(exec.ID, new ContainerExecStartParameters(), cancellationToken);
-        var (stdout, stderr) = await stream.ReadOutputToEndAsync(cancellationToken);
-        var inspect = await _docker.Exec.InspectContainerExecAsync(exec.ID, cancellationToken);
-        return new ExecResult(inspect.ExitCode ?? -1, Tail(stdout + stderr, 2000));
+            exec = await DockerExec.StartAsync(_docker, nameOrId, command, [], stdin: false, output, watchdog.Token);
+            var buffer = new byte[16384];
+            int read;
+            while ((read = await exec.ReadStdoutAsync(buffer, 0, buffer.Length, watchdog.Progress, watchdog.Token)) > 0)
+            {
+                output.Append(buffer, 0, read);
+            }
+
+            return new ExecResult(await exec.ExitCodeAsync(watchdog.Token), output.ToString());
+        }
+        catch (OperationCanceledException) when (watchdog.Expired != WatchdogEnd.None && !cancellationToken.IsCancellationRequested)
+        {
+            var killed = exec is null ? "it had not started yet" : await exec.KillAsync();
+            activity?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, "deadline");
+            return new ExecResult(-1, output.ToString(), ExecEnd.DeadlinePassed,
+                $"did not finish within {ExecLimit.Describe(limit)}; {killed}");
+        }
+        finally
+        {
+            if (exec is not null)
+            {
+                await exec.DisposeAsync();
+            }
+        }
     }
 
     public async Task<string> LogTailAsync(string nameOrId, int lines, CancellationToken cancellationToken)
@@ -186,7 +242,12 @@ internal sealed partial class DockerContainerLifecycle(DockerApi engine, Resilie
 
     private static string? NullIfEmpty(string? value) => string.IsNullOrEmpty(value) ? null : value;
 
+    private const int OutputTailCharacters = 4000;
+
     private static string Tail(string text, int characters) => text.Length <= characters ? text : text[^characters..];
 }
 
 public sealed class ImagePullException(string message) : Exception(message);
+
+/// <summary>A transfer or command inside a stream passed its deadline (or stalled) and was stopped.</summary>
+public sealed class StepDeadlineException(string message) : Exception(message);

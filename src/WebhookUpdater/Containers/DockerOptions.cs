@@ -9,8 +9,25 @@ public sealed class DockerOptions
     /// <summary>The engine's endpoint; empty means DOCKER_HOST, else unix:///var/run/docker.sock.</summary>
     public string? Endpoint { get; set; }
 
-    /// <summary>How long one Docker API call may take (a pull has its own, longer, budget).</summary>
+    /// <summary>How long one Docker API call may take (archive transfers and pulls are bounded by their progress instead).</summary>
     public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// How long a command run in a container may take (the health command, nginx -t, nginx -s
+    /// reload, pg_restore once all its input is sent). A step with less budget left (the health
+    /// gate's timeout) stops it sooner. When it passes, the command is killed inside the container.
+    /// </summary>
+    public TimeSpan ExecTimeout { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// Archive transfers (backup, restore), pg_dump and pg_restore fail, and their command is
+    /// killed, when no byte has moved for this long. Their size and total time are not limited:
+    /// a multi-GB volume is never cut off while it moves.
+    /// </summary>
+    public TimeSpan StallTimeout { get; set; } = TimeSpan.FromMinutes(2);
+
+    /// <summary>How long an image pull may take in all; it also fails when the registry sends no progress for <see cref="StallTimeout"/>.</summary>
+    public TimeSpan PullTimeout { get; set; } = TimeSpan.FromMinutes(30);
 
     public Uri ResolveEndpoint()
     {
@@ -31,8 +48,20 @@ internal sealed class DockerOptionsValidator : IValidateOptions<DockerOptions>
                 $"Docker:Endpoint (or DOCKER_HOST) '{text}' is not a Docker endpoint: use unix:///path/to/docker.sock or tcp://host:port");
         }
 
-        return options.RequestTimeout <= TimeSpan.Zero
-            ? ValidateOptionsResult.Fail("Docker:RequestTimeout must be positive, e.g. 00:00:30")
-            : ValidateOptionsResult.Success;
+        var failures = new List<string>();
+        Positive(failures, "Docker:RequestTimeout", options.RequestTimeout, "00:00:30");
+        Positive(failures, "Docker:ExecTimeout", options.ExecTimeout, "00:05:00");
+        Positive(failures, "Docker:StallTimeout", options.StallTimeout, "00:02:00");
+        Positive(failures, "Docker:PullTimeout", options.PullTimeout, "00:30:00");
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+
+    private static void Positive(List<string> failures, string setting, TimeSpan value, string fallback)
+    {
+        // A day at most: anything longer is a typo (days for hours), and a hung command would hold the worker that long.
+        if (value <= TimeSpan.Zero || value > TimeSpan.FromDays(1))
+        {
+            failures.Add($"{setting} is {value}: use a duration from 00:00:01 to 1.00:00:00 (default {fallback})");
+        }
     }
 }

@@ -14,7 +14,25 @@ public sealed record ContainerStatus(
     string? Health,
     IReadOnlyDictionary<string, string> Labels);
 
-public sealed record ExecResult(long ExitCode, string Output);
+/// <summary>How a command run in a container ended, and the tail of what it wrote.</summary>
+/// <param name="End">Whether it ended by itself or was stopped at its deadline.</param>
+/// <param name="Note">When it was stopped: whether it was killed inside the container, or why it could not be.</param>
+public sealed record ExecResult(long ExitCode, string Output, ExecEnd End = ExecEnd.Exited, string? Note = null)
+{
+    public bool Succeeded => End == ExecEnd.Exited && ExitCode == 0;
+
+    /// <summary>One line for a report: the exit code, or the deadline and what was done about it.</summary>
+    public string Describe() => End == ExecEnd.Exited ? $"exited with {ExitCode}" : Note ?? "passed its deadline";
+}
+
+public enum ExecEnd
+{
+    /// <summary>The command ended by itself; its exit code says how.</summary>
+    Exited,
+
+    /// <summary>The command ran past its deadline (or stalled) and was stopped.</summary>
+    DeadlinePassed,
+}
 
 /// <summary>A path a container keeps data in: a named or anonymous volume, or a bind mount.</summary>
 public sealed record DataMount(string Type, string? Name, string Source, string Destination);
@@ -52,7 +70,15 @@ public partial interface IContainerLifecycle
     /// </summary>
     Task<string> CreateLikeAsync(string template, string name, string image, CancellationToken cancellationToken);
 
+    /// <summary>Runs a command; it is killed when Docker:ExecTimeout passes.</summary>
     Task<ExecResult> ExecAsync(string nameOrId, IReadOnlyList<string> command, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Runs a command; it is killed (inside the container) when <paramref name="budget"/> or
+    /// Docker:ExecTimeout passes, whichever is first, and the result says so.
+    /// </summary>
+    Task<ExecResult> ExecAsync(string nameOrId, IReadOnlyList<string> command, TimeSpan budget, CancellationToken cancellationToken) =>
+        ExecAsync(nameOrId, command, cancellationToken);
 
     Task<string> LogTailAsync(string nameOrId, int lines, CancellationToken cancellationToken);
 }

@@ -80,7 +80,8 @@ public sealed class HealthGate(IContainerLifecycle containers, OutboundHttp http
                 return new GateResult(false, "the image's HEALTHCHECK reports unhealthy");
             }
 
-            last = await CheckAsync(status, cancellationToken);
+            // Each probe gets what is left of the gate's time, so a probe that never returns cannot hold the gate past its timeout.
+            last = await CheckAsync(status, timeout - (time.GetUtcNow() - started), cancellationToken);
             var now = time.GetUtcNow();
             if (last.Length == 0)
             {
@@ -105,7 +106,7 @@ public sealed class HealthGate(IContainerLifecycle containers, OutboundHttp http
     }
 
     /// <summary>Empty when healthy, else what is not.</summary>
-    private async Task<string> CheckAsync(ContainerStatus status, CancellationToken cancellationToken)
+    private async Task<string> CheckAsync(ContainerStatus status, TimeSpan budget, CancellationToken cancellationToken)
     {
         if (!status.Running)
         {
@@ -121,7 +122,12 @@ public sealed class HealthGate(IContainerLifecycle containers, OutboundHttp http
         {
             try
             {
-                var result = await containers.ExecAsync(status.Id, ["/bin/sh", "-c", command], cancellationToken);
+                var result = await containers.ExecAsync(status.Id, ["/bin/sh", "-c", command], budget, cancellationToken);
+                if (result.End == ExecEnd.DeadlinePassed)
+                {
+                    return $"'{command}' {result.Note}";
+                }
+
                 if (result.ExitCode != 0)
                 {
                     return $"'{command}' exited with {result.ExitCode}";
@@ -138,7 +144,7 @@ public sealed class HealthGate(IContainerLifecycle containers, OutboundHttp http
             try
             {
                 using var probe = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-                probe.CancelAfter(TimeSpan.FromSeconds(5));
+                probe.CancelAfter(budget < ProbeTimeout ? ExecLimitFloor(budget) : ProbeTimeout);
                 using var response = await http.Client.GetAsync(url, probe.Token);
                 if (!response.IsSuccessStatusCode)
                 {
@@ -153,6 +159,10 @@ public sealed class HealthGate(IContainerLifecycle containers, OutboundHttp http
 
         return "";
     }
+
+    private static readonly TimeSpan ProbeTimeout = TimeSpan.FromSeconds(5);
+
+    private static TimeSpan ExecLimitFloor(TimeSpan budget) => budget < TimeSpan.FromSeconds(1) ? TimeSpan.FromSeconds(1) : budget;
 
     private static TimeSpan? Seconds(IReadOnlyDictionary<string, string> labels, string label) =>
         labels.TryGetValue(label, out var text) && double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds) && seconds >= 0

@@ -175,6 +175,26 @@ internal sealed class CertificateStack : IAsyncDisposable
     /// <summary>Rewrites nginx's site so that nginx -t fails; the running nginx keeps its loaded configuration.</summary>
     public Task BreakNginxConfigAsync() => WriteNginxConfigAsync(valid: false);
 
+    /// <summary>
+    /// Makes nginx -t block for good: the site includes a named pipe nobody writes to, so nginx
+    /// waits in open(). The running nginx never reads it (it is not reloaded).
+    /// </summary>
+    public async Task HangNginxConfigTestAsync()
+    {
+        var fifo = Path.Combine(_confDirectory, "hang.fifo");
+        using (var mkfifo = System.Diagnostics.Process.Start("mkfifo", [fifo]))
+        {
+            await mkfifo.WaitForExitAsync();
+            Assert.Equal(0, mkfifo.ExitCode);
+        }
+
+        var site = Path.Combine(_confDirectory, "site.conf");
+        await File.WriteAllTextAsync(site, (await File.ReadAllTextAsync(site)).Replace("server_name", "include /etc/nginx/conf.d/hang.fifo;\n    server_name", StringComparison.Ordinal));
+    }
+
+    /// <summary>Puts the working site back.</summary>
+    public Task RepairNginxConfigAsync() => WriteNginxConfigAsync(valid: true);
+
     /// <summary>The serial of the certificate nginx serves now, over a real TLS connection to 127.0.0.1.</summary>
     public async Task<string> ServedSerialAsync()
     {

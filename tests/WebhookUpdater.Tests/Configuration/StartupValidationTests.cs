@@ -75,6 +75,8 @@ public sealed class StartupValidationTests
     [InlineData("Webhook:MaxBodyBytes", "10", "Webhook:MaxBodyBytes is 10: use 1024 to 16777216")]
     [InlineData("Webhook:PermitsPerMinute", "0", "Webhook:PermitsPerMinute is 0: use 1 or more")]
     [InlineData("Docker:Endpoint", "ftp://example", "Docker:Endpoint (or DOCKER_HOST) 'ftp://example' is not a Docker endpoint")]
+    [InlineData("Docker:ExecTimeout", "00:00:00", "Docker:ExecTimeout is 00:00:00: use a duration from 00:00:01 to 1.00:00:00 (default 00:05:00)")]
+    [InlineData("Docker:StallTimeout", "2.00:00:00", "Docker:StallTimeout is 2.00:00:00: use a duration from 00:00:01 to 1.00:00:00 (default 00:02:00)")]
     public async Task Bad_settings_name_the_setting_and_the_fix(string setting, string value, string message)
     {
         await using var app = new TestApp(new() { [setting] = value });
