@@ -26,6 +26,7 @@ public static class BackupObjectTypes
 public sealed record BackupObject(string Name, string Source, long Size, string Sha256, string? Container = null, string Type = BackupObjectTypes.Archive, string? Target = null);
 
 /// <summary>Written last: a set without a manifest is incomplete by definition.</summary>
+/// <param name="Signature">HMAC of everything else with this installation's key (see <see cref="BackupManifestSigner"/>); null on sets written before signing.</param>
 public sealed record BackupManifest(
     string Id,
     string Kind,
@@ -33,7 +34,8 @@ public sealed record BackupManifest(
     string? JobId,
     string Container,
     string? ImageId,
-    IReadOnlyList<BackupObject> Objects);
+    IReadOnlyList<BackupObject> Objects,
+    string? Signature = null);
 
 /// <summary>A set as the store sees it: its folder or key prefix, whatever it holds.</summary>
 /// <param name="Size">Bytes of every object under the set, manifest included.</param>

@@ -49,6 +49,7 @@ internal sealed class ServiceProcess : IAsyncDisposable
         start.Environment["Webhook__Secret"] = ServiceHost.WebhookSecret;
         start.Environment["Admin__Token"] = ServiceHost.AdminToken;
         start.Environment["Approvals__SigningKey"] = ServiceHost.SigningKey;
+        start.Environment["Backups__SigningKey"] = ServiceHost.BackupSigningKey;
         start.Environment["Approvals__BaseUrl"] = $"http://127.0.0.1:{port}";
         start.Environment["DOCKER_HOST"] = TestEnvironment.DockerHost;
         foreach (var (key, value) in settings)
