@@ -82,6 +82,20 @@ public static class BackupNames
         return safe.Length == 0 ? "root" : safe[..Math.Min(safe.Length, 60)];
     }
 
+    /// <summary>
+    /// {container}.{path or database}-{hash}.tar.gz|.pgdump: readable, and unique through a short
+    /// hash of the container, type and full target (folding to '_' and the 60-character cut alone
+    /// make /data/a.b and /data/a_b one name). Sets written before keep their names: a restore
+    /// reads every name from the manifest.
+    /// </summary>
+    public static string ObjectName(string container, string type, string target)
+    {
+        var hash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes($"{container}\n{type}\n{target}")))[..8];
+        return type == BackupObjectTypes.PostgresDump
+            ? $"{Safe(container)}.{Safe(target)}-{hash}.pgdump"
+            : $"{Safe(container)}.{Safe(target.Trim('/'))}-{hash}.tar.gz";
+    }
+
     /// <summary>yyyyMMdd-HHmmss-{kind}-{container}-{random}: sorts by time, and says its kind even without a manifest.</summary>
     public static string NewSetId(DateTimeOffset now, string kind, string container) =>
         $"{now.UtcDateTime:yyyyMMdd-HHmmss}-{kind}-{Safe(container)}-{Guid.NewGuid().ToString("N")[..6]}";

@@ -89,7 +89,7 @@ public sealed class BackupPlanner(IContainerLifecycle containers)
         if (isPostgres)
         {
             var (user, database) = await PostgresConnectionAsync(container, cancellationToken);
-            sources.Add(new BackupSource(container.Name, BackupObjectTypes.PostgresDump, database, $"{BackupNames.Safe(container.Name)}.{BackupNames.Safe(database)}.pgdump", user));
+            sources.Add(new BackupSource(container.Name, BackupObjectTypes.PostgresDump, database, BackupNames.ObjectName(container.Name, BackupObjectTypes.PostgresDump, database), user));
         }
 
         IEnumerable<string> paths = labels.ContainsKey(BackupLabels.Paths)
@@ -105,7 +105,7 @@ public sealed class BackupPlanner(IContainerLifecycle containers)
                 throw new BackupSourceException($"{container.Name} has {BackupLabels.Paths} with '{path}': paths must be absolute, e.g. /data");
             }
 
-            sources.Add(new BackupSource(container.Name, BackupObjectTypes.Archive, path, $"{BackupNames.Safe(container.Name)}.{BackupNames.Safe(path.Trim('/'))}.tar.gz"));
+            sources.Add(new BackupSource(container.Name, BackupObjectTypes.Archive, path, BackupNames.ObjectName(container.Name, BackupObjectTypes.Archive, path)));
         }
 
         return sources;

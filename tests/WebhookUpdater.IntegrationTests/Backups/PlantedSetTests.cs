@@ -114,16 +114,22 @@ public sealed class PlantedSetTests(DockerFixture docker) : DockerTest
     }
 
     [Fact]
-    public async Task An_unsigned_set_is_restored_only_after_the_operator_adopts_it_on_the_server()
+    public async Task A_set_of_the_previous_version_is_restored_only_after_the_operator_adopts_it_on_the_server()
     {
         var id = await RunAppAsync("adopt", "/data");
         await docker.WriteFilesAsync(id, "/data", new Dictionary<string, byte[]> { ["app/state.txt"] = BackupContainers.Text("backed up\n") });
         await using var service = new ServiceHost(Data, Settings("S3"));
         var setId = await BackupAsync(service, docker.Name("adopt"));
+        // As the version before signed manifests and hashed object names wrote it.
         var files = new StoreFiles("S3", Data, _s3);
+        var legacyName = $"{docker.Name("adopt")}.data.tar.gz";
+        var current = (await files.ManifestAsync(setId))["objects"]![0]!["name"]!.GetValue<string>();
+        await files.WriteAsync(setId, legacyName, await files.ReadAsync(setId, current));
+        await files.DeleteAsync(setId, current);
         await EditAsync(files, setId, m =>
         {
             m.AsObject().Remove("signature");
+            m["objects"]![0]!["name"] = legacyName;
             return m;
         });
         await docker.WriteFilesAsync(id, "/data", new Dictionary<string, byte[]> { ["app/state.txt"] = BackupContainers.Text("changed\n") });
@@ -276,6 +282,17 @@ internal sealed class StoreFiles(string store, string data, S3Server s3)
         using var copy = new MemoryStream();
         await response.ResponseStream.CopyToAsync(copy);
         return copy.ToArray();
+    }
+
+    public async Task DeleteAsync(string setId, string name)
+    {
+        if (store != "S3")
+        {
+            File.Delete(Path.Combine(data, "backups", setId, name));
+            return;
+        }
+
+        await s3.Client.DeleteObjectAsync(s3.Bucket, $"{Prefix}/{setId}/{name}");
     }
 
     public async Task WriteAsync(string setId, string name, byte[] content)
