@@ -79,6 +79,12 @@ public sealed class BackupOptions
 
     public const int MinimumKeyBytes = 32;
 
+    /// <summary>Image of the throwaway container that empties a path before its restore; empty uses the target container's own image (it needs sh and rm).</summary>
+    public string? RestoreHelperImage { get; set; }
+
+    /// <summary>How long emptying one path before its restore may take.</summary>
+    public TimeSpan RestoreHelperTimeout { get; set; } = TimeSpan.FromMinutes(10);
+
     public byte[] SigningKeyBytes => System.Text.Encoding.UTF8.GetBytes(SigningKey ?? "");
 
     public long PartSizeBytes => PartSizeMiB * 1024L * 1024L;
@@ -139,6 +145,11 @@ internal sealed class BackupOptionsValidator : IValidateOptions<BackupOptions>
         else if (options.SigningKeyBytes.Length < BackupOptions.MinimumKeyBytes)
         {
             failures.Add($"Backups:SigningKey is too short ({options.SigningKeyBytes.Length} bytes): use at least {BackupOptions.MinimumKeyBytes} (e.g. `openssl rand -hex 32`)");
+        }
+
+        if (options.RestoreHelperTimeout <= TimeSpan.Zero)
+        {
+            failures.Add("Backups:RestoreHelperTimeout must be positive, e.g. 00:10:00 (default)");
         }
 
         if (options.PartSizeMiB is < 5 or > 5120)

@@ -34,6 +34,7 @@ public sealed partial class BackupRestorer(
     IContainerLifecycle containers,
     BackupPlanner planner,
     BackupManifestSigner signer,
+    Microsoft.Extensions.Options.IOptions<BackupOptions> options,
     HealthGate gate,
     ILogger<BackupRestorer> logger)
 {
@@ -89,6 +90,13 @@ public sealed partial class BackupRestorer(
                     await containers.StopAsync(name, cancellationToken);
                     stopped.Add(name);
                 }
+            }
+
+            foreach (var archive in archives)
+            {
+                var container = archive.Container ?? manifest.Container;
+                var target = archive.Target ?? SourcePath(archive.Source);
+                await EmptyAsync(container, target, request.DryRun, Step, cancellationToken);
             }
 
             foreach (var archive in archives)
@@ -311,6 +319,42 @@ public sealed partial class BackupRestorer(
             }
         }
     }
+
+    /// <summary>
+    /// Docker's archive API only adds and overwrites: what was written after the backup would stay
+    /// beside the restored files. A path on a volume or bind is emptied first (the set is verified
+    /// by now), so the extract leaves exactly the backed-up tree. The emptying runs in a throwaway
+    /// container of the target's own image (Backups:RestoreHelperImage for images without a shell)
+    /// with the target's volumes; a path in the container's own layer is extracted over.
+    /// </summary>
+    private async Task EmptyAsync(string container, string target, bool dryRun, Action<string> step, CancellationToken cancellationToken)
+    {
+        var path = Normalize(target);
+        var mounts = await containers.DataMountsAsync(container, cancellationToken);
+        if (!mounts.Any(mount => path == Normalize(mount.Destination) || path.StartsWith(Normalize(mount.Destination).TrimEnd('/') + "/", StringComparison.Ordinal)))
+        {
+            step($"{container}:{path} is not on a volume or bind: extracted over (files added since the backup stay)");
+            return;
+        }
+
+        var image = options.Value.RestoreHelperImage is { Length: > 0 } helper ? helper
+            : (await containers.StatusAsync(container, cancellationToken))?.ImageId ?? throw new BackupSourceException($"container {container} disappeared during the restore");
+        step($"empty {container}:{path} (a throwaway container of {ShortImage(image)} with its volumes): what was written after the backup goes");
+        if (dryRun)
+        {
+            return;
+        }
+
+        // A directory loses its contents (dot files too), a file or link goes; the extract recreates them.
+        const string Script = "if [ -d \"$1\" ] && [ ! -L \"$1\" ]; then rm -rf -- \"$1\"/* \"$1\"/.[!.]* \"$1\"/..?*; else rm -f -- \"$1\"; fi";
+        var result = await containers.RunWithVolumesOfAsync(container, image, ["sh", "-c", Script, "sh", path], options.Value.RestoreHelperTimeout, cancellationToken);
+        if (result.ExitCode != 0)
+        {
+            throw new BackupSourceException($"emptying {container}:{path} before the extract failed (exit {result.ExitCode}): {result.Output.Trim()}. If the image of {container} has no shell, set Backups:RestoreHelperImage to a local image that has sh and rm (e.g. busybox)");
+        }
+    }
+
+    private static string ShortImage(string image) => image.StartsWith("sha256:", StringComparison.Ordinal) ? image[..19] : image;
 
     private static string Normalize(string target) => target.Length > 1 ? target.TrimEnd('/') : target;
 

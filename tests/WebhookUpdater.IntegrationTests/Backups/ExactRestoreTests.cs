@@ -49,11 +49,47 @@ public sealed class ExactRestoreTests(DockerFixture docker) : DockerTest
         Assert.NotEqual(after["data/a.b"], after["data/a_b"]);
     }
 
+    [Fact]
+    public async Task A_restore_after_files_were_added_changed_and_removed_leaves_exactly_the_backed_up_tree()
+    {
+        var id = await RunAppAsync("exact", "/srv");
+        await docker.WriteFilesAsync(id, "/srv", new Dictionary<string, byte[]>
+        {
+            ["repos/alice/project.git/HEAD"] = BackupContainers.Text("ref: refs/heads/main\n"),
+            ["repos/alice/project.git/objects/ab/cdef"] = S3BackupStoreTests.RandomBytes(100_000),
+            ["conf/app.ini"] = BackupContainers.Text("[server]\n"),
+            [".hidden"] = BackupContainers.Text("dot file\n"),
+            ["keep/deep/a/b/c.txt"] = BackupContainers.Text("deep\n"),
+        });
+        var before = await docker.TreeAsync(id, "/srv");
+        await using var service = new ServiceHost(Data, _s3.Settings());
+        var set = await BackupAsync(service, docker.Name("exact"));
+        await docker.WriteFilesAsync(id, "/srv", new Dictionary<string, byte[]>
+        {
+            ["conf/app.ini"] = BackupContainers.Text("[server]\nchanged\n"),
+            ["repos/alice/project.git/objects/ff/added"] = BackupContainers.Text("added\n"),
+            ["added-dir/x/y.txt"] = BackupContainers.Text("added\n"),
+            [".added-hidden"] = BackupContainers.Text("added\n"),
+        });
+        var (exit, _, error) = await docker.ExecAsync(id, ["sh", "-c", "rm -rf /srv/keep/deep /srv/.hidden && mkdir /srv/empty-added"]);
+        Assert.True(exit == 0, error);
+        Assert.NotEqual(before, await docker.TreeAsync(id, "/srv"));
+
+        var restore = await PostgresBackupTests.Admin(service).PostAsync($"/api/backups/{set.GetProperty("id").GetString()}/restore", null, TestContext.Current.CancellationToken);
+
+        Assert.True(restore.IsSuccessStatusCode, await restore.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
+        Assert.Equal(before, await docker.TreeAsync(id, "/srv"));
+        Assert.True((await docker.Client.Containers.InspectContainerAsync(id)).State.Running);
+    }
+
     private async Task<string> RunAppAsync(string role, string paths)
     {
         var volume = docker.Name($"{role}-data-{Guid.NewGuid().ToString("N")[..6]}");
         await docker.Client.Volumes.CreateAsync(new VolumesCreateParameters { Name = volume, Labels = new Dictionary<string, string> { [DockerFixture.TestLabel] = "true" } });
         Volumes.Add(volume);
+        var srv = docker.Name($"{role}-srv-{Guid.NewGuid().ToString("N")[..6]}");
+        await docker.Client.Volumes.CreateAsync(new VolumesCreateParameters { Name = srv, Labels = new Dictionary<string, string> { [DockerFixture.TestLabel] = "true" } });
+        Volumes.Add(srv);
         var image = TestEnvironment.AppImage("1.0");
         await docker.EnsureImageAsync(image);
         var created = await docker.Client.Containers.CreateContainerAsync(new CreateContainerParameters
@@ -62,7 +98,7 @@ public sealed class ExactRestoreTests(DockerFixture docker) : DockerTest
             Image = image,
             Env = [$"APP_PORT={DockerFixture.FreePort()}"],
             Labels = docker.RunLabels(new Dictionary<string, string> { ["backup.paths"] = paths }),
-            HostConfig = new HostConfig { NetworkMode = "host", Binds = [$"{volume}:/data"] },
+            HostConfig = new HostConfig { NetworkMode = "host", Binds = [$"{volume}:/data", $"{srv}:/srv"] },
         });
         Containers.Add(created.ID);
         await docker.Client.Containers.StartContainerAsync(created.ID, new ContainerStartParameters());
