@@ -128,4 +128,20 @@ public sealed class BackupPlannerTests
 
         Assert.Contains(message, error.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Backup_with_names_a_compose_service_of_the_same_project_whatever_its_container_is_called()
+    {
+        var containers = new Containers()
+            .Add("stack_gitea_1", new() { ["backup.paths"] = "/data", ["backup.with"] = "postgres", ["com.docker.compose.project"] = "stack", ["com.docker.compose.service"] = "gitea" }, [], DataVolume)
+            .Add("stack_postgres_1", new() { ["backup.postgres"] = "true", ["com.docker.compose.project"] = "stack", ["com.docker.compose.service"] = "postgres" }, ["POSTGRES_USER=gitea"], PgData)
+            .Add("other_postgres_1", new() { ["backup.postgres"] = "true", ["com.docker.compose.project"] = "other", ["com.docker.compose.service"] = "postgres" }, ["POSTGRES_USER=other"], PgData);
+        BackupPlanner planner = containers;
+
+        var sources = await planner.PlanAsync("stack_gitea_1", TestContext.Current.CancellationToken);
+        var roots = await planner.DailyRootsAsync(TestContext.Current.CancellationToken);
+
+        Assert.Equal(["archive stack_gitea_1 /data stack_gitea_1.data.tar.gz", "pg_dump stack_postgres_1 gitea stack_postgres_1.gitea.pgdump gitea"], Describe(sources));
+        Assert.Equal(["other_postgres_1", "stack_gitea_1"], roots);
+    }
 }
