@@ -4,6 +4,7 @@
 #   secrets/webhook_secret     bearer secret Diun sends to webhook-updater
 #   secrets/admin_token        bearer token of webhook-updater's admin API (jobs, approvals by curl)
 #   secrets/signing_key        key that signs approval links (rotate: docs/deployment.md)
+#   secrets/backup_signing_key key that signs backup sets (keep a copy: docs/backups.md)
 #   secrets/aws_credentials    AWS credentials (INI) for S3 backups and SES email: edit it
 # Random values are 32 bytes, hex (safe in YAML, URLs and sed). The folder is mode 700 (only
 # root on the host), the files mode 444: without swarm, compose mounts them with the host file's
@@ -17,7 +18,7 @@ chmod 700 "$dir"
 
 random() { od -An -tx1 -N32 /dev/urandom | tr -d ' \n'; }
 
-for name in postgres_password webhook_secret admin_token signing_key; do
+for name in postgres_password webhook_secret admin_token signing_key backup_signing_key; do
   f="$dir/$name"
   if [ -s "$f" ]; then
     echo "keeping $f"

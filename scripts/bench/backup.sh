@@ -69,6 +69,7 @@ log "starting the service on 127.0.0.1:$PORT (S3 $S3_URL/$BUCKET, parts of $PART
   cd "$WORK/app"
   export ASPNETCORE_URLS="http://127.0.0.1:$PORT" ASPNETCORE_ENVIRONMENT=Production
   export Admin__Token="$TOKEN" Webhook__Secret="bench-webhook-secret-0123456789" Store__DataDirectory="$WORK/data"
+  export Backups__SigningKey="bench-backup-signing-key-0123456789abcdef"
   export Approvals__SigningKey="bench-approval-signing-key-0123456789abcdef" Approvals__BaseUrl="http://127.0.0.1:$PORT"
   export Updates__RunWorker=false Logging__LogLevel__Default=Warning
   export Logging__Console__TimestampFormat="HH:mm:ss.fff "

@@ -44,7 +44,7 @@ measure() {
   start="$(now_ms)"
   ASPNETCORE_URLS="http://127.0.0.1:$port" ASPNETCORE_ENVIRONMENT=Production \
     Webhook__Secret=bench-webhook-secret-0123456789 Admin__Token=bench-admin-token-0123456789 \
-    Approvals__SigningKey=bench-signing-key-0123456789-0123456789 Approvals__BaseUrl="http://127.0.0.1:$port" \
+    Approvals__SigningKey=bench-signing-key-0123456789-0123456789 Backups__SigningKey=bench-backup-signing-key-0123456789-01234 Approvals__BaseUrl="http://127.0.0.1:$port" \
     Store__DataDirectory="$data" Logging__LogLevel__Default=Warning \
     dotnet "$dll" >"$data/out.log" 2>&1 &
   pid=$!

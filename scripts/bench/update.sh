@@ -38,7 +38,7 @@ dotnet build src/WebhookUpdater -c Release -v q -nologo >/dev/null
 port="$(free_port)"
 SECRET=bench-webhook-secret-0123456789 TOKEN=bench-admin-token-0123456789
 ASPNETCORE_URLS="http://127.0.0.1:$port" ASPNETCORE_ENVIRONMENT=Production Webhook__Secret=$SECRET Admin__Token=$TOKEN \
-  Approvals__SigningKey=bench-signing-key-0123456789-0123456789 Approvals__BaseUrl="http://127.0.0.1:$port" \
+  Approvals__SigningKey=bench-signing-key-0123456789-0123456789 Backups__SigningKey=bench-backup-signing-key-0123456789-01234 Approvals__BaseUrl="http://127.0.0.1:$port" \
   Store__DataDirectory="$WORK/data" Logging__LogLevel__Default=Warning Webhook__PermitsPerMinute=100000 \
   HealthGate__StableFor=00:00:00 HealthGate__PollInterval=00:00:00.050 \
   dotnet src/WebhookUpdater/bin/Release/net10.0/WebhookUpdater.dll >"$WORK/service.log" 2>&1 &

@@ -134,7 +134,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
   mkdir -p "$data"
   start_app "$SERVICE_BIN" "$WORK/service-$round.log" "${COMMON_ENV[@]}" ASPNETCORE_URLS="http://127.0.0.1:$port" \
     Webhook__Secret="$SECRET" Webhook__PermitsPerMinute=1000000 Admin__Token="$(random_hex 24)" \
-    Approvals__SigningKey="$(random_hex 32)" Approvals__BaseUrl="http://127.0.0.1:$port" \
+    Approvals__SigningKey="$(random_hex 32)" Backups__SigningKey="$(random_hex 32)" Approvals__BaseUrl="http://127.0.0.1:$port" \
     Store__DataDirectory="$data" Store__Synchronous=Full Docker__Endpoint="$DOCKER_HOST_URI" Updates__RunWorker=false \
     dotnet WebhookUpdater.dll
   service_pid="$LAST_PID"

@@ -26,6 +26,7 @@ public static class BackupObjectTypes
 public sealed record BackupObject(string Name, string Source, long Size, string Sha256, string? Container = null, string Type = BackupObjectTypes.Archive, string? Target = null);
 
 /// <summary>Written last: a set without a manifest is incomplete by definition.</summary>
+/// <param name="Signature">HMAC of everything else with this installation's key (see <see cref="BackupManifestSigner"/>); null on sets written before signing.</param>
 public sealed record BackupManifest(
     string Id,
     string Kind,
@@ -33,7 +34,8 @@ public sealed record BackupManifest(
     string? JobId,
     string Container,
     string? ImageId,
-    IReadOnlyList<BackupObject> Objects);
+    IReadOnlyList<BackupObject> Objects,
+    string? Signature = null);
 
 /// <summary>A set as the store sees it: its folder or key prefix, whatever it holds.</summary>
 /// <param name="Size">Bytes of every object under the set, manifest included.</param>
@@ -78,6 +80,20 @@ public static class BackupNames
     {
         var safe = new string(text.Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' ? c : '_').ToArray());
         return safe.Length == 0 ? "root" : safe[..Math.Min(safe.Length, 60)];
+    }
+
+    /// <summary>
+    /// {container}.{path or database}-{hash}.tar.gz|.pgdump: readable, and unique through a short
+    /// hash of the container, type and full target (folding to '_' and the 60-character cut alone
+    /// make /data/a.b and /data/a_b one name). Sets written before keep their names: a restore
+    /// reads every name from the manifest.
+    /// </summary>
+    public static string ObjectName(string container, string type, string target)
+    {
+        var hash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes($"{container}\n{type}\n{target}")))[..8];
+        return type == BackupObjectTypes.PostgresDump
+            ? $"{Safe(container)}.{Safe(target)}-{hash}.pgdump"
+            : $"{Safe(container)}.{Safe(target.Trim('/'))}-{hash}.tar.gz";
     }
 
     /// <summary>yyyyMMdd-HHmmss-{kind}-{container}-{random}: sorts by time, and says its kind even without a manifest.</summary>

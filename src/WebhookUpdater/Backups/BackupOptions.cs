@@ -74,6 +74,19 @@ public sealed class BackupOptions
     /// <summary>Complete manual sets kept per container; 0 keeps them all.</summary>
     public int KeepManual { get; set; }
 
+    /// <summary>HMAC-SHA256 key that signs every manifest (at least 32 bytes). Secret: also from Backups__SigningKey_FILE.</summary>
+    public string? SigningKey { get; set; }
+
+    public const int MinimumKeyBytes = 32;
+
+    /// <summary>Image of the throwaway container that empties a path before its restore; empty uses the target container's own image (it needs sh and rm).</summary>
+    public string? RestoreHelperImage { get; set; }
+
+    /// <summary>How long emptying one path before its restore may take.</summary>
+    public TimeSpan RestoreHelperTimeout { get; set; } = TimeSpan.FromMinutes(10);
+
+    public byte[] SigningKeyBytes => System.Text.Encoding.UTF8.GetBytes(SigningKey ?? "");
+
     public long PartSizeBytes => PartSizeMiB * 1024L * 1024L;
 
     public TimeZoneInfo ResolveTimeZone() =>
@@ -81,6 +94,20 @@ public sealed class BackupOptions
 
     public CronExpression? ResolveSchedule() =>
         string.IsNullOrWhiteSpace(Schedule) ? null : CronExpression.Parse(Schedule, CronFormat.Standard);
+}
+
+/// <summary>In Development a missing signing key gets a throwaway value: sets made then cannot be restored after a restart without adopting them.</summary>
+internal sealed class BackupDevelopmentDefaults(IHostEnvironment? environment = null) : IPostConfigureOptions<BackupOptions>
+{
+    private readonly Lazy<string> _developmentKey = new(() => Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)));
+
+    public void PostConfigure(string? name, BackupOptions options)
+    {
+        if (environment?.IsDevelopment() == true && string.IsNullOrEmpty(options.SigningKey))
+        {
+            options.SigningKey = _developmentKey.Value;
+        }
+    }
 }
 
 internal sealed class BackupOptionsValidator : IValidateOptions<BackupOptions>
@@ -109,6 +136,20 @@ internal sealed class BackupOptionsValidator : IValidateOptions<BackupOptions>
             {
                 failures.Add("Backups:Region is empty: name the bucket's region, e.g. eu-central-1");
             }
+        }
+
+        if (string.IsNullOrEmpty(options.SigningKey))
+        {
+            failures.Add($"Backups:SigningKey is required outside Development: set Backups__SigningKey_FILE to a file of at least {BackupOptions.MinimumKeyBytes} random bytes (scripts/run.sh and compose/init-secrets.sh make one); it signs every backup set, and a restore refuses a set it did not sign");
+        }
+        else if (options.SigningKeyBytes.Length < BackupOptions.MinimumKeyBytes)
+        {
+            failures.Add($"Backups:SigningKey is too short ({options.SigningKeyBytes.Length} bytes): use at least {BackupOptions.MinimumKeyBytes} (e.g. `openssl rand -hex 32`)");
+        }
+
+        if (options.RestoreHelperTimeout <= TimeSpan.Zero)
+        {
+            failures.Add("Backups:RestoreHelperTimeout must be positive, e.g. 00:10:00 (default)");
         }
 
         if (options.PartSizeMiB is < 5 or > 5120)

@@ -60,6 +60,7 @@ public sealed class BackupPlanner(IContainerLifecycle containers)
         foreach (var other in BackupLabels.List(primary.Labels, BackupLabels.With))
         {
             var status = await containers.StatusAsync(other, cancellationToken)
+                ?? await ComposeServiceAsync(primary, other, cancellationToken)
                 ?? throw new BackupSourceException($"{primary.Name} has {BackupLabels.With}={other}, but no container {other} exists: fix the label or start {other}");
             sources.AddRange(await OwnSourcesAsync(status, cancellationToken));
         }
@@ -72,8 +73,31 @@ public sealed class BackupPlanner(IContainerLifecycle containers)
     {
         var all = await containers.ListAsync(cancellationToken);
         var asking = all.Where(c => BackupLabels.AsksForBackup(c.Labels)).ToList();
-        var included = asking.SelectMany(c => BackupLabels.List(c.Labels, BackupLabels.With)).ToHashSet(StringComparer.Ordinal);
-        return asking.Where(c => !included.Contains(c.Name)).Select(c => c.Name).Order(StringComparer.Ordinal).ToList();
+        var included = asking.SelectMany(c => BackupLabels.List(c.Labels, BackupLabels.With).Select(other => (Project: c.Labels.GetValueOrDefault(ComposeProject), Name: other))).ToList();
+        return asking.Where(c => !included.Any(with => with.Name == c.Name
+                || (with.Project is not null && c.Labels.GetValueOrDefault(ComposeProject) == with.Project && c.Labels.GetValueOrDefault(ComposeService) == with.Name)))
+            .Select(c => c.Name).Order(StringComparer.Ordinal).ToList();
+    }
+
+    private const string ComposeProject = "com.docker.compose.project";
+    private const string ComposeService = "com.docker.compose.service";
+
+    /// <summary>
+    /// backup.with=postgres in a compose file names the service: compose v1 names its container
+    /// {project}_postgres_1, so a name that is no container is looked up as a service of the same project.
+    /// </summary>
+    private async Task<ContainerStatus?> ComposeServiceAsync(ContainerStatus primary, string service, CancellationToken cancellationToken)
+    {
+        if (primary.Labels.GetValueOrDefault(ComposeProject) is not { Length: > 0 } project)
+        {
+            return null;
+        }
+
+        var matches = (await containers.ListAsync(cancellationToken))
+            .Where(c => c.Labels.GetValueOrDefault(ComposeProject) == project && c.Labels.GetValueOrDefault(ComposeService) == service)
+            .OrderByDescending(c => c.Running).ThenBy(c => c.Name, StringComparer.Ordinal)
+            .ToList();
+        return matches.Count == 0 ? null : await containers.StatusAsync(matches[0].Name, cancellationToken);
     }
 
     private async Task<IReadOnlyList<BackupSource>> OwnSourcesAsync(ContainerStatus container, CancellationToken cancellationToken)
@@ -89,7 +113,7 @@ public sealed class BackupPlanner(IContainerLifecycle containers)
         if (isPostgres)
         {
             var (user, database) = await PostgresConnectionAsync(container, cancellationToken);
-            sources.Add(new BackupSource(container.Name, BackupObjectTypes.PostgresDump, database, $"{BackupNames.Safe(container.Name)}.{BackupNames.Safe(database)}.pgdump", user));
+            sources.Add(new BackupSource(container.Name, BackupObjectTypes.PostgresDump, database, BackupNames.ObjectName(container.Name, BackupObjectTypes.PostgresDump, database), user));
         }
 
         IEnumerable<string> paths = labels.ContainsKey(BackupLabels.Paths)
@@ -105,7 +129,7 @@ public sealed class BackupPlanner(IContainerLifecycle containers)
                 throw new BackupSourceException($"{container.Name} has {BackupLabels.Paths} with '{path}': paths must be absolute, e.g. /data");
             }
 
-            sources.Add(new BackupSource(container.Name, BackupObjectTypes.Archive, path, $"{BackupNames.Safe(container.Name)}.{BackupNames.Safe(path.Trim('/'))}.tar.gz"));
+            sources.Add(new BackupSource(container.Name, BackupObjectTypes.Archive, path, BackupNames.ObjectName(container.Name, BackupObjectTypes.Archive, path)));
         }
 
         return sources;

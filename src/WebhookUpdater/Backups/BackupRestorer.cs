@@ -8,6 +8,9 @@ namespace WebhookUpdater.Backups;
 /// <summary>What a restore did, or would do (dry run), step by step.</summary>
 public sealed record RestoreReport(string SetId, bool DryRun, bool Succeeded, IReadOnlyList<string> Steps, string? Error);
 
+/// <summary>What an adoption found, and whether the set is now signed.</summary>
+public sealed record AdoptReport(BackupManifest Manifest, ManifestTrust Trust, bool Adopted, IReadOnlyList<string> Steps);
+
 /// <param name="RunHealthGate">False when the caller runs its own gate (the pipeline's rollback).</param>
 /// <param name="StartAll">Also start the set's containers that were stopped before the restore (the rollback starts its own).</param>
 public sealed record RestoreRequest(string SetId, bool DryRun = false, bool RunHealthGate = true, bool StartAll = true);
@@ -30,6 +33,8 @@ public sealed partial class BackupRestorer(
     IBackupStore store,
     IContainerLifecycle containers,
     BackupPlanner planner,
+    BackupManifestSigner signer,
+    Microsoft.Extensions.Options.IOptions<BackupOptions> options,
     HealthGate gate,
     ILogger<BackupRestorer> logger)
 {
@@ -42,19 +47,24 @@ public sealed partial class BackupRestorer(
             LogStep(logger, request.SetId, request.DryRun, text);
         }
 
-        if (!BackupNames.IsSafe(request.SetId))
+        var manifest = await ReadManifestAsync(request.SetId, cancellationToken);
+        switch (signer.Check(manifest))
         {
-            throw new RestoreRefusedException($"'{request.SetId}' is not a backup set id (GET /api/backups lists them)", notFound: true);
+            case ManifestTrust.NoSignature:
+                throw new RestoreRefusedException($"set {manifest.Id} is not signed: it was written before backup sets were signed, or not by this service. If it is yours, check and adopt it on the server: dotnet WebhookUpdater.dll adopt {manifest.Id} (docs/backups.md, \"Sets from elsewhere\")");
+            case ManifestTrust.Mismatch:
+                throw new RestoreRefusedException($"set {manifest.Id} does not carry this installation's signature: its manifest was changed in the store, or another installation (another Backups:SigningKey) wrote it. Restore another set; a set of another installation can be adopted on the server: dotnet WebhookUpdater.dll adopt {manifest.Id}");
         }
 
-        var manifest = await store.ManifestAsync(request.SetId, cancellationToken)
-            ?? throw new RestoreRefusedException($"set {request.SetId} has no manifest: it does not exist or is incomplete, and cannot be restored (GET /api/backups lists the complete ones)", notFound: true);
-
+        Step($"signature of set {manifest.Id}: made by this installation");
         foreach (var item in manifest.Objects)
         {
             await VerifyAsync(manifest.Id, item, cancellationToken);
             Step($"verified {item.Name}: {item.Size} bytes, sha256 {item.Sha256}");
         }
+
+        await CheckTargetsAsync(manifest, cancellationToken);
+        Step($"targets of set {manifest.Id}: every container, path and database asks for this backup today");
 
         var involved = manifest.Objects.Select(o => o.Container ?? manifest.Container).Prepend(manifest.Container).Distinct(StringComparer.Ordinal).ToList();
         var status = new Dictionary<string, ContainerStatus>(StringComparer.Ordinal);
@@ -80,6 +90,13 @@ public sealed partial class BackupRestorer(
                     await containers.StopAsync(name, cancellationToken);
                     stopped.Add(name);
                 }
+            }
+
+            foreach (var archive in archives)
+            {
+                var container = archive.Container ?? manifest.Container;
+                var target = archive.Target ?? SourcePath(archive.Source);
+                await EmptyAsync(container, target, request.DryRun, Step, cancellationToken);
             }
 
             foreach (var archive in archives)
@@ -183,6 +200,164 @@ public sealed partial class BackupRestorer(
         return new RestoreReport(manifest.Id, request.DryRun, true, steps, null);
     }
 
+    /// <summary>
+    /// Adopts a set this installation did not sign (written before signing, or by another
+    /// installation): checks it as a restore would (id, object names, today's labels of its
+    /// containers, every object against the manifest) and, when <paramref name="confirmed"/>,
+    /// signs its manifest with this installation's key. Changes no container.
+    /// </summary>
+    public async Task<AdoptReport> AdoptAsync(string setId, bool confirmed, CancellationToken cancellationToken)
+    {
+        var manifest = await ReadManifestAsync(setId, cancellationToken);
+        var trust = signer.Check(manifest);
+        if (trust == ManifestTrust.Trusted)
+        {
+            return new AdoptReport(manifest, trust, Adopted: false, ["the set is already signed by this installation: nothing to adopt"]);
+        }
+
+        var steps = new List<string>
+        {
+            trust == ManifestTrust.NoSignature ? "the manifest carries no signature" : "the manifest carries another key's signature (or was changed since it was signed)",
+        };
+        await CheckTargetsAsync(manifest, cancellationToken);
+        foreach (var item in manifest.Objects)
+        {
+            var target = item.Target ?? SourcePath(item.Source);
+            steps.Add(item.Type == BackupObjectTypes.PostgresDump
+                ? $"{item.Name}: database {target} in container {item.Container ?? manifest.Container} (dropped and recreated by a restore)"
+                : $"{item.Name}: path {target} in container {item.Container ?? manifest.Container} (replaced by a restore)");
+        }
+
+        foreach (var item in manifest.Objects)
+        {
+            await VerifyAsync(manifest.Id, item, cancellationToken);
+            steps.Add($"verified {item.Name}: {item.Size} bytes, sha256 {item.Sha256}");
+        }
+
+        if (!confirmed)
+        {
+            return new AdoptReport(manifest, trust, Adopted: false, steps);
+        }
+
+        await store.CompleteAsync(signer.Sign(manifest with { Signature = null }), cancellationToken);
+        LogAdopted(logger, manifest.Id, trust.ToString());
+        steps.Add("signed with this installation's key: the set can be restored");
+        return new AdoptReport(manifest, trust, Adopted: true, steps);
+    }
+
+    private async Task<BackupManifest> ReadManifestAsync(string setId, CancellationToken cancellationToken)
+    {
+        if (!BackupNames.IsSafe(setId))
+        {
+            throw new RestoreRefusedException($"'{setId}' is not a backup set id (GET /api/backups lists them)", notFound: true);
+        }
+
+        BackupManifest? manifest;
+        try
+        {
+            manifest = await store.ManifestAsync(setId, cancellationToken);
+        }
+        catch (System.Text.Json.JsonException e)
+        {
+            throw new RestoreRefusedException($"the manifest of set {setId} is not valid JSON ({e.Message}): the set is damaged, restore another one");
+        }
+
+        if (manifest is null)
+        {
+            throw new RestoreRefusedException($"set {setId} has no manifest: it does not exist or is incomplete, and cannot be restored (GET /api/backups lists the complete ones)", notFound: true);
+        }
+
+        if (manifest.Id != setId)
+        {
+            throw new RestoreRefusedException($"the manifest stored under set {setId} names set '{manifest.Id}': a set copied or renamed in the store is not restored. Restore {manifest.Id} itself, or another set");
+        }
+
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var item in manifest.Objects ?? [])
+        {
+            if (!BackupNames.IsSafe(item.Name) || item.Name == BackupNames.ManifestName || !names.Add(item.Name))
+            {
+                throw new RestoreRefusedException($"set {setId} lists the object '{item.Name}' more than once or under a name this service never writes: the set is damaged, restore another one");
+            }
+
+            if (item.Type is not (BackupObjectTypes.Archive or BackupObjectTypes.PostgresDump))
+            {
+                throw new RestoreRefusedException($"set {setId} holds {item.Name} of type '{item.Type}', which this service does not restore");
+            }
+        }
+
+        return manifest;
+    }
+
+    /// <summary>
+    /// A restore writes only what a backup of the set's container would take today: each object's
+    /// container must exist and carry the labels (backup.paths, backup.postgres, backup.with, or
+    /// the default of all data mounts) that name its path or database.
+    /// </summary>
+    private async Task CheckTargetsAsync(BackupManifest manifest, CancellationToken cancellationToken)
+    {
+        IReadOnlyList<BackupSource> plan;
+        try
+        {
+            plan = await planner.PlanAsync(manifest.Container, cancellationToken);
+        }
+        catch (BackupSourceException e)
+        {
+            throw new RestoreRefusedException($"set {manifest.Id} cannot be matched to today's containers: {e.Message}. Create the container (same name, labels and volumes) first");
+        }
+
+        foreach (var item in manifest.Objects)
+        {
+            var container = item.Container ?? manifest.Container;
+            var target = Normalize(item.Target ?? SourcePath(item.Source));
+            if (!plan.Any(source => source.Container == container && source.Type == item.Type && Normalize(source.Target) == target))
+            {
+                var what = item.Type == BackupObjectTypes.PostgresDump ? $"database {target}" : $"path {target}";
+                var asks = plan.Count == 0 ? "nothing" : string.Join(", ", plan.Select(source => source.Describe()));
+                throw new RestoreRefusedException(
+                    $"set {manifest.Id} restores {item.Name} into {what} of container {container}, but the labels of {manifest.Container} and its {BackupLabels.With} containers do not ask for it today (they ask for: {asks}): nothing is restored into a container, path or database that is not labelled for it. Restore another set, or fix the labels ({BackupLabels.Paths}, {BackupLabels.Postgres}, {BackupLabels.With}) if they were changed by mistake");
+            }
+        }
+    }
+
+    /// <summary>
+    /// Docker's archive API only adds and overwrites: what was written after the backup would stay
+    /// beside the restored files. A path on a volume or bind is emptied first (the set is verified
+    /// by now), so the extract leaves exactly the backed-up tree. The emptying runs in a throwaway
+    /// container of the target's own image (Backups:RestoreHelperImage for images without a shell)
+    /// with the target's volumes; a path in the container's own layer is extracted over.
+    /// </summary>
+    private async Task EmptyAsync(string container, string target, bool dryRun, Action<string> step, CancellationToken cancellationToken)
+    {
+        var path = Normalize(target);
+        var mounts = await containers.DataMountsAsync(container, cancellationToken);
+        if (!mounts.Any(mount => path == Normalize(mount.Destination) || path.StartsWith(Normalize(mount.Destination).TrimEnd('/') + "/", StringComparison.Ordinal)))
+        {
+            step($"{container}:{path} is not on a volume or bind: extracted over (files added since the backup stay)");
+            return;
+        }
+
+        var image = options.Value.RestoreHelperImage is { Length: > 0 } helper ? helper
+            : (await containers.StatusAsync(container, cancellationToken))?.ImageId ?? throw new BackupSourceException($"container {container} disappeared during the restore");
+        step($"empty {container}:{path} (a throwaway container of {ShortImage(image)} with its volumes): what was written after the backup goes");
+        if (dryRun)
+        {
+            return;
+        }
+
+        // A directory loses its contents (dot files too), a file or link goes; the extract recreates them.
+        const string Script = "if [ -d \"$1\" ] && [ ! -L \"$1\" ]; then rm -rf -- \"$1\"/* \"$1\"/.[!.]* \"$1\"/..?*; else rm -f -- \"$1\"; fi";
+        var result = await containers.RunWithVolumesOfAsync(container, image, ["sh", "-c", Script, "sh", path], options.Value.RestoreHelperTimeout, cancellationToken);
+        if (result.ExitCode != 0)
+        {
+            throw new BackupSourceException($"emptying {container}:{path} before the extract failed (exit {result.ExitCode}): {result.Output.Trim()}. If the image of {container} has no shell, set Backups:RestoreHelperImage to a local image that has sh and rm (e.g. busybox)");
+        }
+    }
+
+    private static string ShortImage(string image) => image.StartsWith("sha256:", StringComparison.Ordinal) ? image[..19] : image;
+
+    private static string Normalize(string target) => target.Length > 1 ? target.TrimEnd('/') : target;
+
     private async Task RestoreDatabaseAsync(string setId, BackupObject dump, string container, string database, string maintenance, CancellationToken cancellationToken)
     {
         var status = await containers.StatusAsync(container, cancellationToken)
@@ -259,6 +434,9 @@ public sealed partial class BackupRestorer(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Restore {SetId} (dry run: {DryRun}): {Step}")]
     private static partial void LogStep(ILogger logger, string setId, bool dryRun, string step);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Adopted set {SetId} (it was {Trust}): signed with this installation's key")]
+    private static partial void LogAdopted(ILogger logger, string setId, string trust);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Restore {SetId} failed: {Error}")]
     private static partial void LogFailed(ILogger logger, string setId, string error);

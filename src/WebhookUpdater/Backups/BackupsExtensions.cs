@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using WebhookUpdater.Configuration;
 
 namespace WebhookUpdater.Backups;
 
@@ -6,7 +7,11 @@ public static class BackupsExtensions
 {
     public static IServiceCollection AddBackups(this IServiceCollection services)
     {
-        services.AddOptions<BackupOptions>().BindConfiguration(BackupOptions.Section).ValidateOnStart();
+        services.AddOptions<BackupOptions>().BindConfiguration(BackupOptions.Section)
+            .Configure<IConfiguration>((options, configuration) => options.SigningKey = configuration.ReadSecret("Backups:SigningKey"))
+            .ValidateOnStart();
+        services.AddSingleton<IPostConfigureOptions<BackupOptions>, BackupDevelopmentDefaults>();
+        services.AddSingleton<BackupManifestSigner>();
         services.AddSingleton<IValidateOptions<BackupOptions>, BackupOptionsValidator>();
         services.AddSingleton<LocalFolderBackupStore>();
         services.AddSingleton<S3BackupStore>();

@@ -15,6 +15,7 @@ public sealed partial class ContainerSnapshotter(
     BackupPlanner planner,
     BackupRetention retention,
     BackupMetrics metrics,
+    BackupManifestSigner signer,
     TimeProvider time,
     ILogger<ContainerSnapshotter> logger) : IDisposable
 {
@@ -71,7 +72,7 @@ public sealed partial class ContainerSnapshotter(
                 LogObject(logger, setId, stored.Name, stored.Size);
             }
 
-            var manifest = new BackupManifest(setId, kind, time.GetUtcNow(), jobId, container, imageId, objects);
+            var manifest = signer.Sign(new BackupManifest(setId, kind, time.GetUtcNow(), jobId, container, imageId, objects));
             await store.CompleteAsync(manifest, cancellationToken);
             var total = objects.Sum(o => o.Size);
             LogComplete(logger, setId, objects.Count, total);

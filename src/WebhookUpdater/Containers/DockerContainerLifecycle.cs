@@ -149,6 +149,31 @@ internal sealed partial class DockerContainerLifecycle(
         }
     }
 
+    public async Task<ExecResult> RunWithVolumesOfAsync(string volumesOf, string image, IReadOnlyList<string> command, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(timeout);
+        var created = await _docker.Containers.CreateContainerAsync(new CreateContainerParameters
+        {
+            Image = image,
+            Entrypoint = [command[0]],
+            Cmd = command.Skip(1).ToList(),
+            User = "0",
+            NetworkDisabled = true,
+            HostConfig = new HostConfig { VolumesFrom = [volumesOf], NetworkMode = "none" },
+        }, deadline.Token);
+        try
+        {
+            await _docker.Containers.StartContainerAsync(created.ID, new ContainerStartParameters(), deadline.Token);
+            var exit = await _docker.Containers.WaitContainerAsync(created.ID, deadline.Token);
+            return new ExecResult(exit.StatusCode, await LogTailAsync(created.ID, 20, deadline.Token));
+        }
+        finally
+        {
+            await RemoveAsync(created.ID, CancellationToken.None);
+        }
+    }
+
     public async Task<string> CreateLikeAsync(string template, string name, string image, CancellationToken cancellationToken)
     {
         var old = await _pipeline.CallAsync("inspect", template, token => _docker.Containers.InspectContainerAsync(template, token), cancellationToken);

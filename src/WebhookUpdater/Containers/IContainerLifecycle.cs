@@ -81,4 +81,11 @@ public partial interface IContainerLifecycle
         ExecAsync(nameOrId, command, cancellationToken);
 
     Task<string> LogTailAsync(string nameOrId, int lines, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Runs <paramref name="command"/> in a throwaway container of <paramref name="image"/> that has the
+    /// volumes and binds of <paramref name="volumesOf"/> at the same paths (no network, as root), waits
+    /// for it and removes it. Returns its exit code and the tail of its output.
+    /// </summary>
+    Task<ExecResult> RunWithVolumesOfAsync(string volumesOf, string image, IReadOnlyList<string> command, TimeSpan timeout, CancellationToken cancellationToken);
 }

@@ -39,6 +39,7 @@ public sealed partial class SecretLeakTests(DockerFixture docker) : DockerTest
     private static readonly Dictionary<string, string> Secrets = new()
     {
         ["Approvals:SigningKey"] = ServiceHost.SigningKey,
+        ["Backups:SigningKey"] = ServiceHost.BackupSigningKey,
         ["Webhook:Secret"] = ServiceHost.WebhookSecret,
         ["Admin:Token"] = ServiceHost.AdminToken,
         ["AWS_SECRET_ACCESS_KEY"] = SesEmulator.SecretAccessKey,

@@ -115,6 +115,7 @@ public sealed class VolumeBackupTests(DockerFixture docker) : DockerTest
         };
         start.Environment["DOCKER_HOST"] = TestEnvironment.DockerHost;
         start.Environment["Store__DataDirectory"] = Data;
+        start.Environment["Backups__SigningKey"] = ServiceHost.BackupSigningKey;
         start.Environment["HealthGate__StableFor"] = "00:00:01";
         foreach (var (key, value) in _s3.Settings())
         {

@@ -33,6 +33,7 @@ internal sealed class CertificateServiceHost(string dataDirectory, Dictionary<st
         builder.UseSetting("Webhook:Secret", ServiceHost.WebhookSecret);
         builder.UseSetting("Admin:Token", ServiceHost.AdminToken);
         builder.UseSetting("Approvals:SigningKey", ServiceHost.SigningKey);
+        builder.UseSetting("Backups:SigningKey", ServiceHost.BackupSigningKey);
         builder.UseSetting("Approvals:BaseUrl", "http://127.0.0.1");
         builder.UseSetting("Logging:LogLevel:Default", "Warning");
         builder.UseSetting("Updates:RunWorker", "false");

@@ -134,13 +134,13 @@ public sealed partial class ComposeFileTests
         var config = await ConfigAsync(DeploymentFiles.EnvExample);
 
         var secrets = config.Map("secrets");
-        Assert.Equal(["admin_token", "aws_credentials", "postgres_password", "signing_key", "webhook_secret"], secrets.Keys().Order());
+        Assert.Equal(["admin_token", "aws_credentials", "backup_signing_key", "postgres_password", "signing_key", "webhook_secret"], secrets.Keys().Order());
         foreach (var name in secrets.Keys())
         {
             Assert.Equal(Path.Combine(DeploymentFiles.ComposeDirectory, "secrets", name), secrets.Map(name).Scalar("file"));
         }
 
-        Assert.Equal(["admin_token", "aws_credentials", "signing_key", "webhook_secret"], SecretsOf(Service(config, "webhook-updater")).Order());
+        Assert.Equal(["admin_token", "aws_credentials", "backup_signing_key", "signing_key", "webhook_secret"], SecretsOf(Service(config, "webhook-updater")).Order());
         Assert.Equal(["webhook_secret"], SecretsOf(Service(config, "diun")));
         Assert.Equal(["postgres_password"], SecretsOf(Service(config, "postgres")));
         Assert.Equal(["postgres_password"], SecretsOf(Service(config, "gitea")));

@@ -147,6 +147,7 @@ public sealed class DockerImageTests(DockerFixture docker) : IAsyncLifetime
                 "Webhook__Secret_FILE=/run/secrets/webhook_secret",
                 "Admin__Token_FILE=/run/secrets/admin_token",
                 $"Approvals__SigningKey={ServiceHost.SigningKey}",
+                $"Backups__SigningKey={ServiceHost.BackupSigningKey}",
                 $"Approvals__BaseUrl=http://127.0.0.1:{port}",
                 "HealthGate__StableFor=00:00:02",
                 "HealthGate__PollInterval=00:00:00.200",

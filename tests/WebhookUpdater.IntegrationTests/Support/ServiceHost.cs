@@ -15,6 +15,8 @@ internal sealed class ServiceHost(string dataDirectory, Dictionary<string, strin
     public const string AdminToken = "it-admin-token-0123456789";
     public const string SigningKey = "it-approval-signing-key-0123456789abcdef";
 
+    public const string BackupSigningKey = "it-backup-signing-key-0123456789abcdef01";
+
     public string DataDirectory { get; } = dataDirectory;
 
     /// <summary>Service replacements (a clock the test moves, …), applied last.</summary>
@@ -29,6 +31,7 @@ internal sealed class ServiceHost(string dataDirectory, Dictionary<string, strin
         builder.UseSetting("Logging:LogLevel:Default", "Warning");
         builder.UseSetting("Updates:RunWorker", "false");
         builder.UseSetting("Approvals:SigningKey", SigningKey);
+        builder.UseSetting("Backups:SigningKey", BackupSigningKey);
         builder.UseSetting("Approvals:BaseUrl", "http://127.0.0.1");
         foreach (var (key, value) in settings ?? [])
         {

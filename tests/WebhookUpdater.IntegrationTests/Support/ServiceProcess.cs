@@ -51,6 +51,7 @@ internal sealed class ServiceProcess : IAsyncDisposable
         start.Environment["Webhook__Secret"] = ServiceHost.WebhookSecret;
         start.Environment["Admin__Token"] = ServiceHost.AdminToken;
         start.Environment["Approvals__SigningKey"] = ServiceHost.SigningKey;
+        start.Environment["Backups__SigningKey"] = ServiceHost.BackupSigningKey;
         start.Environment["Approvals__BaseUrl"] = $"http://127.0.0.1:{port}";
         start.Environment["DOCKER_HOST"] = TestEnvironment.DockerHost;
         if (hangAfterPhase is not null)

@@ -32,4 +32,21 @@ public sealed class BackupNamesTests
     [InlineData(".hidden")]
     [InlineData("")]
     public void Names_that_could_escape_the_set_are_refused(string name) => Assert.False(BackupNames.IsSafe(name));
+
+    [Fact]
+    public void Paths_that_fold_to_the_same_readable_name_get_different_object_names()
+    {
+        var dotted = BackupNames.ObjectName("gitea", BackupObjectTypes.Archive, "/data/a.b");
+        var underscored = BackupNames.ObjectName("gitea", BackupObjectTypes.Archive, "/data/a_b");
+        var longOne = BackupNames.ObjectName("gitea", BackupObjectTypes.Archive, "/data/" + new string('x', 80) + "/one");
+        var longTwo = BackupNames.ObjectName("gitea", BackupObjectTypes.Archive, "/data/" + new string('x', 80) + "/two");
+
+        Assert.StartsWith("gitea.data_a_b-", dotted, StringComparison.Ordinal);
+        Assert.EndsWith(".tar.gz", dotted, StringComparison.Ordinal);
+        Assert.NotEqual(dotted, underscored);
+        Assert.NotEqual(longOne, longTwo);
+        Assert.All(new[] { dotted, underscored, longOne, longTwo }, name => Assert.True(BackupNames.IsSafe(name), name));
+        Assert.Equal(dotted, BackupNames.ObjectName("gitea", BackupObjectTypes.Archive, "/data/a.b"));
+        Assert.NotEqual(BackupNames.ObjectName("db", BackupObjectTypes.PostgresDump, "a.b"), BackupNames.ObjectName("db", BackupObjectTypes.PostgresDump, "a_b"));
+    }
 }

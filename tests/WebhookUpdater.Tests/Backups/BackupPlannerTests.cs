@@ -50,7 +50,13 @@ public sealed class BackupPlannerTests
     private static readonly DataMount ConfigBind = new("bind", null, "/srv/gitea/config", "/etc/gitea");
     private static readonly DataMount PgData = new("volume", "pg-data", "/var/lib/docker/volumes/pg-data/_data", "/var/lib/postgresql/data");
 
-    private static string[] Describe(IReadOnlyList<BackupSource> sources) => sources.Select(s => $"{s.Type} {s.Container} {s.Target} {s.ObjectName} {s.User}".TrimEnd()).ToArray();
+    // Object names end in a short hash of the full target (BackupNamesTests); the readable part is what is checked here.
+    private static string[] Describe(IReadOnlyList<BackupSource> sources) => sources.Select(s =>
+    {
+        Assert.Equal(BackupNames.ObjectName(s.Container, s.Type, s.Target), s.ObjectName);
+        var readable = System.Text.RegularExpressions.Regex.Replace(s.ObjectName, "-[0-9a-f]{8}(?=\\.(tar\\.gz|pgdump)$)", "");
+        return $"{s.Type} {s.Container} {s.Target} {readable} {s.User}".TrimEnd();
+    }).ToArray();
 
     [Fact]
     public async Task A_container_without_labels_gets_every_volume_and_bind()
@@ -121,5 +127,21 @@ public sealed class BackupPlannerTests
         var error = await Assert.ThrowsAsync<BackupSourceException>(() => planner.PlanAsync("gitea", TestContext.Current.CancellationToken));
 
         Assert.Contains(message, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Backup_with_names_a_compose_service_of_the_same_project_whatever_its_container_is_called()
+    {
+        var containers = new Containers()
+            .Add("stack_gitea_1", new() { ["backup.paths"] = "/data", ["backup.with"] = "postgres", ["com.docker.compose.project"] = "stack", ["com.docker.compose.service"] = "gitea" }, [], DataVolume)
+            .Add("stack_postgres_1", new() { ["backup.postgres"] = "true", ["com.docker.compose.project"] = "stack", ["com.docker.compose.service"] = "postgres" }, ["POSTGRES_USER=gitea"], PgData)
+            .Add("other_postgres_1", new() { ["backup.postgres"] = "true", ["com.docker.compose.project"] = "other", ["com.docker.compose.service"] = "postgres" }, ["POSTGRES_USER=other"], PgData);
+        BackupPlanner planner = containers;
+
+        var sources = await planner.PlanAsync("stack_gitea_1", TestContext.Current.CancellationToken);
+        var roots = await planner.DailyRootsAsync(TestContext.Current.CancellationToken);
+
+        Assert.Equal(["archive stack_gitea_1 /data stack_gitea_1.data.tar.gz", "pg_dump stack_postgres_1 gitea stack_postgres_1.gitea.pgdump gitea"], Describe(sources));
+        Assert.Equal(["other_postgres_1", "stack_gitea_1"], roots);
     }
 }

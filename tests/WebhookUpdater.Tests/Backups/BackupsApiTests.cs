@@ -77,6 +77,7 @@ public sealed class BackupsApiTests
         await File.WriteAllTextAsync(Path.Combine(folder, "gitea.data.tar.gz"), "damaged", TestContext.Current.CancellationToken);
         var manifest = new BackupManifest("20240102-020000-daily-gitea-aaaaaa", BackupKinds.Daily, DateTimeOffset.UnixEpoch, null, "gitea", null,
             [new BackupObject("gitea.data.tar.gz", "gitea:/data", 7, new string('0', 64), "gitea", BackupObjectTypes.Archive, "/data")]);
+        manifest = BackupManifestSignerTests.Signer(TestApp.BackupSigningKey).Sign(manifest);
         await File.WriteAllTextAsync(Path.Combine(folder, "manifest.json"), JsonSerializer.Serialize(manifest, BackupJson.Options), TestContext.Current.CancellationToken);
 
         var response = await app.Admin().PostAsync("/api/backups/20240102-020000-daily-gitea-aaaaaa/restore", null, TestContext.Current.CancellationToken);

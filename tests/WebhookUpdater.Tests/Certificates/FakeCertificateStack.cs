@@ -166,6 +166,8 @@ internal sealed class FakeCertificateStack : IStackContainers, IContainerLifecyc
     public Task<string> CreateLikeAsync(string template, string name, string image, CancellationToken cancellationToken) => throw new NotSupportedException();
 
     public Task<string> LogTailAsync(string nameOrId, int lines, CancellationToken cancellationToken) => throw new NotSupportedException();
+
+    public Task<ExecResult> RunWithVolumesOfAsync(string volumesOf, string image, IReadOnlyList<string> command, TimeSpan timeout, CancellationToken cancellationToken) => throw new NotSupportedException();
 }
 
 internal sealed class RecordingNotifier : INotifier

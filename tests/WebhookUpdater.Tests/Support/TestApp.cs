@@ -17,6 +17,7 @@ internal sealed class TestApp : WebApplicationFactory<Program>
     public const string WebhookSecret = "test-webhook-secret-0123456789";
     public const string AdminToken = "test-admin-token-0123456789";
     public const string SigningKey = "test-approval-signing-key-0123456789abcdef";
+    public const string BackupSigningKey = "test-backup-signing-key-0123456789abcdef";
     public const string BaseUrl = "https://updates.example.test";
 
     private readonly Dictionary<string, string?> _settings;
@@ -33,6 +34,7 @@ internal sealed class TestApp : WebApplicationFactory<Program>
             ["Logging:LogLevel:Default"] = "Warning",
             ["Updates:RunWorker"] = "false",
             ["Approvals:SigningKey"] = SigningKey,
+            ["Backups:SigningKey"] = BackupSigningKey,
             ["Approvals:BaseUrl"] = BaseUrl,
         };
         foreach (var (key, value) in settings ?? [])

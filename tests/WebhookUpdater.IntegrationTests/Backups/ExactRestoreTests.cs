@@ -1,0 +1,116 @@
+#nullable disable warnings
+using System.Net.Http.Json;
+using System.Text.Json;
+using Docker.DotNet.Models;
+using WebhookUpdater.IntegrationTests.Support;
+
+namespace WebhookUpdater.IntegrationTests.Backups;
+
+/// <summary>A restored path is the backed-up one, file for file and byte for byte.</summary>
+[Collection(DockerCollection.Name)]
+[Trait("Category", "Docker")]
+public sealed class ExactRestoreTests(DockerFixture docker) : DockerTest
+{
+    protected override DockerFixture Docker => docker;
+
+    private S3Server _s3;
+
+    public override async ValueTask InitializeAsync()
+    {
+        await base.InitializeAsync();
+        _s3 = await S3Server.StartAsync();
+    }
+
+    public override async ValueTask DisposeAsync()
+    {
+        await _s3.DisposeAsync();
+        await base.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Two_paths_whose_names_folded_together_make_two_objects_and_restore_to_two_files()
+    {
+        var id = await RunAppAsync("fold", "/data/a.b,/data/a_b");
+        await docker.WriteFilesAsync(id, "/data", new Dictionary<string, byte[]> { ["a.b"] = BackupContainers.Text("dotted\n"), ["a_b"] = BackupContainers.Text("underscored\n") });
+        var before = await docker.TreeAsync(id, "/data");
+        await using var service = new ServiceHost(Data, _s3.Settings());
+        var set = await BackupAsync(service, docker.Name("fold"));
+        await docker.WriteFilesAsync(id, "/data", new Dictionary<string, byte[]> { ["a.b"] = BackupContainers.Text("changed\n"), ["a_b"] = BackupContainers.Text("changed too\n") });
+
+        var restore = await PostgresBackupTests.Admin(service).PostAsync($"/api/backups/{set.GetProperty("id").GetString()}/restore", null, TestContext.Current.CancellationToken);
+
+        Assert.True(restore.IsSuccessStatusCode, await restore.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
+        var names = set.GetProperty("objects").EnumerateArray().Select(o => o.GetProperty("name").GetString()).ToList();
+        Assert.Equal(2, names.Distinct().Count());
+        Assert.Equal(2, (await _s3.KeysAsync()).Count(key => key.EndsWith(".tar.gz", StringComparison.Ordinal)));
+        var after = await docker.TreeAsync(id, "/data");
+        Assert.Equal(before["data/a.b"], after["data/a.b"]);
+        Assert.Equal(before["data/a_b"], after["data/a_b"]);
+        Assert.NotEqual(after["data/a.b"], after["data/a_b"]);
+    }
+
+    [Fact]
+    public async Task A_restore_after_files_were_added_changed_and_removed_leaves_exactly_the_backed_up_tree()
+    {
+        var id = await RunAppAsync("exact", "/srv");
+        await docker.WriteFilesAsync(id, "/srv", new Dictionary<string, byte[]>
+        {
+            ["repos/alice/project.git/HEAD"] = BackupContainers.Text("ref: refs/heads/main\n"),
+            ["repos/alice/project.git/objects/ab/cdef"] = S3BackupStoreTests.RandomBytes(100_000),
+            ["conf/app.ini"] = BackupContainers.Text("[server]\n"),
+            [".hidden"] = BackupContainers.Text("dot file\n"),
+            ["keep/deep/a/b/c.txt"] = BackupContainers.Text("deep\n"),
+        });
+        var before = await docker.TreeAsync(id, "/srv");
+        await using var service = new ServiceHost(Data, _s3.Settings());
+        var set = await BackupAsync(service, docker.Name("exact"));
+        await docker.WriteFilesAsync(id, "/srv", new Dictionary<string, byte[]>
+        {
+            ["conf/app.ini"] = BackupContainers.Text("[server]\nchanged\n"),
+            ["repos/alice/project.git/objects/ff/added"] = BackupContainers.Text("added\n"),
+            ["added-dir/x/y.txt"] = BackupContainers.Text("added\n"),
+            [".added-hidden"] = BackupContainers.Text("added\n"),
+        });
+        var (exit, _, error) = await docker.ExecAsync(id, ["sh", "-c", "rm -rf /srv/keep/deep /srv/.hidden && mkdir /srv/empty-added"]);
+        Assert.True(exit == 0, error);
+        Assert.NotEqual(before, await docker.TreeAsync(id, "/srv"));
+
+        var restore = await PostgresBackupTests.Admin(service).PostAsync($"/api/backups/{set.GetProperty("id").GetString()}/restore", null, TestContext.Current.CancellationToken);
+
+        Assert.True(restore.IsSuccessStatusCode, await restore.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
+        Assert.Equal(before, await docker.TreeAsync(id, "/srv"));
+        Assert.True((await docker.Client.Containers.InspectContainerAsync(id)).State.Running);
+    }
+
+    private async Task<string> RunAppAsync(string role, string paths)
+    {
+        var volume = docker.Name($"{role}-data-{Guid.NewGuid().ToString("N")[..6]}");
+        await docker.Client.Volumes.CreateAsync(new VolumesCreateParameters { Name = volume, Labels = new Dictionary<string, string> { [DockerFixture.TestLabel] = "true" } });
+        Volumes.Add(volume);
+        var srv = docker.Name($"{role}-srv-{Guid.NewGuid().ToString("N")[..6]}");
+        await docker.Client.Volumes.CreateAsync(new VolumesCreateParameters { Name = srv, Labels = new Dictionary<string, string> { [DockerFixture.TestLabel] = "true" } });
+        Volumes.Add(srv);
+        var image = TestEnvironment.AppImage("1.0");
+        await docker.EnsureImageAsync(image);
+        var created = await docker.Client.Containers.CreateContainerAsync(new CreateContainerParameters
+        {
+            Name = docker.Name(role),
+            Image = image,
+            Env = [$"APP_PORT={DockerFixture.FreePort()}"],
+            Labels = docker.RunLabels(new Dictionary<string, string> { ["backup.paths"] = paths }),
+            HostConfig = new HostConfig { NetworkMode = "host", Binds = [$"{volume}:/data", $"{srv}:/srv"] },
+        });
+        Containers.Add(created.ID);
+        await docker.Client.Containers.StartContainerAsync(created.ID, new ContainerStartParameters());
+        await docker.WaitHealthyAsync(created.ID, TimeSpan.FromSeconds(30));
+        return created.ID;
+    }
+
+    private static async Task<JsonElement> BackupAsync(ServiceHost service, string container)
+    {
+        var backup = await PostgresBackupTests.Admin(service).PostAsJsonAsync("/api/backups", new { containers = new[] { container } }, TestContext.Current.CancellationToken);
+        var result = await backup.Content.ReadFromJsonAsync<JsonElement>(TestContext.Current.CancellationToken);
+        Assert.True(backup.IsSuccessStatusCode, result.ToString());
+        return result.GetProperty("sets")[0];
+    }
+}
