@@ -23,7 +23,6 @@ internal static class DeploymentFiles
 
     public static string Workflow => Path.Combine(Root, ".gitea", "workflows", "ci.yml");
 
-    public static string TestOverride => Path.Combine(Root, "tests", "WebhookUpdater.IntegrationTests", "Deployment", "docker-compose.test.yml");
 
     private static string FindRoot()
     {
