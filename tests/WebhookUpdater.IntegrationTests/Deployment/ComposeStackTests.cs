@@ -160,6 +160,8 @@ public sealed partial class ComposeStackTests(DockerFixture docker) : IAsyncLife
         var chosen = new Dictionary<string, string>
         {
             ["PUBLISH_ADDRESS"] = "127.0.0.1",
+            // Its own range per run: another stack test on this engine holds the default one.
+            ["STACK_SUBNET"] = $"10.{Random.Shared.Next(100, 250)}.{Random.Shared.Next(0, 256)}.0/24",
             ["HTTP_PORT"] = _httpPort.ToString(CultureInfo.InvariantCulture),
             ["HTTPS_PORT"] = _httpsPort.ToString(CultureInfo.InvariantCulture),
             ["GITEA_SSH_PORT"] = DockerFixture.FreePort().ToString(CultureInfo.InvariantCulture),
