@@ -44,7 +44,7 @@ public sealed partial class ComposeFileTests
             ["AWS_REGION"] = "eu-central-1",
             ["DOCKER_GID"] = "999",
         };
-        await File.WriteAllTextAsync(env, ComposeStackTests.OperatorEnv(await File.ReadAllTextAsync(DeploymentFiles.EnvExample), yours, new Dictionary<string, string>()));
+        await File.WriteAllTextAsync(env, DeploymentFiles.OperatorEnv(await File.ReadAllTextAsync(DeploymentFiles.EnvExample), yours, new Dictionary<string, string>()));
         return env;
     }
 

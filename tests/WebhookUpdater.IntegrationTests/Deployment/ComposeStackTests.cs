@@ -174,7 +174,7 @@ public sealed partial class ComposeStackTests(DockerFixture docker) : IAsyncLife
             ["DIUN_IMAGE"] = $"{TestEnvironment.ImagePrefix}/stack-diun:1",
             ["WEBHOOK_UPDATER_IMAGE"] = updaterImage,
         };
-        await File.WriteAllTextAsync(Path.Combine(ComposeDirectory, ".env"), OperatorEnv(await File.ReadAllTextAsync(DeploymentFiles.EnvExample), yours, chosen));
+        await File.WriteAllTextAsync(Path.Combine(ComposeDirectory, ".env"), DeploymentFiles.OperatorEnv(await File.ReadAllTextAsync(DeploymentFiles.EnvExample), yours, chosen));
 
         var init = await Cli.RunAsync("/bin/sh", ["./init-secrets.sh"], ComposeDirectory);
         Assert.True(init.ExitCode == 0, init.Describe("init-secrets.sh"));
@@ -205,45 +205,6 @@ public sealed partial class ComposeStackTests(DockerFixture docker) : IAsyncLife
             ],
             TimeSpan.FromMinutes(2));
         Assert.True(place.ExitCode == 0, place.Describe("docker-compose run certbot (placing the certificate)"));
-    }
-
-    /// <summary>
-    /// .env.example with its first section (the operator's) filled in and the operator's choices
-    /// changed; every other line stays as the example has it, and nothing is added.
-    /// </summary>
-    internal static string OperatorEnv(string example, IReadOnlyDictionary<string, string> yours, IReadOnlyDictionary<string, string> chosen)
-    {
-        var lines = example.Split('\n');
-        var yoursStart = Array.FindIndex(lines, l => l.StartsWith("# --- Yours", StringComparison.Ordinal));
-        var yoursEnd = Array.FindIndex(lines, yoursStart + 1, l => l.StartsWith("# ---", StringComparison.Ordinal));
-        Assert.True(yoursStart >= 0 && yoursEnd > yoursStart, ".env.example has a '# --- Yours' section followed by another '# ---' section");
-        var marked = new HashSet<string>();
-        var seen = new HashSet<string>();
-        for (var i = 0; i < lines.Length; i++)
-        {
-            if (lines[i].StartsWith('#') || !lines[i].Contains('=', StringComparison.Ordinal))
-            {
-                continue;
-            }
-
-            var name = lines[i][..lines[i].IndexOf('=', StringComparison.Ordinal)];
-            if (i > yoursStart && i < yoursEnd)
-            {
-                marked.Add(name);
-                Assert.True(yours.ContainsKey(name), $".env.example marks {name} as the operator's: the test must fill it in");
-                lines[i] = $"{name}={yours[name]}";
-            }
-            else if (chosen.TryGetValue(name, out var value))
-            {
-                lines[i] = $"{name}={value}";
-            }
-
-            seen.Add(name);
-        }
-
-        Assert.Equal(yours.Keys.Order(), marked.Order());
-        Assert.All(chosen.Keys, name => Assert.Contains(name, seen));
-        return string.Join('\n', lines);
     }
 
     private async Task UpAsync()
