@@ -6,7 +6,8 @@
 #   registry  Debian docker-registry                    127.0.0.1:5000
 #   S3        npm s3rver 3.7.1                          127.0.0.1:4568 (S3RVER/S3RVER)
 #   SES v2    npm aws-ses-v2-local 2.10.2               127.0.0.1:8005
-#   images    localhost:5000/wu-test/{app,postgres,nginx,certbot}, built locally
+#   images    localhost:5000/wu-test/{app,postgres,nginx,certbot}, built locally; on engine A
+#             also the stack's stand-ins wu-test/{stack-gitea,stack-nginx,stack-diun,ses}
 # Idempotent: a second run reuses everything and takes a few seconds.
 # Must run as root. Talks to loopback only (plus Debian's mirror and npm for installs).
 set -euo pipefail
@@ -471,6 +472,28 @@ ensure_debian_images() {
   done
 }
 
+# Stand-ins of the stack's official images (gitea, nginx, diun) and the SES emulator as a
+# container, for the test that starts compose/docker-compose.yml as shipped. Engine A only.
+STACK_IMAGES=("stack-gitea:1:app:1.0" "stack-nginx:1:nginx:1" "stack-diun:1:app:1.0")
+ensure_stack_images() {
+  local entry name tag base base_id h ctx
+  for entry in "${STACK_IMAGES[@]}"; do
+    IFS=: read -r name tag base <<<"$entry"
+    base="$IMAGE_PREFIX/$base"
+    base_id="$(image_id "$DOCKER_A" "$base")"
+    h="$(printf '%s %s\n' "$(hash_inputs "$TESTENV_DIR/images/$name")" "$base_id" | sha256sum | cut -d' ' -f1)"
+    build_image "$IMAGE_PREFIX/$name:$tag" "$h" none "$TESTENV_DIR/images/$name" --build-arg "BASE=$base"
+  done
+  ctx="$STATE_DIR/build/ses"
+  rm -rf "$ctx"
+  mkdir -p "$ctx"
+  cp "$TESTENV_DIR/images/ses/Dockerfile" "$ctx/"
+  cp "$(readlink -f "$(command -v node)")" "$ctx/node"
+  cp -a "$TESTENV_DIR/node_modules" "$ctx/node_modules"
+  h="$(printf '%s %s %s\n' "$(hash_inputs "$TESTENV_DIR/images/ses" "$ctx/node")" "$(cat "$TESTENV_DIR/node_modules/.wu-lock.sha256")" "$(image_id "$DOCKER_A" local/debian:bookworm)" | sha256sum | cut -d' ' -f1)"
+  build_image "$IMAGE_PREFIX/ses:2" "$h" none "$ctx"
+}
+
 all_refs() {
   local entry
   for entry in "${APP_TAGS[@]}"; do echo "$IMAGE_PREFIX/app:${entry%%:*}"; done
@@ -704,6 +727,7 @@ bash "$TESTENV_DIR/smtp.sh"
 ensure_base_image
 ensure_app_images
 ensure_debian_images
+ensure_stack_images
 if ((BUILT_SOMETHING)); then
   # Drop the untagged leftovers of earlier builds of our own images.
   dA image prune -f --filter label=wu.testenv.hash >/dev/null 2>&1 || true

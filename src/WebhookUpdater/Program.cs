@@ -28,6 +28,7 @@ builder.Services.AddLazyResolution();
 builder.AddServiceDefaults();
 builder.Services.AddPersistence();
 builder.Services.AddContainers();
+builder.Services.AddReverseProxy();
 builder.Services.AddAdminAccess();
 builder.Services.AddBackups();
 builder.Services.AddHealthGate();
@@ -40,6 +41,7 @@ builder.Services.AddCertificates();
 
 var app = builder.Build();
 
+app.UseReverseProxy();
 app.UseExceptionHandler();
 app.UseStatusCodePages();
 app.UseRateLimiter();

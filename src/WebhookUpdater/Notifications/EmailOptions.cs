@@ -67,7 +67,7 @@ public sealed class EmailOptions
 
     public sealed class SesSettings
     {
-        /// <summary>The AWS region of the SES account, e.g. eu-west-1 (also the SigV4 signing region).</summary>
+        /// <summary>The AWS region of the SES account, e.g. eu-west-1 (also the SigV4 signing region); empty: the SDK's region (AWS_REGION).</summary>
         public string? Region { get; set; }
 
         /// <summary>Another endpoint than https://email.&lt;region&gt;.amazonaws.com (a VPC endpoint, or a local emulator).</summary>
@@ -123,7 +123,7 @@ internal sealed class EmailOptionsValidator : IValidateOptions<EmailOptions>
             case EmailSenderKind.Ses:
                 if (string.IsNullOrWhiteSpace(options.Ses.Region))
                 {
-                    errors.Add("Email:Sender is Ses but Email:Ses:Region is empty: set it to your SES region, e.g. eu-west-1 (Email__Ses__Region).");
+                    errors.Add("Email:Sender is Ses but no SES region is set: set AWS_REGION (or Email__Ses__Region when SES runs in another region), e.g. eu-west-1.");
                 }
 
                 if (!string.IsNullOrEmpty(options.Ses.ServiceUrl) && !IsHttpUrl(options.Ses.ServiceUrl))

@@ -15,6 +15,13 @@ public static class NotificationsApi
         services.AddOptions<EmailOptions>()
             .BindConfiguration(EmailOptions.Section)
             .Configure<IConfiguration>((options, configuration) => options.Smtp.Password = configuration.ReadSecret("Email:Smtp:Password"))
+            .PostConfigure<IConfiguration>((options, configuration) =>
+            {
+                if (string.IsNullOrWhiteSpace(options.Ses.Region))
+                {
+                    options.Ses.Region = AwsRegionChain.Resolve(configuration);
+                }
+            })
             .ValidateOnStart();
         services.AddSingleton<IValidateOptions<EmailOptions>, EmailOptionsValidator>();
         services.AddSingleton<OutboxStore>();

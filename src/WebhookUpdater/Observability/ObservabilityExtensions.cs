@@ -8,7 +8,9 @@ using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
 using WebhookUpdater.Containers;
+using Microsoft.Extensions.Options;
 using WebhookUpdater.Persistence;
+using WebhookUpdater.Security;
 
 namespace WebhookUpdater.Observability;
 
@@ -31,13 +33,14 @@ public static class ObservabilityExtensions
     /// the code (idle memory, issue 8: 1 MiB).
     /// </summary>
     internal const int FrameworkCardinalityLimit = 100;
-    private const string ReadyTag = "ready";
+    private const string ReadyTag = ReadinessProbe.ReadyTagName;
 
     public static IHostApplicationBuilder AddServiceDefaults(this IHostApplicationBuilder builder)
     {
         var options = builder.Configuration.GetSection(ObservabilityOptions.Section).Get<ObservabilityOptions>() ?? new ObservabilityOptions();
         builder.Services.Configure<ObservabilityOptions>(builder.Configuration.GetSection(ObservabilityOptions.Section));
         builder.Services.AddProblemDetails();
+        builder.Services.AddSingleton<ReadinessProbe>();
         builder.Services.AddHealthChecks()
             .AddCheck<DockerHealthCheck>("docker", tags: [ReadyTag])
             .AddCheck<StoreHealthCheck>("store", tags: [ReadyTag]);
@@ -97,10 +100,16 @@ public static class ObservabilityExtensions
     {
         // Alive: the process answers. Ready: Docker answers and the journal takes writes.
         routes.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = _ => false, ResponseWriter = WriteAsync });
-        routes.MapHealthChecks("/readyz", new HealthCheckOptions { Predicate = check => check.Tags.Contains(ReadyTag), ResponseWriter = WriteAsync });
+        routes.MapGet("/readyz", async (ReadinessProbe probe, HttpContext context, CancellationToken cancellationToken) =>
+        {
+            var report = await probe.CheckAsync(cancellationToken);
+            context.Response.StatusCode = report.Status == HealthStatus.Unhealthy ? StatusCodes.Status503ServiceUnavailable : StatusCodes.Status200OK;
+            context.Response.Headers.CacheControl = "no-store";
+            await WriteAsync(context, report);
+        }).PrivateToTheNetwork().ExcludeFromDescription();
         if (routes.ServiceProvider.GetRequiredService<Microsoft.Extensions.Options.IOptions<ObservabilityOptions>>().Value.PrometheusEnabled)
         {
-            routes.MapPrometheusScrapingEndpoint("/metrics");
+            routes.MapPrometheusScrapingEndpoint("/metrics").PrivateToTheNetwork();
         }
 
         return routes;
@@ -161,18 +170,53 @@ internal sealed class DockerHealthCheck(IContainerRuntime containers) : IHealthC
     }
 }
 
-internal sealed class StoreHealthCheck(JobStore store) : IHealthCheck
+/// <summary>Read-only: the journal opens and answers a query (a probe must not write).</summary>
+internal sealed class StoreHealthCheck(Database database) : IHealthCheck
 {
     public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
         try
         {
-            await store.TouchAsync(cancellationToken);
-            return HealthCheckResult.Healthy("journal writable");
+            await database.ReadAsync(async connection =>
+            {
+                await using var command = connection.CreateCommand();
+                command.CommandText = "SELECT count(*) FROM sqlite_schema";
+                return await command.ExecuteScalarAsync(cancellationToken);
+            }, cancellationToken);
+            return HealthCheckResult.Healthy("journal readable");
         }
         catch (Exception e)
         {
-            return HealthCheckResult.Unhealthy($"journal not writable: {e.GetType().Name}");
+            return HealthCheckResult.Unhealthy($"journal not readable: {e.GetType().Name}");
         }
     }
+}
+
+/// <summary>
+/// /readyz runs its checks (a Docker ping, a journal read) at most once per
+/// Observability:ReadyCacheFor; callers in between, and callers at the same time, share that answer.
+/// </summary>
+internal sealed class ReadinessProbe(HealthCheckService checks, IOptions<ObservabilityOptions> options, TimeProvider time)
+{
+    private readonly Lock _gate = new();
+    private Task<HealthReport>? _current;
+    private DateTimeOffset _checkedAt;
+
+    public Task<HealthReport> CheckAsync(CancellationToken cancellationToken)
+    {
+        lock (_gate)
+        {
+            var now = time.GetUtcNow();
+            if (_current is null || (_current.IsCompleted && now - _checkedAt >= options.Value.ReadyCacheFor))
+            {
+                _checkedAt = now;
+                // Not the caller's token: a caller that goes away must not cancel the answer others wait for.
+                _current = checks.CheckHealthAsync(check => check.Tags.Contains(ReadyTagName), CancellationToken.None);
+            }
+
+            return _current.WaitAsync(cancellationToken);
+        }
+    }
+
+    internal const string ReadyTagName = "ready";
 }

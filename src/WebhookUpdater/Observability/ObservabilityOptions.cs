@@ -14,6 +14,9 @@ public sealed class ObservabilityOptions
     /// </summary>
     public bool? TracingEnabled { get; set; }
 
+    /// <summary>How long /readyz reuses its last answer (its checks call Docker and read the journal).</summary>
+    public TimeSpan ReadyCacheFor { get; set; } = TimeSpan.FromSeconds(5);
+
     /// <summary>Serve Prometheus metrics at /metrics.</summary>
     public bool PrometheusEnabled { get; set; } = true;
 }

@@ -40,12 +40,12 @@ public static class StatusApi
         NoCache(context.Response);
         if (!session.IsLoggedIn(context.Request))
         {
-            return TypedResults.Content(StatusPages.Login(null, session.CanLogIn), "text/html; charset=utf-8");
+            return TypedResults.Content(StatusPages.Login(BasePath(context), null, session.CanLogIn), "text/html; charset=utf-8");
         }
 
         var model = await report.BuildAsync(cancellationToken);
         var notice = context.Request.Query["notice"].ToString();
-        return TypedResults.Content(StatusPages.Dashboard(model, string.IsNullOrEmpty(notice) ? null : notice), "text/html; charset=utf-8");
+        return TypedResults.Content(StatusPages.Dashboard(BasePath(context), model, string.IsNullOrEmpty(notice) ? null : notice), "text/html; charset=utf-8");
     }
 
     private static Results<RedirectHttpResult, ContentHttpResult> LogIn(HttpContext context, StatusSession session, [Microsoft.AspNetCore.Mvc.FromForm] string? token)
@@ -53,16 +53,16 @@ public static class StatusApi
         NoCache(context.Response);
         if (session.TryLogIn(token, context.Response))
         {
-            return TypedResults.Redirect("/");
+            return TypedResults.Redirect(BasePath(context) + "/");
         }
 
-        return TypedResults.Content(StatusPages.Login("That is not the admin token.", session.CanLogIn), "text/html; charset=utf-8", statusCode: StatusCodes.Status401Unauthorized);
+        return TypedResults.Content(StatusPages.Login(BasePath(context), "That is not the admin token.", session.CanLogIn), "text/html; charset=utf-8", statusCode: StatusCodes.Status401Unauthorized);
     }
 
     private static RedirectHttpResult LogOut(HttpContext context)
     {
         StatusSession.LogOut(context.Response);
-        return TypedResults.Redirect("/");
+        return TypedResults.Redirect(BasePath(context) + "/");
     }
 
     private static async Task<Results<RedirectHttpResult, ContentHttpResult>> DecideAsync(
@@ -71,7 +71,7 @@ public static class StatusApi
         // The cookie is SameSite=Strict; refuse a cross-site form post outright as well.
         if (!session.IsLoggedIn(context.Request) || context.Request.Headers["Sec-Fetch-Site"] == "cross-site")
         {
-            return TypedResults.Content(StatusPages.Login("Log in again to decide.", session.CanLogIn), "text/html; charset=utf-8", statusCode: StatusCodes.Status401Unauthorized);
+            return TypedResults.Content(StatusPages.Login(BasePath(context), "Log in again to decide.", session.CanLogIn), "text/html; charset=utf-8", statusCode: StatusCodes.Status401Unauthorized);
         }
 
         var (result, job) = await approvals.DecideJobAsync(id, decision == "approve" ? ApprovalDecisions.Approve : ApprovalDecisions.Reject, cancellationToken);
@@ -81,8 +81,11 @@ public static class StatusApi
             DecisionResult.NotFound => $"There is no job {id}.",
             _ => $"Job {id} no longer waits for approval ({job?.State}).",
         };
-        return TypedResults.Redirect($"/?notice={Uri.EscapeDataString(notice)}");
+        return TypedResults.Redirect($"{BasePath(context)}/?notice={Uri.EscapeDataString(notice)}");
     }
+
+    /// <summary>The public path before the service's own (Proxy:PathBase), so links and forms stay under it.</summary>
+    private static string BasePath(HttpContext context) => context.Request.PathBase.Value ?? "";
 
     private static void NoCache(HttpResponse response)
     {

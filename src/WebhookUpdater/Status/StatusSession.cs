@@ -33,12 +33,16 @@ public sealed class StatusSession(IOptionsMonitor<AdminOptions> admin, TimeProvi
             SameSite = SameSiteMode.Strict,
             Secure = response.HttpContext.Request.IsHttps,
             Expires = expires,
-            Path = "/",
+            Path = CookiePath(response.HttpContext.Request),
         });
         return true;
     }
 
-    public static void LogOut(HttpResponse response) => response.Cookies.Delete(CookieName, new CookieOptions { Path = "/" });
+    public static void LogOut(HttpResponse response) =>
+        response.Cookies.Delete(CookieName, new CookieOptions { Path = CookiePath(response.HttpContext.Request), Secure = response.HttpContext.Request.IsHttps, HttpOnly = true, SameSite = SameSiteMode.Strict });
+
+    /// <summary>The public path base (behind the proxy's /updater), so the browser never sends the cookie to the site beside it.</summary>
+    private static string CookiePath(HttpRequest request) => request.PathBase.HasValue ? request.PathBase.Value! : "/";
 
     public bool IsLoggedIn(HttpRequest request)
     {

@@ -50,6 +50,7 @@ public static class DiunWebhookApi
     {
         var group = routes.MapGroup("/api/diun")
             .WithTags("Webhook")
+            .PrivateToTheNetwork()
             .RequireRateLimiting(RateLimitPolicy)
             .RequireBearerSecret<RouteGroupBuilder, WebhookOptions>(
                 options => options.Secret,

@@ -31,6 +31,23 @@ public sealed partial class ComposeFileTests
         return DeploymentFiles.LoadYaml(result.Stdout);
     }
 
+    /// <summary>.env.example with its operator's section filled in, as the first start asks.</summary>
+    internal static async Task<string> FilledExampleAsync(string domain = "git.poll-streams.com")
+    {
+        var env = Path.Combine(Directory.CreateTempSubdirectory("wu-compose-").FullName, ".env");
+        var yours = new Dictionary<string, string>
+        {
+            ["DOMAIN"] = domain,
+            ["LETSENCRYPT_EMAIL"] = "ops@poll-streams.com",
+            ["Email__From"] = "updates@poll-streams.com",
+            ["Email__To"] = "ops@poll-streams.com",
+            ["AWS_REGION"] = "eu-central-1",
+            ["DOCKER_GID"] = "999",
+        };
+        await File.WriteAllTextAsync(env, DeploymentFiles.OperatorEnv(await File.ReadAllTextAsync(DeploymentFiles.EnvExample), yours, new Dictionary<string, string>()));
+        return env;
+    }
+
     private static YamlMappingNode Service(YamlMappingNode config, string name) => config.Map("services").Map(name);
 
     private static Dictionary<string, string> Labels(YamlMappingNode service) =>
@@ -41,7 +58,7 @@ public sealed partial class ComposeFileTests
     [Fact]
     public async Task The_compose_file_is_valid_with_the_example_settings_and_has_every_service()
     {
-        var config = await ConfigAsync(DeploymentFiles.EnvExample);
+        var config = await ConfigAsync(await FilledExampleAsync());
 
         Assert.Equal(Services.Order(), config.Map("services").Keys().Order());
         var source = DeploymentFiles.LoadYamlFile(DeploymentFiles.ComposeFile);
@@ -58,7 +75,7 @@ public sealed partial class ComposeFileTests
     [Fact]
     public async Task Labels_tell_diun_what_to_watch_and_the_service_how_to_update_and_check_each_container()
     {
-        var config = await ConfigAsync(DeploymentFiles.EnvExample);
+        var config = await ConfigAsync(await FilledExampleAsync());
 
         foreach (var watched in new[] { "postgres", "gitea", "nginx", "diun" })
         {
@@ -80,7 +97,7 @@ public sealed partial class ComposeFileTests
     [Fact]
     public async Task Services_start_in_order_of_health_and_every_long_running_one_has_a_healthcheck()
     {
-        var config = await ConfigAsync(DeploymentFiles.EnvExample);
+        var config = await ConfigAsync(await FilledExampleAsync());
 
         void DependsHealthy(string service, string on) =>
             Assert.Equal("service_healthy", Service(config, service).Map("depends_on").Map(on).Scalar("condition"));
@@ -100,10 +117,7 @@ public sealed partial class ComposeFileTests
     [Fact]
     public async Task The_domain_is_set_once_and_reaches_nginx_gitea_and_the_approval_links()
     {
-        var env = Path.Combine(Directory.CreateTempSubdirectory("wu-compose-").FullName, ".env");
-        await File.WriteAllTextAsync(env, (await File.ReadAllTextAsync(DeploymentFiles.EnvExample)).Replace("DOMAIN=git.poll-streams.com", "DOMAIN=git.example.org", StringComparison.Ordinal));
-
-        var config = await ConfigAsync(env);
+        var config = await ConfigAsync(await FilledExampleAsync("git.example.org"));
 
         var gitea = Service(config, "gitea").Map("environment");
         Assert.Equal("git.example.org", gitea.Scalar("GITEA__server__DOMAIN"));
@@ -131,7 +145,7 @@ public sealed partial class ComposeFileTests
     [Fact]
     public async Task Secrets_come_from_files_and_no_setting_carries_one()
     {
-        var config = await ConfigAsync(DeploymentFiles.EnvExample);
+        var config = await ConfigAsync(await FilledExampleAsync());
 
         var secrets = config.Map("secrets");
         Assert.Equal(["admin_token", "aws_credentials", "backup_signing_key", "postgres_password", "signing_key", "webhook_secret"], secrets.Keys().Order());

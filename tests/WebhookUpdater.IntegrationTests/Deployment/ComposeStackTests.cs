@@ -162,7 +162,17 @@ public sealed class ComposeStackTests(DockerFixture docker) : IAsyncLifetime
 
         // The operator's .env: the example, with the ports this machine has free.
         // Email goes to the .eml outbox here: the example's SES sender would call AWS.
-        var env = (await File.ReadAllTextAsync(DeploymentFiles.EnvExample)).Replace("Email__Sender=Ses", "Email__Sender=Outbox", StringComparison.Ordinal)
+        var yours = new Dictionary<string, string>
+        {
+            ["DOMAIN"] = Domain,
+            ["LETSENCRYPT_EMAIL"] = "ops@example.test",
+            ["Email__From"] = "updates@example.test",
+            ["Email__To"] = "ops@example.test",
+            ["AWS_REGION"] = "eu-central-1",
+            ["DOCKER_GID"] = await UpdaterImage.SocketGroupAsync(),
+        };
+        var env = DeploymentFiles.OperatorEnv(await File.ReadAllTextAsync(DeploymentFiles.EnvExample), yours, new Dictionary<string, string>())
+            .Replace("Email__Sender=Ses", "Email__Sender=Outbox", StringComparison.Ordinal)
             + $"\nHTTP_PORT={_ports["HTTP"]}\nHTTPS_PORT={_ports["HTTPS"]}\nGITEA_SSH_PORT={DockerFixture.FreePort()}\nDOCKER_SOCKET={UpdaterImage.SocketPath}\n";
         await File.WriteAllTextAsync(Path.Combine(_dir, ".env"), env);
         return new Dictionary<string, string>
@@ -182,7 +192,7 @@ public sealed class ComposeStackTests(DockerFixture docker) : IAsyncLifetime
     private static async Task<string> BuildDiunStandInAsync()
     {
         const string tag = "wu-it/diun-standin:1";
-        var context = Path.Combine(DeploymentFiles.Root, "tests", "WebhookUpdater.IntegrationTests", "Deployment", "DiunStandIn");
+        var context = Path.Combine(DeploymentFiles.Root, "scripts", "testenv", "images", "stack-diun");
         var result = await Cli.RunAsync(UpdaterImage.Docker(), ["build", "--network", "none", "--build-arg", $"BASE={TestEnvironment.AppImage("1.0")}", "--label", "wu.test=true", "-t", tag, context], environment: UpdaterImage.DockerEnvironment);
         Assert.True(result.ExitCode == 0, result.Describe("docker build of the diun stand-in"));
         return tag;

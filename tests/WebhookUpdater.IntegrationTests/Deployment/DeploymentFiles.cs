@@ -23,7 +23,45 @@ internal static class DeploymentFiles
 
     public static string Workflow => Path.Combine(Root, ".gitea", "workflows", "ci.yml");
 
-    public static string TestOverride => Path.Combine(Root, "tests", "WebhookUpdater.IntegrationTests", "Deployment", "docker-compose.test.yml");
+
+    /// <summary>
+    /// .env.example with its first section (the operator's) filled in and the operator's choices
+    /// changed; every other line stays as the example has it, and nothing is added.
+    /// </summary>
+    internal static string OperatorEnv(string example, IReadOnlyDictionary<string, string> yours, IReadOnlyDictionary<string, string> chosen)
+    {
+        var lines = example.Split('\n');
+        var yoursStart = Array.FindIndex(lines, l => l.StartsWith("# --- Yours", StringComparison.Ordinal));
+        var yoursEnd = Array.FindIndex(lines, yoursStart + 1, l => l.StartsWith("# ---", StringComparison.Ordinal));
+        Assert.True(yoursStart >= 0 && yoursEnd > yoursStart, ".env.example has a '# --- Yours' section followed by another '# ---' section");
+        var marked = new HashSet<string>();
+        var seen = new HashSet<string>();
+        for (var i = 0; i < lines.Length; i++)
+        {
+            if (lines[i].StartsWith('#') || !lines[i].Contains('=', StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            var name = lines[i][..lines[i].IndexOf('=', StringComparison.Ordinal)];
+            if (i > yoursStart && i < yoursEnd)
+            {
+                marked.Add(name);
+                Assert.True(yours.ContainsKey(name), $".env.example marks {name} as the operator's: the test must fill it in");
+                lines[i] = $"{name}={yours[name]}";
+            }
+            else if (chosen.TryGetValue(name, out var value))
+            {
+                lines[i] = $"{name}={value}";
+            }
+
+            seen.Add(name);
+        }
+
+        Assert.Equal(yours.Keys.Order(), marked.Order());
+        Assert.All(chosen.Keys, name => Assert.Contains(name, seen));
+        return string.Join('\n', lines);
+    }
 
     private static string FindRoot()
     {

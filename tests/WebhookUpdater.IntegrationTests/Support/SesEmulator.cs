@@ -16,8 +16,14 @@ internal sealed class SesEmulator : IDisposable
     private readonly HttpClient _http;
 
     public SesEmulator()
+        : this(Environment.GetEnvironmentVariable("WU_TEST_SES_URL") is { Length: > 0 } url ? url : "http://127.0.0.1:8005")
     {
-        Url = Environment.GetEnvironmentVariable("WU_TEST_SES_URL") is { Length: > 0 } url ? url : "http://127.0.0.1:8005";
+    }
+
+    /// <summary>Another emulator, e.g. the container a stack test starts on its compose network.</summary>
+    public SesEmulator(string url)
+    {
+        Url = url;
         _http = new HttpClient { BaseAddress = new Uri(Url), Timeout = TimeSpan.FromSeconds(10) };
     }
 

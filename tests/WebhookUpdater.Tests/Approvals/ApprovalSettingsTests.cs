@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using WebhookUpdater.Tests.Support;
 
 namespace WebhookUpdater.Tests.Approvals;
@@ -17,7 +18,7 @@ public sealed class ApprovalSettingsTests
     [InlineData("Approvals:BaseUrl", "", "Approvals:BaseUrl is required outside Development")]
     [InlineData("Approvals:BaseUrl", "ftp://example.org", "Approvals:BaseUrl 'ftp://example.org' is not an http(s) URL")]
     [InlineData("Approvals:TokenLifetime", "00:00:00", "Approvals:TokenLifetime is 00:00:00")]
-    [InlineData("Email:Sender", "Ses", "Email:Ses:Region is empty")]
+    [InlineData("Email:Sender", "Ses", "Email:Sender is Ses but no SES region is set: set AWS_REGION")]
     [InlineData("Email:Sender", "Smtp", "Email:Smtp:Host is empty")]
     [InlineData("Email:To", "not an address", "Email:To 'not an address' must be one or more email addresses")]
     public async Task Bad_approval_and_email_settings_name_the_setting_and_the_fix(string setting, string value, string message)
@@ -25,6 +26,28 @@ public sealed class ApprovalSettingsTests
         await using var app = new TestApp(new() { [setting] = value });
 
         Assert.Contains(message, StartError(app), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("AWS_REGION")]
+    [InlineData("AWS_DEFAULT_REGION")]
+    public async Task The_SES_region_falls_back_to_the_AWS_region_of_the_environment(string variable)
+    {
+        await using var app = new TestApp(new() { ["Email:Sender"] = "Ses", ["Email:Ses:Region"] = "", [variable] = "eu-west-3" });
+
+        var options = app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<WebhookUpdater.Notifications.EmailOptions>>().Value;
+
+        Assert.Equal("eu-west-3", options.Ses.Region);
+    }
+
+    [Fact]
+    public async Task The_SES_region_setting_wins_over_the_AWS_region()
+    {
+        await using var app = new TestApp(new() { ["Email:Sender"] = "Ses", ["Email:Ses:Region"] = "us-east-2", ["AWS_REGION"] = "eu-west-3" });
+
+        var options = app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<WebhookUpdater.Notifications.EmailOptions>>().Value;
+
+        Assert.Equal("us-east-2", options.Ses.Region);
     }
 
     [Fact]

@@ -124,16 +124,23 @@ public sealed class StartupValidationTests
     }
 
     [Fact]
-    public async Task Ready_reports_docker_and_the_journal()
+    public async Task Ready_reports_docker_and_the_journal_and_asks_them_at_most_once_per_cache_period()
     {
-        await using var app = new TestApp();
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var app = new TestApp(new() { ["Observability:ReadyCacheFor"] = "00:00:05" })
+        {
+            ConfigureServices = services => services.AddSingleton<TimeProvider>(time),
+        };
         var client = app.CreateClient();
 
         var ready = await client.GetAsync("/readyz", TestContext.Current.CancellationToken);
         app.Containers.Failure = new HttpRequestException("down");
+        var cached = await client.GetAsync("/readyz", TestContext.Current.CancellationToken);
+        time.Advance(TimeSpan.FromSeconds(5));
         var notReady = await client.GetAsync("/readyz", TestContext.Current.CancellationToken);
 
         Assert.Equal(HttpStatusCode.OK, ready.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, cached.StatusCode);
         Assert.Equal(HttpStatusCode.ServiceUnavailable, notReady.StatusCode);
         Assert.Contains("Docker does not answer", await notReady.Content.ReadAsStringAsync(TestContext.Current.CancellationToken), StringComparison.Ordinal);
     }
