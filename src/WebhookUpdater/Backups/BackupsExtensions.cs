@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using WebhookUpdater.Leases;
 
 namespace WebhookUpdater.Backups;
 
@@ -21,6 +22,9 @@ public static class BackupsExtensions
         services.AddSingleton<BackupRunner>();
         services.AddSingleton<IDailyBackup>(provider => provider.GetRequiredService<BackupRunner>());
         services.AddSingleton<BackupRestorer>();
+        services.AddLeases();
+        services.AddSingleton<RestoreJobs>();
+        services.AddHostedService<RestoreRecovery>();
         services.AddHostedService<BackupSchedule>();
         services.AddSingleton<BackupMetrics>();
         services.AddSingleton<Status.IStatusSection, BackupsStatus>();

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Options;
 using WebhookUpdater.Containers;
 using WebhookUpdater.Health;
+using WebhookUpdater.Leases;
 using WebhookUpdater.Notifications;
 using WebhookUpdater.Persistence;
 
@@ -35,6 +36,7 @@ public static class RestoreCommand
         builder.Services.AddBackups();
         builder.Services.AddHealthGate();
         builder.Services.AddNotifications();
+        builder.Services.AddLeases();
         using var host = builder.Build();
 
         using var cancel = new CancellationTokenSource();
@@ -50,7 +52,16 @@ public static class RestoreCommand
             _ = host.Services.GetRequiredService<IOptions<BackupOptions>>().Value;
             var store = host.Services.GetRequiredService<IBackupStore>();
             await output.WriteLineAsync($"{(dryRun ? "dry run: " : "")}restoring {positional[0]} from {store.Describe()}");
-            var report = await host.Services.GetRequiredService<BackupRestorer>().RestoreAsync(new RestoreRequest(positional[0], dryRun), cancel.Token);
+            // The service's journal: the restore takes the same leases and is finished by the service if this process dies.
+            await host.Services.GetRequiredService<Database>().MigrateAsync(cancel.Token);
+            var result = await host.Services.GetRequiredService<RestoreJobs>().RunAsync(positional[0], dryRun, RestoreTriggers.Command, TimeSpan.Zero, cancel.Token);
+            if (result.HeldBy is { } holder)
+            {
+                await output.WriteLineAsync($"restore refused, nothing was changed: {holder.Container} is busy with {holder.Describe()}; try again when it has finished");
+                return 1;
+            }
+
+            var report = result.Report!;
             foreach (var step in report.Steps)
             {
                 await output.WriteLineAsync($"  {step}");
