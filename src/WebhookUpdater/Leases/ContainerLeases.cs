@@ -92,6 +92,11 @@ public sealed partial class ContainerLeases(Database database, TimeProvider time
     private Task? _recovery;
     private TaskCompletionSource _released = NewSignal();
 
+    private int _waiting;
+
+    /// <summary>Operations waiting for a container now.</summary>
+    public int Waiting => Volatile.Read(ref _waiting);
+
     /// <summary>How often a waiter looks again when no release in this process woke it (1 s).</summary>
     internal TimeSpan PollInterval { get; init; } = TimeSpan.FromSeconds(1);
 
@@ -149,7 +154,16 @@ public sealed partial class ContainerLeases(Database database, TimeProvider time
             var pause = left < PollInterval ? left : PollInterval;
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             var delay = Task.Delay(pause, time, timeout.Token);
-            await Task.WhenAny(released, delay);
+            Interlocked.Increment(ref _waiting);
+            try
+            {
+                await Task.WhenAny(released, delay);
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _waiting);
+            }
+
             await timeout.CancelAsync();
             cancellationToken.ThrowIfCancellationRequested();
         }
