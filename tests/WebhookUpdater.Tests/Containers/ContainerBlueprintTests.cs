@@ -14,11 +14,26 @@ public sealed class ContainerBlueprintTests
 {
     private const string NewImage = "localhost:5000/wu-test/app:1.1";
 
+    // Docker's wire format: durations in nanoseconds, enums such as the restart policy kebab-case.
+    private static readonly JsonSerializerOptions Json = new()
+    {
+        Converters = { new Nanoseconds(), new System.Text.Json.Serialization.JsonStringEnumConverter(JsonNamingPolicy.KebabCaseLower) },
+    };
+
+    private sealed class Nanoseconds : System.Text.Json.Serialization.JsonConverter<TimeSpan>
+    {
+        public override TimeSpan Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
+            TimeSpan.FromTicks(reader.GetInt64() / 100);
+
+        public override void Write(Utf8JsonWriter writer, TimeSpan value, JsonSerializerOptions options) =>
+            writer.WriteNumberValue(value.Ticks * 100);
+    }
+
     private static (ContainerInspectResponse Container, ImageInspectResponse Image) Recorded(string engine)
     {
         var folder = Path.Combine(AppContext.BaseDirectory, "Containers", "InspectData");
-        var container = JsonSerializer.Deserialize(File.ReadAllText(Path.Combine(folder, $"container-engine-{engine}.json")), DockerModelsJsonSerializerContext.Default.IListContainerInspectResponse)!;
-        var image = JsonSerializer.Deserialize(File.ReadAllText(Path.Combine(folder, $"image-engine-{engine}.json")), DockerModelsJsonSerializerContext.Default.IListImageInspectResponse)!;
+        var container = JsonSerializer.Deserialize<List<ContainerInspectResponse>>(File.ReadAllText(Path.Combine(folder, $"container-engine-{engine}.json")), Json)!;
+        var image = JsonSerializer.Deserialize<List<ImageInspectResponse>>(File.ReadAllText(Path.Combine(folder, $"image-engine-{engine}.json")), Json)!;
         return (container.Single(), image.Single());
     }
 
