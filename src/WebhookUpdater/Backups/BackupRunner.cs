@@ -1,10 +1,12 @@
 using Microsoft.Extensions.Options;
+using WebhookUpdater.Leases;
 using WebhookUpdater.Notifications;
 
 namespace WebhookUpdater.Backups;
 
 /// <summary>A set that could not be made, and why.</summary>
-public sealed record BackupFailure(string Container, string Error);
+/// <param name="HeldBy">Set when the container was busy with another operation (nothing was backed up).</param>
+public sealed record BackupFailure(string Container, string Error, LeaseHolder? HeldBy = null);
 
 public sealed record BackupRunResult(string Kind, IReadOnlyList<BackupManifest> Sets, IReadOnlyList<BackupFailure> Failures)
 {
@@ -35,12 +37,18 @@ public static class BackupNotificationKinds
     public const string BackupFailed = "backup-failed";
 }
 
-/// <summary>Backs up every container that asks for it (or those named), one set each.</summary>
+/// <summary>
+/// Backs up every container that asks for it (or those named), one set each, each under the
+/// container's lease: the daily run waits for an update or restore to finish (at most
+/// Leases:WaitTimeout), an operator's run does not wait (the container is reported busy).
+/// </summary>
 public sealed partial class BackupRunner(
     ContainerSnapshotter snapshotter,
     BackupPlanner planner,
     IBackupStore store,
     INotifier notifier,
+    ContainerLeases leases,
+    IOptions<LeaseOptions> leaseOptions,
     ILogger<BackupRunner> logger) : IDailyBackup
 {
     public Task<BackupRunResult> RunDailyAsync(CancellationToken cancellationToken) => RunAsync(BackupKinds.Daily, null, cancellationToken);
@@ -63,11 +71,23 @@ public sealed partial class BackupRunner(
             names = [];
         }
 
+        var runId = Guid.CreateVersion7().ToString("N");
+        var wait = kind == BackupKinds.Manual ? TimeSpan.Zero : leaseOptions.Value.WaitTimeout;
         foreach (var name in names)
         {
             try
             {
-                sets.Add(await snapshotter.SnapshotAsync(name, kind, null, null, cancellationToken));
+                var attempt = await leases.AcquireAsync([name], OperationKind.Backup, runId, wait, cancellationToken);
+                if (attempt.Lease is not { } lease)
+                {
+                    failures.Add(new BackupFailure(name, $"{name} is busy with {attempt.HeldBy!.Describe()}: no backup was taken", attempt.HeldBy));
+                    continue;
+                }
+
+                await using (lease)
+                {
+                    sets.Add(await snapshotter.SnapshotAsync(name, kind, null, null, cancellationToken));
+                }
             }
             catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {
@@ -76,7 +96,8 @@ public sealed partial class BackupRunner(
             }
         }
 
-        if (failures.Count > 0)
+        // An operator's run told busy hears it in the answer (409); anything else must reach the operator.
+        if (failures.Any(f => f.HeldBy is null || kind != BackupKinds.Manual))
         {
             try
             {

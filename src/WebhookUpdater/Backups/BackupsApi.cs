@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Http.HttpResults;
+using WebhookUpdater.Leases;
 using WebhookUpdater.Security;
 
 namespace WebhookUpdater.Backups;
@@ -17,6 +18,8 @@ public static class BackupsApi
         group.MapGet("", ListAsync);
         group.MapPost("", BackupAsync);
         group.MapPost("/{id}/restore", RestoreAsync);
+        group.MapGet("/restores", ListRestoresAsync);
+        group.MapGet("/restores/{restoreId}", GetRestoreAsync);
         return routes;
     }
 
@@ -38,6 +41,15 @@ public static class BackupsApi
         }
 
         var result = await runner.RunAsync(BackupKinds.Manual, containers, cancellationToken);
+        if (result.Failures.Count > 0 && result.Failures.All(f => f.HeldBy is not null))
+        {
+            return Busy(
+                "Container busy",
+                $"{string.Join("; ", result.Failures.Select(f => f.Error))}. Try again when it has finished.",
+                result.Failures[0].HeldBy!,
+                new Dictionary<string, object?> { ["completed"] = result.Sets.Select(s => s.Id).ToList() });
+        }
+
         return result.Succeeded
             ? TypedResults.Ok(result)
             : TypedResults.Problem(
@@ -47,19 +59,38 @@ public static class BackupsApi
                 extensions: new Dictionary<string, object?> { ["failures"] = result.Failures, ["completed"] = result.Sets.Select(s => s.Id).ToList() });
     }
 
+    /// <summary>
+    /// Runs the restore as a journaled job and answers with its report, as before; the job's id is
+    /// in the Location header (GET it for its state, also after a restart). A container another
+    /// operation holds: 409 at once, naming the holder, nothing changed.
+    /// </summary>
     private static async Task<Results<Ok<RestoreReport>, ProblemHttpResult>> RestoreAsync(
-        string id, bool? dryRun, BackupRestorer restorer, IHostApplicationLifetime lifetime)
+        string id, bool? dryRun, RestoreJobs restores, HttpContext context, IHostApplicationLifetime lifetime)
     {
         try
         {
-            var report = await restorer.RestoreAsync(new RestoreRequest(id, dryRun ?? false), lifetime.ApplicationStopping);
+            var result = await restores.RunAsync(id, dryRun ?? false, RestoreTriggers.Api, TimeSpan.Zero, lifetime.ApplicationStopping);
+            if (result.HeldBy is { } holder)
+            {
+                return Busy(
+                    "Restore refused: a container is busy, nothing was changed",
+                    $"Set {id} restores into {holder.Container}, which is held by {holder.Describe()}. Try again when it has finished.",
+                    holder);
+            }
+
+            var report = result.Report!;
+            if (result.RestoreId is { } restoreId)
+            {
+                context.Response.Headers.Location = $"/api/backups/restores/{restoreId}";
+            }
+
             return report.Succeeded
                 ? TypedResults.Ok(report)
                 : TypedResults.Problem(
                     statusCode: StatusCodes.Status500InternalServerError,
                     title: "Restore failed",
                     detail: $"{report.Error} The steps done are listed; containers this restore stopped were started again.",
-                    extensions: new Dictionary<string, object?> { ["steps"] = report.Steps });
+                    extensions: new Dictionary<string, object?> { ["steps"] = report.Steps, ["restoreId"] = result.RestoreId });
         }
         catch (RestoreRefusedException e)
         {
@@ -68,5 +99,21 @@ public static class BackupsApi
                 title: e.NotFound ? "No such backup set" : "Restore refused, nothing was changed",
                 detail: e.Message);
         }
+    }
+
+    private static async Task<Ok<IReadOnlyList<RestoreJobView>>> ListRestoresAsync(RestoreJobs restores, int? limit, CancellationToken cancellationToken) =>
+        TypedResults.Ok(await restores.ListAsync(null, Math.Clamp(limit ?? 20, 1, 200), cancellationToken));
+
+    private static async Task<Results<Ok<RestoreJobView>, ProblemHttpResult>> GetRestoreAsync(string restoreId, RestoreJobs restores, CancellationToken cancellationToken) =>
+        await restores.GetAsync(restoreId, cancellationToken) is { } restore
+            ? TypedResults.Ok(restore)
+            : TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "No such restore", detail: $"No restore has the id '{restoreId}' (GET /api/backups/restores lists the latest).");
+
+    /// <summary>409 naming who holds the container: the operation, its id, since when.</summary>
+    private static ProblemHttpResult Busy(string title, string detail, LeaseHolder holder, Dictionary<string, object?>? more = null)
+    {
+        var extensions = more ?? [];
+        extensions["heldBy"] = holder;
+        return TypedResults.Problem(statusCode: StatusCodes.Status409Conflict, title: title, detail: detail, extensions: extensions);
     }
 }

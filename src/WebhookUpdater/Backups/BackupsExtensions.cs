@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Options;
 using WebhookUpdater.Configuration;
+using WebhookUpdater.Leases;
 
 namespace WebhookUpdater.Backups;
 
@@ -26,6 +27,9 @@ public static class BackupsExtensions
         services.AddSingleton<BackupRunner>();
         services.AddSingleton<IDailyBackup>(provider => provider.GetRequiredService<BackupRunner>());
         services.AddSingleton<BackupRestorer>();
+        services.AddLeases();
+        services.AddSingleton<RestoreJobs>();
+        services.AddHostedService<RestoreRecovery>();
         services.AddHostedService<BackupSchedule>();
         services.AddSingleton<BackupMetrics>();
         services.AddSingleton<Status.IStatusSection, BackupsStatus>();

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Options;
 using WebhookUpdater.Containers;
 using WebhookUpdater.Health;
+using WebhookUpdater.Leases;
 using WebhookUpdater.Notifications;
 using WebhookUpdater.Persistence;
 
@@ -41,6 +42,7 @@ public static class RestoreCommand
         builder.Services.AddBackups();
         builder.Services.AddHealthGate();
         builder.Services.AddNotifications();
+        builder.Services.AddLeases();
         using var host = builder.Build();
 
         using var cancel = new CancellationTokenSource();
@@ -58,7 +60,7 @@ public static class RestoreCommand
             var restorer = host.Services.GetRequiredService<BackupRestorer>();
             return adopt
                 ? await AdoptAsync(restorer, store, positional[0], flagged, output, input ?? Console.In, cancel.Token)
-                : await RestoreAsync(restorer, store, positional[0], flagged, output, cancel.Token);
+                : await RestoreAsync(host.Services, store, positional[0], flagged, output, cancel.Token);
         }
         catch (Exception e) when (e is RestoreRefusedException or OptionsValidationException)
         {
@@ -67,10 +69,19 @@ public static class RestoreCommand
         }
     }
 
-    private static async Task<int> RestoreAsync(BackupRestorer restorer, IBackupStore store, string setId, bool dryRun, TextWriter output, CancellationToken cancellationToken)
+    private static async Task<int> RestoreAsync(IServiceProvider services, IBackupStore store, string setId, bool dryRun, TextWriter output, CancellationToken cancellationToken)
     {
         await output.WriteLineAsync($"{(dryRun ? "dry run: " : "")}restoring {setId} from {store.Describe()}");
-        var report = await restorer.RestoreAsync(new RestoreRequest(setId, dryRun), cancellationToken);
+        // The service's journal: the restore takes the same leases and is finished by the service if this process dies.
+        await services.GetRequiredService<Database>().MigrateAsync(cancellationToken);
+        var result = await services.GetRequiredService<RestoreJobs>().RunAsync(setId, dryRun, RestoreTriggers.Command, TimeSpan.Zero, cancellationToken);
+        if (result.HeldBy is { } holder)
+        {
+            await output.WriteLineAsync($"restore refused, nothing was changed: {holder.Container} is busy with {holder.Describe()}; try again when it has finished");
+            return 1;
+        }
+
+        var report = result.Report!;
         foreach (var step in report.Steps)
         {
             await output.WriteLineAsync($"  {step}");

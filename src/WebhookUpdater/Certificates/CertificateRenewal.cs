@@ -1,6 +1,7 @@
 using System.Globalization;
 using Microsoft.Extensions.Options;
 using WebhookUpdater.Containers;
+using WebhookUpdater.Leases;
 using WebhookUpdater.Notifications;
 
 namespace WebhookUpdater.Certificates;
@@ -9,7 +10,9 @@ namespace WebhookUpdater.Certificates;
 /// One renewal at a time, the same for the API and the schedule: certbot renew in a one-off
 /// container shaped like the stack's certbot service; what renewed is decided by comparing the
 /// certificates before and after, never by reading certbot's words; nginx is reloaded only when
-/// a certificate changed and only when <c>nginx -t</c> passes.
+/// a certificate changed and only when <c>nginx -t</c> passes. The run holds the lease of the
+/// certbot and nginx containers, so it never reloads an nginx that an update is recreating: the
+/// schedule waits for it (at most Leases:WaitTimeout), the API answers 409 at once.
 /// </summary>
 public sealed partial class CertificateRenewal(
     IStackContainers stack,
@@ -17,7 +20,9 @@ public sealed partial class CertificateRenewal(
     INotifier notifier,
     IOptionsMonitor<CertificatesOptions> options,
     TimeProvider time,
-    ILogger<CertificateRenewal> logger)
+    ILogger<CertificateRenewal> logger,
+    ContainerLeases? leases = null,
+    IOptions<LeaseOptions>? leaseOptions = null)
 {
     /// <summary>Marks the one-off certbot containers, so a run cut short by a crash is cleaned up by the next.</summary>
     public const string OneOffLabel = "webhook-updater.one-off";
@@ -36,30 +41,98 @@ public sealed partial class CertificateRenewal(
     /// <summary>The last finished run since start-up (status page, expiry gauge).</summary>
     public RenewalReport? LastReport => Volatile.Read(ref _last);
 
-    /// <summary>Runs a renewal, or returns null at once when one is already running.</summary>
+    /// <summary>
+    /// Runs a renewal, or returns null at once when one is already running. When another operation
+    /// holds the certbot or nginx container past the wait, the report says so (setup failed, notified).
+    /// </summary>
     public async Task<RenewalReport?> TryRunAsync(string trigger, CancellationToken cancellationToken)
+    {
+        var attempt = await AttemptAsync(trigger, cancellationToken);
+        return attempt.Report;
+    }
+
+    /// <summary>
+    /// A renewal for <paramref name="trigger"/>: the API's does not wait for a busy container
+    /// (<see cref="RenewalAttempt.HeldBy"/> says who holds it, nothing was run), the schedule's waits.
+    /// </summary>
+    public async Task<RenewalAttempt> AttemptAsync(string trigger, CancellationToken cancellationToken)
     {
         var startedAt = time.GetUtcNow();
         var running = new RunningRenewal(trigger, startedAt);
-        if (Interlocked.CompareExchange(ref _running, running, null) is not null)
+        if (Interlocked.CompareExchange(ref _running, running, null) is { } already)
         {
-            return null;
+            return new RenewalAttempt(null, already, null);
         }
 
+        ContainerLease? lease = null;
         try
         {
+            var settings = options.CurrentValue;
+            if (leases is not null && await LeaseKeysAsync(settings, cancellationToken) is { Count: > 0 } keys)
+            {
+                var wait = trigger == RenewalTriggers.Api ? TimeSpan.Zero : leaseOptions?.Value.WaitTimeout ?? TimeSpan.Zero;
+                var taken = await leases.AcquireAsync(keys, OperationKind.CertificateRenewal, Guid.CreateVersion7().ToString("N"), wait, cancellationToken);
+                if (taken.Lease is null)
+                {
+                    var holder = taken.HeldBy!;
+                    if (trigger == RenewalTriggers.Api)
+                    {
+                        return new RenewalAttempt(null, null, holder);
+                    }
+
+                    var busy = new RenewalReport(trigger, startedAt, time.GetUtcNow(), RenewalOutcomes.SetupFailed, true, [], NginxResult.Untouched, null,
+                        $"{holder.Container} was busy with {holder.Describe()} for longer than Leases:WaitTimeout: nothing was renewed; the next scheduled run (or POST /api/certificates/renew) tries again.");
+                    LogSetupFailed(logger, trigger, busy.Problem!);
+                    Volatile.Write(ref _last, busy);
+                    await NotifyAsync(busy, cancellationToken);
+                    return new RenewalAttempt(busy, null, holder);
+                }
+
+                lease = taken.Lease;
+                startedAt = time.GetUtcNow();
+            }
+
             LogStarted(logger, trigger);
-            var report = await RunAsync(trigger, startedAt, options.CurrentValue, cancellationToken);
+            var report = await RunAsync(trigger, startedAt, settings, cancellationToken);
             var renewed = report.Certificates.Count(c => c.Status == CertificateStatuses.Renewed);
             LogFinished(logger, trigger, report.Outcome, report.Nginx.Action, report.Certbot?.ExitCode, renewed);
             Volatile.Write(ref _last, report);
             await NotifyAsync(report, cancellationToken);
-            return report;
+            return new RenewalAttempt(report, null, null);
         }
         finally
         {
+            if (lease is not null)
+            {
+                await lease.DisposeAsync();
+            }
+
             Volatile.Write(ref _running, null);
         }
+    }
+
+    /// <summary>
+    /// The certbot and nginx containers, as settings or role labels name them; none when Docker
+    /// does not answer (the run then ends in its own setup failure, with nothing to hold).
+    /// </summary>
+    private async Task<IReadOnlyList<string>> LeaseKeysAsync(CertificatesOptions settings, CancellationToken cancellationToken)
+    {
+        var keys = new List<string>();
+        try
+        {
+            foreach (var (role, configured) in new[] { ("certbot", settings.CertbotContainer), ("nginx", settings.NginxContainer) })
+            {
+                keys.AddRange(!string.IsNullOrWhiteSpace(configured)
+                    ? [configured]
+                    : await stack.FindByLabelAsync(CertificatesOptions.RoleLabel, role, cancellationToken));
+            }
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            return [];
+        }
+
+        return keys;
     }
 
     private async Task<RenewalReport> RunAsync(string trigger, DateTimeOffset startedAt, CertificatesOptions settings, CancellationToken cancellationToken)
@@ -265,7 +338,9 @@ public sealed partial class CertificateRenewal(
                 : configured;
         }
 
-        var found = await stack.FindByLabelAsync(CertificatesOptions.RoleLabel, role, cancellationToken);
+        var labelled = await stack.FindByLabelAsync(CertificatesOptions.RoleLabel, role, cancellationToken);
+        // The old container an interrupted update left beside the new one is not a second one.
+        var found = labelled.Where(name => !(name.EndsWith(".old", StringComparison.Ordinal) && labelled.Contains(name[..^4]))).ToList();
         return found.Count switch
         {
             1 => found[0],
@@ -334,6 +409,9 @@ public sealed partial class CertificateRenewal(
     [LoggerMessage(Level = LogLevel.Error, Message = "Sending the {Kind} notification failed")]
     private static partial void LogNotifyFailed(ILogger logger, string kind, Exception error);
 }
+
+/// <summary>What a renewal call came to: its report, the renewal already running, or who holds a container it needs.</summary>
+public sealed record RenewalAttempt(RenewalReport? Report, RunningRenewal? AlreadyRunning, LeaseHolder? HeldBy);
 
 /// <summary>The renewal in progress.</summary>
 public sealed record RunningRenewal(string Trigger, DateTimeOffset StartedAt);

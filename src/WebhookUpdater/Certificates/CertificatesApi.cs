@@ -1,6 +1,7 @@
 using System.Globalization;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
+using WebhookUpdater.Leases;
 using WebhookUpdater.Security;
 
 namespace WebhookUpdater.Certificates;
@@ -11,6 +12,7 @@ public static class CertificatesApi
     {
         services.AddOptions<CertificatesOptions>().BindConfiguration(CertificatesOptions.Section).ValidateOnStart();
         services.AddSingleton<IValidateOptions<CertificatesOptions>, CertificatesOptionsValidator>();
+        services.AddLeases();
         services.AddSingleton<CertificateRenewal>();
         services.AddSingleton<Status.IStatusSection, CertificatesStatus>();
         services.AddSingleton<CertificateMetrics>();
@@ -34,7 +36,17 @@ public static class CertificatesApi
     {
         // Not the request's token: a client that hangs up must not leave a renewed certificate
         // without its nginx reload. Only the service stopping ends a run early.
-        var report = await renewal.TryRunAsync(RenewalTriggers.Api, lifetime.ApplicationStopping);
+        var attempt = await renewal.AttemptAsync(RenewalTriggers.Api, lifetime.ApplicationStopping);
+        if (attempt.HeldBy is { } holder)
+        {
+            return TypedResults.Problem(
+                statusCode: StatusCodes.Status409Conflict,
+                title: "A container of the renewal is busy",
+                detail: $"{holder.Container} is held by {holder.Describe()}: nothing was renewed. Try again when it has finished.",
+                extensions: new Dictionary<string, object?> { ["heldBy"] = holder });
+        }
+
+        var report = attempt.Report;
         if (report is null)
         {
             var running = renewal.Running;

@@ -103,5 +103,32 @@ internal static class Migrations
         """,
         // 4: the supersede and duplicate look-ups filter by container and state; without this they read a container's whole history.
         "CREATE INDEX ix_jobs_container_state ON jobs(container, state);",
+        // 5: one operation per container at a time (a row per held lease, released at start-up when
+        // its process is gone), and restores as journaled jobs, finished at start-up after a crash.
+        """
+        CREATE TABLE leases (
+            container     TEXT PRIMARY KEY,
+            kind          TEXT NOT NULL,
+            operation_id  TEXT NOT NULL,
+            since         TEXT NOT NULL,
+            process_id    INTEGER NOT NULL,
+            process_start TEXT NOT NULL
+        );
+
+        CREATE TABLE restores (
+            id          TEXT PRIMARY KEY,
+            set_id      TEXT NOT NULL,
+            trigger     TEXT NOT NULL,
+            state       TEXT NOT NULL,
+            containers  TEXT NOT NULL,
+            was_running TEXT NOT NULL,
+            attempts    INTEGER NOT NULL DEFAULT 1,
+            steps       TEXT,
+            error       TEXT,
+            started_at  TEXT NOT NULL,
+            finished_at TEXT
+        );
+        CREATE INDEX ix_restores_state ON restores(state);
+        """,
     ];
 }

@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Http.HttpResults;
+using WebhookUpdater.Leases;
 using WebhookUpdater.Persistence;
 using WebhookUpdater.Security;
 
@@ -19,6 +20,7 @@ public static class JobsApi
         services.AddSingleton<UpdatePipeline>();
         services.AddSingleton<UpdateTelemetry>();
         services.AddHostedService<IntakeRecovery>();
+        services.AddLeases();
         services.AddHostedService<UpdateWorker>();
         return services;
     }

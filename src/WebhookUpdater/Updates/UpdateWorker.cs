@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using WebhookUpdater.Leases;
 using WebhookUpdater.Persistence;
 
 namespace WebhookUpdater.Updates;
@@ -6,13 +7,17 @@ namespace WebhookUpdater.Updates;
 /// <summary>
 /// One job at a time for the whole host (gitea and postgres depend on each other). First finishes
 /// or undoes what a crash left running, then takes queued jobs from the channel. The pipeline
-/// (Docker client, backups, health gate) is made for the first job, not at start-up.
+/// (Docker client, backups, health gate) is made for the first job, not at start-up. A job runs
+/// under its container's lease (its pre-update backup and restore-on-rollback inside it); when a
+/// restore, backup or renewal holds the container, the job waits for it, at most Leases:WaitTimeout.
 /// </summary>
 internal sealed partial class UpdateWorker(
     UpdateQueue queue,
     JobStore store,
     Lazy<UpdatePipeline> pipeline,
+    ContainerLeases leases,
     IOptions<UpdateOptions> options,
+    IOptions<LeaseOptions> leaseOptions,
     ILogger<UpdateWorker> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -24,7 +29,7 @@ internal sealed partial class UpdateWorker(
 
         foreach (var jobId in await store.JobIdsInStateAsync(JobStates.Running, stoppingToken))
         {
-            await RunGuardedAsync(jobId, job => pipeline.Value.ResumeAsync(job, stoppingToken), stoppingToken);
+            await RunGuardedAsync(jobId, resuming: true, job => pipeline.Value.ResumeAsync(job, stoppingToken), stoppingToken);
             if ((await store.GetJobAsync(jobId, stoppingToken))?.State == JobStates.Queued)
             {
                 queue.Enqueue(jobId);
@@ -41,7 +46,7 @@ internal sealed partial class UpdateWorker(
                     continue;
                 }
 
-                await RunGuardedAsync(jobId, job => pipeline.Value.RunAsync(job, stoppingToken), stoppingToken);
+                await RunGuardedAsync(jobId, resuming: false, job => pipeline.Value.RunAsync(job, stoppingToken), stoppingToken);
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -50,7 +55,7 @@ internal sealed partial class UpdateWorker(
         }
     }
 
-    private async Task RunGuardedAsync(string jobId, Func<JobView, Task> run, CancellationToken stoppingToken)
+    private async Task RunGuardedAsync(string jobId, bool resuming, Func<JobView, Task> run, CancellationToken stoppingToken)
     {
         var job = await store.GetJobAsync(jobId, stoppingToken);
         if (job is null)
@@ -60,7 +65,29 @@ internal sealed partial class UpdateWorker(
 
         try
         {
-            await run(job);
+            var attempt = await leases.AcquireAsync([job.Container], OperationKind.Update, job.Id, leaseOptions.Value.WaitTimeout, stoppingToken);
+            if (attempt.Lease is not { } lease)
+            {
+                var holder = attempt.HeldBy!;
+                if (resuming)
+                {
+                    // Half done: it must be finished, not failed; the next start tries again.
+                    LogResumeBusy(logger, jobId, holder.Kind, holder.OperationId);
+                    return;
+                }
+
+                await store.FinishAsync(jobId, JobStates.Failed, Outcomes.NothingChanged,
+                    $"{job.Container} was busy with {holder.Describe()} for longer than Leases:WaitTimeout ({leaseOptions.Value.WaitTimeout}); nothing was changed: Diun's next notice (or a new approval) queues the update again",
+                    null, stoppingToken);
+                return;
+            }
+
+            await using (lease)
+            {
+                // A job refreshed after the wait: the journal may have moved on meanwhile.
+                job = await store.GetJobAsync(jobId, stoppingToken) ?? job;
+                await run(job);
+            }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
@@ -72,6 +99,9 @@ internal sealed partial class UpdateWorker(
             await store.FinishAsync(jobId, JobStates.Failed, JobOutcome.Error.ToText(), $"unexpected error: {e.Message}", null, CancellationToken.None);
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Job {JobId} was cut short, but its container is held by {HolderKind} {HolderId}: left for the next start")]
+    private static partial void LogResumeBusy(ILogger logger, string jobId, OperationKind holderKind, string holderId);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Job {JobId} ended with an unexpected error")]
     private static partial void LogUnexpected(ILogger logger, string jobId, Exception error);
