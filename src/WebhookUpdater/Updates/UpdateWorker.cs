@@ -76,7 +76,7 @@ internal sealed partial class UpdateWorker(
                     return;
                 }
 
-                await store.FinishAsync(jobId, JobStates.Failed, Outcomes.NothingChanged,
+                await store.FinishAsync(jobId, JobStates.Failed, JobOutcome.NothingChanged.ToText(),
                     $"{job.Container} was busy with {holder.Describe()} for longer than Leases:WaitTimeout ({leaseOptions.Value.WaitTimeout}); nothing was changed: Diun's next notice (or a new approval) queues the update again",
                     null, stoppingToken);
                 return;

@@ -155,6 +155,9 @@ internal sealed partial class FakeContainerRuntime : IContainerLifecycle
 
     public Task ExtractAsync(string nameOrId, string path, Stream tar, CancellationToken cancellationToken) => throw new NotSupportedException("the fake engine keeps no files");
 
+    public Task<ExecResult> RunWithVolumesOfAsync(string volumesOf, string image, IReadOnlyList<string> command, TimeSpan timeout, CancellationToken cancellationToken) =>
+        throw new NotSupportedException("the fake engine runs no commands");
+
     public Task<ExecResult> ExecAsync(string nameOrId, IReadOnlyList<string> command, CancellationToken cancellationToken) => Task.FromResult(new ExecResult(0, ""));
 
     public Task<IExecOutput> ExecReadAsync(string nameOrId, IReadOnlyList<string> command, IReadOnlyList<string> environment, CancellationToken cancellationToken) =>
