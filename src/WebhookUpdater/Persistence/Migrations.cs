@@ -103,5 +103,11 @@ internal static class Migrations
         """,
         // 4: the supersede and duplicate look-ups filter by container and state; without this they read a container's whole history.
         "CREATE INDEX ix_jobs_container_state ON jobs(container, state);",
+        // 5: when each schedule last ran, so a run missed while the service was down is caught up
+        // at start; and the look-up that journal retention needs (is an event still used by a job).
+        """
+        CREATE TABLE schedule_runs (name TEXT PRIMARY KEY, settled_at TEXT NOT NULL);
+        CREATE INDEX ix_jobs_event ON jobs(event_id);
+        """,
     ];
 }

@@ -10,6 +10,7 @@ public static class PersistenceExtensions
         services.AddSingleton<IValidateOptions<StoreOptions>, StoreOptionsValidator>();
         services.AddSingleton<Database>();
         services.AddSingleton<JobStore>();
+        services.AddSingleton<ScheduleJournal>();
         // Registered first among the hosted services: the schema exists before anything reads it.
         services.AddHostedService<DatabaseInitializer>();
         return services;
