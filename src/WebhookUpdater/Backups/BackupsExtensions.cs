@@ -23,6 +23,9 @@ public static class BackupsExtensions
         services.AddSingleton<BackupRestorer>();
         services.AddHostedService<BackupSchedule>();
         services.AddSingleton<BackupMetrics>();
+        services.AddSingleton<RestoreTestMetrics>();
+        services.AddSingleton<RestoreTester>();
+        services.AddHostedService<RestoreTestSchedule>();
         services.AddSingleton<Status.IStatusSection, BackupsStatus>();
         return services;
     }
