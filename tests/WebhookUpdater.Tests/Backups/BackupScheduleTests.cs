@@ -75,6 +75,7 @@ public sealed class BackupScheduleTests : IAsyncLifetime
         var daily = new CountingDailyBackup(time);
         using var schedule = Schedule(daily, new BackupOptions { Schedule = "0 2 * * *", TimeZone = "Europe/Berlin" }, time);
         await schedule.StartAsync(TestContext.Current.CancellationToken);
+        await _journal.WaitForScheduleAsync(BackupSchedule.Name);
 
         // 02:00 in Berlin (UTC+1 in March) is 01:00 UTC.
         await RunsOnlyAtOneUtcOnTwoDaysAsync(time, daily);
@@ -104,6 +105,7 @@ public sealed class BackupScheduleTests : IAsyncLifetime
         var daily = new CountingDailyBackup(time, new HttpRequestException("Docker did not answer"));
         using var schedule = Schedule(daily, new BackupOptions { Schedule = "0 1 * * *" }, time);
         await schedule.StartAsync(TestContext.Current.CancellationToken);
+        await _journal.WaitForScheduleAsync(BackupSchedule.Name);
 
         await RunsOnlyAtOneUtcOnTwoDaysAsync(time, daily);
 

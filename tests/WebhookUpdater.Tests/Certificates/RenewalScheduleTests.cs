@@ -47,6 +47,7 @@ public sealed class RenewalScheduleTests : IAsyncLifetime
         var time = new FakeTimeProvider(new DateTimeOffset(2025, 1, 4, 12, 0, 0, TimeSpan.Zero));
         var (schedule, stack, _) = Create(time, new CertificatesOptions { TimeZone = "UTC" });
         await schedule.StartAsync(TestContext.Current.CancellationToken);
+        await _journal.WaitForScheduleAsync(RenewalSchedule.Name);
 
         time.Advance(new TimeSpan(15, 29, 0));
         Assert.False(await RanWithinAsync(stack, TimeSpan.FromMilliseconds(300)));
@@ -64,6 +65,7 @@ public sealed class RenewalScheduleTests : IAsyncLifetime
         var time = new FakeTimeProvider(new DateTimeOffset(2025, 1, 5, 2, 0, 0, TimeSpan.Zero));
         var (schedule, stack, _) = Create(time, new CertificatesOptions { TimeZone = "Europe/Berlin" });
         await schedule.StartAsync(TestContext.Current.CancellationToken);
+        await _journal.WaitForScheduleAsync(RenewalSchedule.Name);
 
         time.Advance(TimeSpan.FromMinutes(29));
         Assert.False(await RanWithinAsync(stack, TimeSpan.FromMilliseconds(300)));

@@ -32,7 +32,10 @@ internal sealed class TempJournal : IAsyncDisposable
         await Database.MigrateAsync(CancellationToken.None);
     }
 
-    /// <summary>Waits (real time, a few seconds at most) until a schedule has recorded its start in the journal.</summary>
+    /// <summary>
+    /// Waits (real time, a few seconds at most) until a schedule has recorded its start in the journal:
+    /// a test that moves the clock before that would move it under a schedule still starting.
+    /// </summary>
     public async Task WaitForScheduleAsync(string name)
     {
         for (var i = 0; i < 200; i++)
