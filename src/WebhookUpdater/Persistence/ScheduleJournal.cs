@@ -18,13 +18,27 @@ public enum ScheduleStart
 /// time has run (or came before the schedule was first started). A schedule that starts and finds
 /// an occurrence between that time and now missed it, and runs once to catch up.
 /// </summary>
-public sealed class ScheduleJournal(Database database, TimeProvider time)
+public sealed partial class ScheduleJournal(Database database, TimeProvider time, ILogger<ScheduleJournal> logger)
 {
     /// <summary>
     /// Decides at start-up. The first start of a schedule only records the present: there is no
     /// history to catch up on.
     /// </summary>
     public async Task<ScheduleStart> StartAsync(string name, CronExpression schedule, TimeZoneInfo zone, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await DecideAsync(name, schedule, zone, cancellationToken);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // A journal that cannot be read must not stop the schedule: it runs at its next time.
+            LogUnreadable(logger, name, e.Message);
+            return ScheduleStart.Wait;
+        }
+    }
+
+    private async Task<ScheduleStart> DecideAsync(string name, CronExpression schedule, TimeZoneInfo zone, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
         var settled = await database.ReadAsync(
@@ -41,11 +55,27 @@ public sealed class ScheduleJournal(Database database, TimeProvider time)
     }
 
     /// <summary>Records that every occurrence up to <paramref name="at"/> has run; called after a run ends, whatever its result.</summary>
-    public Task SettleAsync(string name, DateTimeOffset at, CancellationToken cancellationToken) =>
-        database.WriteAsync((connection, transaction) => connection.ExecuteAsync(
-            """
-            INSERT INTO schedule_runs (name, settled_at) VALUES (@name, @at)
-            ON CONFLICT(name) DO UPDATE SET settled_at = excluded.settled_at WHERE excluded.settled_at > schedule_runs.settled_at
-            """,
-            new { name, at = JobStore.Format(at) }, transaction), cancellationToken);
+    public async Task SettleAsync(string name, DateTimeOffset at, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await database.WriteAsync((connection, transaction) => connection.ExecuteAsync(
+                """
+                INSERT INTO schedule_runs (name, settled_at) VALUES (@name, @at)
+                ON CONFLICT(name) DO UPDATE SET settled_at = excluded.settled_at WHERE excluded.settled_at > schedule_runs.settled_at
+                """,
+                new { name, at = JobStore.Format(at) }, transaction), cancellationToken);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // At worst the run is repeated once at the next start.
+            LogUnwritable(logger, name, e.Message);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Schedule {Name}: its last run could not be read from the journal, no catch-up: {Error}")]
+    private static partial void LogUnreadable(ILogger logger, string name, string error);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Schedule {Name}: its run could not be recorded in the journal (it may run once more at the next start): {Error}")]
+    private static partial void LogUnwritable(ILogger logger, string name, string error);
 }

@@ -15,7 +15,7 @@ public sealed class BackupScheduleTests : IAsyncLifetime
     public ValueTask DisposeAsync() => _journal.DisposeAsync();
 
     private BackupSchedule Schedule(IDailyBackup daily, BackupOptions options, TimeProvider time) =>
-        new(new Lazy<IDailyBackup>(() => daily), new ScheduleJournal(_journal.Database, time), Microsoft.Extensions.Options.Options.Create(options), time, NullLogger<BackupSchedule>.Instance);
+        new(new Lazy<IDailyBackup>(() => daily), new ScheduleJournal(_journal.Database, time, NullLogger<ScheduleJournal>.Instance), Microsoft.Extensions.Options.Options.Create(options), time, NullLogger<BackupSchedule>.Instance);
 
     private sealed class CountingDailyBackup(TimeProvider time, Exception? failure = null) : IDailyBackup
     {

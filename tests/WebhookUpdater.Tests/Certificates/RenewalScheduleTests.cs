@@ -37,7 +37,7 @@ public sealed class RenewalScheduleTests : IAsyncLifetime
         stack.Issue("git.example.com", TimeSpan.FromDays(80), time.GetUtcNow());
         var notifier = new RecordingNotifier();
         var renewal = new CertificateRenewal(stack, stack, notifier, new OptionsMonitor(options), time, NullLogger<CertificateRenewal>.Instance);
-        return (new RenewalSchedule(new Lazy<CertificateRenewal>(() => renewal), new ScheduleJournal(_journal.Database, time), Options.Create(options), time, NullLogger<RenewalSchedule>.Instance), stack, notifier);
+        return (new RenewalSchedule(new Lazy<CertificateRenewal>(() => renewal), new ScheduleJournal(_journal.Database, time, NullLogger<ScheduleJournal>.Instance), Options.Create(options), time, NullLogger<RenewalSchedule>.Instance), stack, notifier);
     }
 
     [Fact]
