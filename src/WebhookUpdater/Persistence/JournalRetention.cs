@@ -61,7 +61,7 @@ public sealed record JournalPruneResult(int Jobs, int Events, int Approvals, int
 
 /// <summary>
 /// Keeps the journal from growing forever. Old rows are found on a reading connection (WAL: it
-/// never holds the writer) and deleted by key in small writes through the group commit, each
+/// never holds the writer) and deleted by key in small writes, each its own turn on the journal's one writer, each
 /// re-checking its condition, so a webhook's write waits at most one small batch.
 /// </summary>
 public sealed partial class JournalRetention(Database database, IOptions<JournalOptions> options, TimeProvider time, ILogger<JournalRetention> logger)
