@@ -44,6 +44,8 @@ export Approvals__SigningKey_FILE="${Approvals__SigningKey_FILE:-$SECRETS/signin
 export Backups__SigningKey_FILE="${Backups__SigningKey_FILE:-$SECRETS/backup-signing-key}"
 export Store__DataDirectory="${Store__DataDirectory:-$DATA}"
 export ASPNETCORE_URLS="${ASPNETCORE_URLS:-http://127.0.0.1:8080}"
+# A trial run starts no throwaway PostgreSQL containers on its own: the weekly restore test is off unless set.
+export Backups__RestoreTestSchedule="${Backups__RestoreTestSchedule-}"
 # Where approval links in emails point: this service as the operator's browser reaches it.
 export Approvals__BaseUrl="${Approvals__BaseUrl:-${ASPNETCORE_URLS%%;*}}"
 
@@ -53,6 +55,7 @@ log "admin token file: $Admin__Token_FILE"
 log "approval signing key file: $Approvals__SigningKey_FILE"
 log "backup signing key file: $Backups__SigningKey_FILE (keep a copy: sets it signed are restored only with it)"
 log "listening on: $ASPNETCORE_URLS"
+log "restore test schedule: ${Backups__RestoreTestSchedule:-off (set Backups__RestoreTestSchedule, e.g. '0 4 * * 0')}"
 log "approval links: $Approvals__BaseUrl; emails: .eml files in $Store__DataDirectory/outbox"
 export ASPNETCORE_ENVIRONMENT="${ASPNETCORE_ENVIRONMENT:-Production}"
 exec dotnet run --project src/WebhookUpdater -c Release --no-launch-profile

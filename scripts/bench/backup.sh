@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Benchmark of issue 4 (backups): a ~1 GB pg_dump streamed to S3 by the service, against
-# `docker exec … pg_dump > /dev/null` in the same run, and the service's peak memory growth.
-# Not a test: it prints numbers for docs/benchmarks.md ("Backups (issue 4)").
+# Benchmark of backups: a ~1 GB database backed up to S3 and restored from it by the service,
+# side by side in one run with what operators write by hand against the same S3 server:
+#   backup:  docker exec pg_dump -Fc | aws s3 cp - s3://…
+#   restore: aws s3 cp s3://… - | docker exec -i pg_restore
+# and the service's peak memory growth during each. Not a test: it prints numbers for
+# docs/benchmarks.md ("Backup of a ~1 GB database to S3"). Installs Debian's awscli if missing.
 #
 # Needs the servers of scripts/testenv/up.sh (engine A, registry images, s3rver). Loopback only.
 # Settings (env): BENCH_SIZE_MB (default 1024), BENCH_RUNS (default 2), BENCH_PART_MIB (default 8),
@@ -42,6 +45,12 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
+
+if [[ ! -x /usr/bin/aws ]]; then
+  log "installing Debian's awscli (the operators' hand-made pipeline)"
+  apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq awscli >/dev/null
+fi
+aws() { AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER AWS_DEFAULT_REGION=us-east-1 /usr/bin/aws --endpoint-url "$S3_URL" "$@"; }
 
 log "building the service (Release)"
 dotnet build -c Release "$ROOT/src/WebhookUpdater" -o "$WORK/app" -v quiet -nologo >/dev/null
@@ -96,24 +105,39 @@ fill 17 "$SIZE_MB"
 DUMP_BYTES="$(docker exec "$PG" pg_dump --format=custom --dbname bench -U bench | wc -c)"
 log "dump size: $DUMP_BYTES bytes"
 
-printf '| run | load (1 min) | raw pg_dump > /dev/null (s) | service: dump → S3, verified (s) | ratio | service CPU (s) | RSS before (MiB) | peak RSS (MiB) | growth (MiB) |\n'
-printf '|---|---|---|---|---|---|---|---|---|\n'
+restore() { curl -fsS -m 1800 -X POST -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$PORT/api/backups/$1/restore"; }
+# Peak RSS growth over a command run against the service: the peak is reset to the current RSS first.
+measure() {
+  local before peak t0
+  before="$(kib VmRSS)"
+  echo 5 >"/proc/$SERVICE_PID/clear_refs"
+  t0="$(now)"
+  "$@"
+  TOOK="$(echo "$(now) - $t0" | bc)"
+  peak="$(kib VmHWM)"
+  GROWTH="$(echo "($peak - $before) / 1024" | bc -l)"
+}
+timed() { local t0; t0="$(now)"; "$@"; TOOK="$(echo "$(now) - $t0" | bc)"; }
+by_hand_backup() { docker exec "$PG" pg_dump --format=custom --dbname bench -U bench | aws s3 cp --only-show-errors - "s3://$BUCKET/by-hand/bench.dump"; }
+by_hand_restore() {
+  aws s3 cp --only-show-errors "s3://$BUCKET/by-hand/bench.dump" - \
+    | docker exec -i "$PG" pg_restore --clean --create --if-exists --exit-on-error --no-password -U bench --dbname postgres
+}
+
+printf '| run | load (1 min) | by hand: pg_dump \\| aws s3 cp (s) | service backup, verified (s) | ratio (target ≤ 1.0) | growth (MiB) | by hand: aws s3 cp \\| pg_restore (s) | service restore (s) | ratio (target ≤ 1.15) | growth (MiB) |\n'
+printf '|---|---|---|---|---|---|---|---|---|---|\n'
 for run in $(seq 1 "$RUNS"); do
   load="$(cut -d' ' -f1 /proc/loadavg)"
-  t0="$(now)"
-  docker exec "$PG" pg_dump --format=custom --dbname bench -U bench >/dev/null
-  raw="$(echo "$(now) - $t0" | bc)"
+  timed by_hand_backup; hand_backup="$TOOK"
+  measure backup "$PG" >"$WORK/answer.json"; service_backup="$TOOK"; backup_growth="$GROWTH"
+  grep -q '"failures":\[\]' "$WORK/answer.json" || { cat "$WORK/answer.json" >&2; exit 1; }
+  set_id="$(grep -o '"id":"[^"]*"' "$WORK/answer.json" | head -1 | cut -d'"' -f4)"
 
-  before="$(kib VmRSS)"
-  echo 5 >"/proc/$SERVICE_PID/clear_refs" # resets VmHWM (peak RSS) to the current RSS
-  cpu0="$(cpu)"
-  t0="$(now)"
-  backup "$PG" >"$WORK/answer.json"
-  took="$(echo "$(now) - $t0" | bc)"
-  cpu1="$(cpu)"
-  peak="$(kib VmHWM)"
-  grep -q '"succeeded":true' "$WORK/answer.json" || { cat "$WORK/answer.json" >&2; exit 1; }
-  printf '| %s | %s | %.1f | %.1f | %.2f | %.1f | %.0f | %.0f | %.0f |\n' "$run" "$load" "$raw" "$took" "$(echo "$took / $raw" | bc -l)" "$(echo "$cpu1 - $cpu0" | bc -l)" \
-    "$(echo "$before / 1024" | bc -l)" "$(echo "$peak / 1024" | bc -l)" "$(echo "($peak - $before) / 1024" | bc -l)"
+  timed by_hand_restore; hand_restore="$TOOK"
+  measure restore "$set_id" >"$WORK/restore.json"; service_restore="$TOOK"; restore_growth="$GROWTH"
+  grep -q '"succeeded":true' "$WORK/restore.json" || { cat "$WORK/restore.json" >&2; exit 1; }
+  printf '| %s | %s | %.1f | %.1f | %.2f | %.0f | %.1f | %.1f | %.2f | %.0f |\n' "$run" "$load" \
+    "$hand_backup" "$service_backup" "$(echo "$service_backup / $hand_backup" | bc -l)" "$backup_growth" \
+    "$hand_restore" "$service_restore" "$(echo "$service_restore / $hand_restore" | bc -l)" "$restore_growth"
 done
-printf '\ndump: %s bytes; parts of %s MiB; %s; %s cores\n' "$DUMP_BYTES" "$PART_MIB" "$(docker version -f 'Docker {{.Server.Version}}')" "$(nproc)"
+printf '\ndump: %s bytes; parts of %s MiB; %s; %s; %s cores; uptime: %s\n' "$DUMP_BYTES" "$PART_MIB" "$(docker version -f 'Docker {{.Server.Version}}')" "$(/usr/bin/aws --version 2>&1)" "$(nproc)" "$(uptime)"

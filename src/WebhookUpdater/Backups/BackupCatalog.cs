@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Microsoft.Extensions.Options;
 
 namespace WebhookUpdater.Backups;
@@ -26,21 +27,73 @@ public sealed record BackupSetView(
     public BackupManifest? Manifest { get; init; }
 }
 
-/// <summary>The sets in the store, with what their manifests say.</summary>
+/// <summary>One page of sets, newest first; <see cref="Next"/> is the cursor (a set id) of the next page, or null after the last.</summary>
+public sealed record BackupPage(IReadOnlyList<BackupSetView> Sets, string? Next);
+
+/// <summary>
+/// The sets in the store, with what their manifests say. A manifest never changes once written
+/// (set ids are unique, and a set is deleted manifest first), so each is read from the store once
+/// and kept: a listing costs one LIST of the store plus a GET for each set completed since the
+/// last one, not one GET per set. Sets gone from the store are dropped from the cache.
+/// </summary>
 public sealed class BackupCatalog(IBackupStore store)
 {
-    public async Task<IReadOnlyList<BackupSetView>> ListAsync(CancellationToken cancellationToken)
+    private readonly ConcurrentDictionary<string, BackupManifest> _manifests = new(StringComparer.Ordinal);
+
+    /// <summary>Every set, newest first.</summary>
+    public async Task<IReadOnlyList<BackupSetView>> ListAsync(CancellationToken cancellationToken) =>
+        await ViewsAsync(await ListedAsync(cancellationToken), cancellationToken);
+
+    /// <summary>Up to <paramref name="limit"/> sets older than the set <paramref name="before"/> (an id; null starts at the newest), newest first.</summary>
+    public async Task<BackupPage> PageAsync(int limit, string? before, CancellationToken cancellationToken)
     {
-        var views = new List<BackupSetView>();
-        foreach (var set in await store.ListAsync(cancellationToken))
+        var listed = await ListedAsync(cancellationToken);
+        var older = before is null ? listed : listed.Where(set => string.CompareOrdinal(set.Id, before) < 0).ToList();
+        var page = older.Take(limit).ToList();
+        return new BackupPage(await ViewsAsync(page, cancellationToken), older.Count > limit ? page[^1].Id : null);
+    }
+
+    /// <summary>One listing of the store, newest first (ids begin with their UTC time); forgets manifests of sets that are gone.</summary>
+    private async Task<List<StoredSet>> ListedAsync(CancellationToken cancellationToken)
+    {
+        var listed = (await store.ListAsync(cancellationToken)).OrderByDescending(set => set.Id, StringComparer.Ordinal).ToList();
+        var present = listed.Where(set => set.HasManifest).Select(set => set.Id).ToHashSet(StringComparer.Ordinal);
+        foreach (var id in _manifests.Keys.Where(id => !present.Contains(id)))
         {
-            var manifest = set.HasManifest ? await store.ManifestAsync(set.Id, cancellationToken) : null;
+            _manifests.TryRemove(id, out _);
+        }
+
+        return listed;
+    }
+
+    private async Task<IReadOnlyList<BackupSetView>> ViewsAsync(List<StoredSet> sets, CancellationToken cancellationToken)
+    {
+        var views = new List<BackupSetView>(sets.Count);
+        foreach (var set in sets)
+        {
+            var manifest = set.HasManifest ? await ManifestAsync(set.Id, cancellationToken) : null;
             views.Add(manifest is null
                 ? new BackupSetView(set.Id, BackupStates.Incomplete, BackupNames.KindOf(set.Id), BackupNames.ContainerOf(set.Id), null, set.Size, set.FirstWrite, null, null)
                 : new BackupSetView(set.Id, BackupStates.Complete, manifest.Kind, manifest.Container, manifest.JobId, set.Size, manifest.CreatedAt, manifest.Objects.Count, manifest.Objects) { Manifest = manifest });
         }
 
-        return views.OrderByDescending(view => view.Id, StringComparer.Ordinal).ToList();
+        return views;
+    }
+
+    private async Task<BackupManifest?> ManifestAsync(string setId, CancellationToken cancellationToken)
+    {
+        if (_manifests.TryGetValue(setId, out var cached))
+        {
+            return cached;
+        }
+
+        var manifest = await store.ManifestAsync(setId, cancellationToken);
+        if (manifest is not null)
+        {
+            _manifests[setId] = manifest;
+        }
+
+        return manifest;
     }
 }
 

@@ -65,6 +65,12 @@ public sealed class BackupOptions
     /// <summary>Time zone of <see cref="Schedule"/> (IANA id); empty is the host's local zone.</summary>
     public string? TimeZone { get; set; }
 
+    /// <summary>Cron (5 fields, in <see cref="TimeZone"/>) of the restore test of each database's latest set; empty turns it off.</summary>
+    public string? RestoreTestSchedule { get; set; } = "0 4 * * 0";
+
+    /// <summary>How long the restore test of one database may take (start, pg_restore, checks).</summary>
+    public TimeSpan RestoreTestTimeout { get; set; } = TimeSpan.FromMinutes(30);
+
     /// <summary>Complete daily sets kept per container.</summary>
     public int KeepDaily { get; set; } = 7;
 
@@ -91,6 +97,9 @@ public sealed class BackupOptions
 
     public TimeZoneInfo ResolveTimeZone() =>
         string.IsNullOrWhiteSpace(TimeZone) ? TimeZoneInfo.Local : TimeZoneInfo.FindSystemTimeZoneById(TimeZone);
+
+    public CronExpression? ResolveRestoreTestSchedule() =>
+        string.IsNullOrWhiteSpace(RestoreTestSchedule) ? null : CronExpression.Parse(RestoreTestSchedule, CronFormat.Standard);
 
     public CronExpression? ResolveSchedule() =>
         string.IsNullOrWhiteSpace(Schedule) ? null : CronExpression.Parse(Schedule, CronFormat.Standard);
@@ -184,6 +193,20 @@ internal sealed class BackupOptionsValidator : IValidateOptions<BackupOptions>
         catch (CronFormatException e)
         {
             failures.Add($"Backups:Schedule '{options.Schedule}' is not a 5-field cron expression ({e.Message}); e.g. '0 2 * * *' for 02:00 daily, or empty to turn it off");
+        }
+
+        try
+        {
+            options.ResolveRestoreTestSchedule();
+        }
+        catch (CronFormatException e)
+        {
+            failures.Add($"Backups:RestoreTestSchedule '{options.RestoreTestSchedule}' is not a 5-field cron expression ({e.Message}); e.g. '0 4 * * 0' for Sundays at 04:00, or empty to turn it off");
+        }
+
+        if (options.RestoreTestTimeout <= TimeSpan.Zero)
+        {
+            failures.Add("Backups:RestoreTestTimeout must be positive, e.g. 00:30:00");
         }
 
         try

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Options;
 using WebhookUpdater.Leases;
 using WebhookUpdater.Notifications;
+using WebhookUpdater.Persistence;
 
 namespace WebhookUpdater.Backups;
 
@@ -121,12 +122,19 @@ public sealed partial class BackupRunner(
 
 /// <summary>
 /// Starts the daily backup at the times of Backups:Schedule (cron, in Backups:TimeZone). Waits
-/// on the service's TimeProvider, so tests move time instead of sleeping. A run that is missed
-/// while the service is down is not caught up: the next one comes at its time. The backup
-/// (Docker client, store) is made at the first run, not at start-up.
+/// on the service's TimeProvider, so tests move time instead of sleeping. A run missed while the
+/// service was down (or cut off by a stop) runs once at start-up: the journal keeps when the
+/// schedule last ran. The backup (Docker client, store) is made at the first run, not at start-up.
 /// </summary>
-internal sealed partial class BackupSchedule(Lazy<IDailyBackup> daily, IOptions<BackupOptions> options, TimeProvider time, ILogger<BackupSchedule> logger) : BackgroundService
+internal sealed partial class BackupSchedule(
+    Lazy<IDailyBackup> daily,
+    ScheduleJournal journal,
+    IOptions<BackupOptions> options,
+    TimeProvider time,
+    ILogger<BackupSchedule> logger) : BackgroundService
 {
+    public const string Name = "backups.daily";
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var schedule = options.Value.ResolveSchedule();
@@ -139,6 +147,12 @@ internal sealed partial class BackupSchedule(Lazy<IDailyBackup> daily, IOptions<
         var zone = options.Value.ResolveTimeZone();
         try
         {
+            if (await journal.StartAsync(Name, schedule, zone, stoppingToken) == ScheduleStart.CatchUp)
+            {
+                LogCatchUp(logger);
+                await RunOnceAsync(stoppingToken);
+            }
+
             while (!stoppingToken.IsCancellationRequested)
             {
                 var now = time.GetUtcNow();
@@ -156,16 +170,7 @@ internal sealed partial class BackupSchedule(Lazy<IDailyBackup> daily, IOptions<
                     await Task.Delay(wait > TimeSpan.FromMinutes(1) ? TimeSpan.FromMinutes(1) : wait, time, stoppingToken);
                 }
 
-                try
-                {
-                    var result = await daily.Value.RunDailyAsync(stoppingToken);
-                    LogRan(logger, result.Sets.Count, result.Failures.Count);
-                }
-                catch (Exception e) when (e is not OperationCanceledException)
-                {
-                    // One failed day must not stop the schedule (nor, as a background service, the host).
-                    LogRunFailed(logger, e.Message);
-                }
+                await RunOnceAsync(stoppingToken);
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -173,8 +178,28 @@ internal sealed partial class BackupSchedule(Lazy<IDailyBackup> daily, IOptions<
         }
     }
 
+    private async Task RunOnceAsync(CancellationToken stoppingToken)
+    {
+        try
+        {
+            var result = await daily.Value.RunDailyAsync(stoppingToken);
+            LogRan(logger, result.Sets.Count, result.Failures.Count);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // One failed day must not stop the schedule (nor, as a background service, the host).
+            LogRunFailed(logger, e.Message);
+        }
+
+        // A failed run is settled too (it was notified); only a run cut off by a stop is caught up.
+        await journal.SettleAsync(Name, time.GetUtcNow(), stoppingToken);
+    }
+
     [LoggerMessage(Level = LogLevel.Information, Message = "Daily backup: Backups:Schedule is empty, no schedule")]
     private static partial void LogOff(ILogger logger);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Daily backup: a run was missed while the service was down; running it now")]
+    private static partial void LogCatchUp(ILogger logger);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Daily backup: next run at {Next}")]
     private static partial void LogNext(ILogger logger, DateTimeOffset next);

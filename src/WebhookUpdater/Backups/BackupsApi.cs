@@ -23,8 +23,40 @@ public static class BackupsApi
         return routes;
     }
 
-    private static async Task<Ok<IReadOnlyList<BackupSetView>>> ListAsync(BackupCatalog catalog, CancellationToken cancellationToken) =>
-        TypedResults.Ok(await catalog.ListAsync(cancellationToken));
+    /// <summary>Sets per page when ?limit= is not given, and the most one page holds.</summary>
+    public const int DefaultPageSize = 100;
+    public const int MaxPageSize = 1000;
+
+    /// <summary>
+    /// A page of sets, newest first. The body stays a plain array; the next page is named in a
+    /// Link header (rel="next", ?limit=…&before= the last id of this page), absent on the last page.
+    /// </summary>
+    private static async Task<Results<Ok<IReadOnlyList<BackupSetView>>, ProblemHttpResult>> ListAsync(
+        string? limit, string? before, BackupCatalog catalog, HttpResponse response, CancellationToken cancellationToken)
+    {
+        var size = DefaultPageSize;
+        if (limit is not null && (!int.TryParse(limit, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out size) || size is < 1 or > MaxPageSize))
+        {
+            return BadQuery($"limit '{limit}' is not a whole number from 1 to {MaxPageSize}: use e.g. ?limit=50 (default {DefaultPageSize}).");
+        }
+
+        if (before is not null && !BackupNames.IsSafe(before))
+        {
+            return BadQuery($"before '{before}' is not a set id: pass the last id of the previous page, e.g. ?before=20241015-020000-daily-gitea-3f9a1c (the Link header of each page names the next one).");
+        }
+
+        var page = await catalog.PageAsync(size, before, cancellationToken);
+        if (page.Next is { } next)
+        {
+            // Relative to this request, so it holds behind a proxy that serves the API under a base path.
+            response.Headers.Link = $"<?limit={size}&before={Uri.EscapeDataString(next)}>; rel=\"next\"";
+        }
+
+        return TypedResults.Ok(page.Sets);
+    }
+
+    private static ProblemHttpResult BadQuery(string detail) =>
+        TypedResults.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Bad query", detail: detail);
 
     private static async Task<Results<Ok<BackupRunResult>, ProblemHttpResult>> BackupAsync(
         BackupRequest? request, BackupRunner runner, BackupPlanner planner, IHostApplicationLifetime lifetime)

@@ -32,6 +32,9 @@ public static class BackupsExtensions
         services.AddHostedService<RestoreRecovery>();
         services.AddHostedService<BackupSchedule>();
         services.AddSingleton<BackupMetrics>();
+        services.AddSingleton<RestoreTestMetrics>();
+        services.AddSingleton<RestoreTester>();
+        services.AddHostedService<RestoreTestSchedule>();
         services.AddSingleton<Status.IStatusSection, BackupsStatus>();
         return services;
     }

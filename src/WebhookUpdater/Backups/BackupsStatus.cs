@@ -18,8 +18,9 @@ internal sealed class BackupsStatus(BackupCatalog catalog, IOptions<BackupOption
         var rows = new List<StatusRow>();
         var next = options.Value.ResolveSchedule()?.GetNextOccurrence(time.GetUtcNow(), options.Value.ResolveTimeZone());
         rows.Add(new StatusRow("Next daily backup", next is { } at ? Format(at) : "not scheduled (Backups:Schedule is empty)"));
-        var sets = await catalog.ListAsync(cancellationToken);
-        foreach (var set in sets.OrderByDescending(s => s.CreatedAt).Take(6))
+        // The newest six only: their manifests come from the catalog's cache after the first refresh.
+        var sets = (await catalog.PageAsync(6, null, cancellationToken)).Sets;
+        foreach (var set in sets.OrderByDescending(s => s.CreatedAt))
         {
             rows.Add(new StatusRow(
                 $"{Format(set.CreatedAt)} {set.Kind ?? "?"}",

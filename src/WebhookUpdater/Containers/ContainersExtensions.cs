@@ -16,6 +16,7 @@ public static class ContainersExtensions
         services.AddRetiredSetting("Docker:IndexContainers", "every webhook event asks the engine for its containers");
         services.AddSingleton<IContainerLifecycle, DockerContainerLifecycle>();
         services.AddSingleton<IStackContainers, DockerStackContainers>();
+        services.AddSingleton<IThrowawayContainers, DockerThrowawayContainers>();
         return services;
     }
 }

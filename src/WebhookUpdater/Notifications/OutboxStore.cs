@@ -115,10 +115,12 @@ public sealed class OutboxStore(Database database, TimeProvider time)
             """,
             new { id, OutboxStates.Sending, OutboxStates.Pending, now = Now() }, transaction) == 1, cancellationToken);
 
+    /// <summary>Marks a message sent and drops its bodies: they may hold approval links, and the mail is delivered.</summary>
     public Task MarkSentAsync(string id, string sender, string? providerId, CancellationToken cancellationToken) =>
         database.WriteAsync((connection, transaction) => connection.ExecuteAsync(
             """
-            UPDATE outbox SET state = @Sent, sent_at = @now, sender = @sender, provider_id = @providerId, last_error = NULL
+            UPDATE outbox SET state = @Sent, sent_at = @now, sender = @sender, provider_id = @providerId, last_error = NULL,
+                text_body = '', html_body = ''
             WHERE id = @id
             """,
             new { id, OutboxStates.Sent, now = Now(), sender, providerId }, transaction), cancellationToken);

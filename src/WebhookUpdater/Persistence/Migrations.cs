@@ -130,5 +130,11 @@ internal static class Migrations
         );
         CREATE INDEX ix_restores_state ON restores(state);
         """,
+        // 6: when each schedule last ran, so a run missed while the service was down is caught up
+        // at start; and the look-up that journal retention needs (is an event still used by a job).
+        """
+        CREATE TABLE schedule_runs (name TEXT PRIMARY KEY, settled_at TEXT NOT NULL);
+        CREATE INDEX ix_jobs_event ON jobs(event_id);
+        """,
     ];
 }

@@ -10,8 +10,13 @@ public static class PersistenceExtensions
         services.AddSingleton<IValidateOptions<StoreOptions>, StoreOptionsValidator>();
         services.AddSingleton<Database>();
         services.AddSingleton<JobStore>();
+        services.AddSingleton<ScheduleJournal>();
+        services.AddOptions<JournalOptions>().BindConfiguration(JournalOptions.Section).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<JournalOptions>, JournalOptionsValidator>();
+        services.AddSingleton<JournalRetention>();
         // Registered first among the hosted services: the schema exists before anything reads it.
         services.AddHostedService<DatabaseInitializer>();
+        services.AddHostedService<JournalRetentionService>();
         return services;
     }
 }

@@ -93,6 +93,7 @@ internal sealed class S3Server : IAsyncDisposable
         ["Backups:Profile"] = ProfileName,
         ["Backups:ProfilesLocation"] = ProfilesLocation,
         ["Backups:Schedule"] = "",
+        ["Backups:RestoreTestSchedule"] = "",
     };
 
     public S3BackupStore Store(Action<BackupOptions>? configure = null) =>
