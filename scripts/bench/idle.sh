@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Idle memory and start-up time (issue 8): the service against the bare minimal-API app
+# Idle memory and start-up time: the service against the bare minimal-API app
 # (tests/Benchmarks/BareApi), side by side in the same run, same Release build settings.
 #
 #   bash scripts/bench/idle.sh            # 5 rounds each (BENCH_ROUNDS)

@@ -5,7 +5,7 @@ namespace WebhookUpdater.Configuration;
 /// when first needed. Connections are recycled every two minutes so DNS changes are seen, as
 /// IHttpClientFactory's handler rotation would; timeouts are per call (cancellation tokens).
 /// Not IHttpClientFactory: registering it loads System.Net.Http and Microsoft.Extensions.Http at
-/// start-up (1.3 MiB resident while idle, issue 8), and this service needs neither named clients
+/// start-up (1.3 MiB resident while idle), and this service needs neither named clients
 /// nor handler pipelines. OpenTelemetry sees these calls all the same (HttpClient's own
 /// diagnostics).
 /// </summary>

@@ -7,7 +7,7 @@ namespace WebhookUpdater.Containers;
 /// The engine's API client, made when the first Docker-facing service is. It is a service of its
 /// own rather than <see cref="DockerClient"/> itself so that registering it does not load
 /// Docker.DotNet: an idle service that has not needed Docker yet keeps neither the client nor the
-/// library (1.2 MiB resident, issue 8).
+/// library (1.2 MiB resident).
 /// </summary>
 internal sealed class DockerApi(IOptions<DockerOptions> options) : IDisposable
 {

@@ -30,7 +30,7 @@ public static class ObservabilityExtensions
     /// generations, pipeline names: a few dozen combinations. OpenTelemetry's default (2,000)
     /// preallocates room for every stream; this service's own meters keep the default, since
     /// their tags (certificate names among them) come from the host, not from a fixed list in
-    /// the code (idle memory, issue 8: 1 MiB).
+    /// the code (idle memory: 1 MiB).
     /// </summary>
     internal const int FrameworkCardinalityLimit = 100;
     private const string ReadyTag = ReadinessProbe.ReadyTagName;
@@ -133,7 +133,7 @@ public static class ObservabilityExtensions
 
 /// <summary>
 /// The OTLP exporters, in methods of their own: the exporter's assembly is loaded only when an
-/// endpoint is set, not whenever the code that might add it is compiled (idle memory, issue 8).
+/// endpoint is set, not whenever the code that might add it is compiled (idle memory).
 /// </summary>
 internal static class Otlp
 {
