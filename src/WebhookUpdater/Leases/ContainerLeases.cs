@@ -93,9 +93,13 @@ public sealed partial class ContainerLeases(Database database, TimeProvider time
     private TaskCompletionSource _released = NewSignal();
 
     private int _waiting;
+    private int _looks;
 
     /// <summary>Operations waiting for a container now.</summary>
     public int Waiting => Volatile.Read(ref _waiting);
+
+    /// <summary>How many times a waiter has looked at the leases (tests follow a waiter by it).</summary>
+    internal int Looks => Volatile.Read(ref _looks);
 
     /// <summary>How often a waiter looks again when no release in this process woke it (1 s).</summary>
     internal TimeSpan PollInterval { get; init; } = TimeSpan.FromSeconds(1);
@@ -130,6 +134,7 @@ public sealed partial class ContainerLeases(Database database, TimeProvider time
         {
             // Taken before the look, so a release between the look and the wait is not missed.
             var released = Volatile.Read(ref _released).Task;
+            Interlocked.Increment(ref _looks);
             var since = time.GetUtcNow();
             var holder = await TryTakeAsync(keys, kind, operationId, since, cancellationToken);
             if (holder is null)

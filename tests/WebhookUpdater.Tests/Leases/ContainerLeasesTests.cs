@@ -70,8 +70,9 @@ public sealed class ContainerLeasesTests : IAsyncLifetime
         // Second by second: each step wakes the waiter, which looks again and sleeps again.
         for (var i = 0; i < 29; i++)
         {
+            var looks = _leases.Looks;
             _time.Advance(TimeSpan.FromSeconds(1));
-            await WaitUntilWaitingAgainAsync(waiting);
+            await WaitUntilWaitingAgainAsync(waiting, looks);
         }
 
         Assert.False(waiting.IsCompleted);
@@ -158,26 +159,24 @@ public sealed class ContainerLeasesTests : IAsyncLifetime
         Assert.Equal("job-1", (await _leases.HoldersAsync(Token)).Single().OperationId);
     }
 
-    private async Task WaitUntilWaitingAgainAsync(Task waiting)
+    private async Task WaitUntilWaitingAgainAsync(Task waiting, int looksBefore)
     {
-        // Advancing the clock ran the timer's callback, which woke the waiter: it is off to look again.
-        while (_leases.Waiting > 0 && !waiting.IsCompleted)
+        // Advancing the clock ran the timer's callback, which woke the waiter: it looks again, then
+        // sleeps on a new timer (counted in Waiting only once that timer exists).
+        using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        while (!waiting.IsCompleted && !(_leases.Looks > looksBefore && _leases.Waiting > 0))
         {
-            await Task.Yield();
-        }
-
-        while (_leases.Waiting == 0 && !waiting.IsCompleted)
-        {
-            await Task.Yield();
+            await Task.Delay(1, bound.Token);
         }
     }
 
     /// <summary>The waiter has looked once and sleeps on the fake clock (or on the holder's release).</summary>
     private async Task WaitUntilWaitingAsync()
     {
+        using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         while (_leases.Waiting == 0)
         {
-            await Task.Yield();
+            await Task.Delay(1, bound.Token);
         }
     }
 }
