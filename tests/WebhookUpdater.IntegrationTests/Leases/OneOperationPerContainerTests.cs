@@ -62,7 +62,7 @@ public sealed class OneOperationPerContainerTests(DockerFixture docker) : Docker
         var digest = await docker.PublishAsync(repository, "stable", "1.1");
 
         var jobId = (await service.PostEventAsync(ServiceHost.DiunPayload($"{repository}:stable", digest, name))).GetProperty("jobs")[0].GetProperty("id").GetString();
-        await JobWaiter.WaitAsync(service.GetJsonAsync, jobId, TimeSpan.FromSeconds(60), job => job.GetProperty("phase").GetString() == "started");
+        await JobWaiter.WaitAsync(service.GetJsonAsync, jobId, TimeSpan.FromSeconds(60), job => job.GetProperty("phase").GetString() == "gating");
         var during = await admin.PostAsync($"/api/backups/{setId}/restore", null, Token);
         var refused = await during.Content.ReadFromJsonAsync<JsonElement>(Token);
         var job = await JobWaiter.WaitAsync(service.GetJsonAsync, jobId, TimeSpan.FromSeconds(90));
@@ -129,7 +129,7 @@ public sealed class OneOperationPerContainerTests(DockerFixture docker) : Docker
         var since = DateTime.UtcNow;
 
         var jobId = (await service.PostEventAsync(ServiceHost.DiunPayload($"{repository}:stable", digest, name))).GetProperty("jobs")[0].GetProperty("id").GetString();
-        await JobWaiter.WaitAsync(service.GetJsonAsync, jobId, TimeSpan.FromSeconds(60), job => job.GetProperty("phase").GetString() == "started");
+        await JobWaiter.WaitAsync(service.GetJsonAsync, jobId, TimeSpan.FromSeconds(60), job => job.GetProperty("phase").GetString() == "gating");
         var renew = await admin.PostAsync("/api/certificates/renew", null, Token);
         var body = await renew.Content.ReadFromJsonAsync<JsonElement>(Token);
         var job = await JobWaiter.WaitAsync(service.GetJsonAsync, jobId, TimeSpan.FromSeconds(90));
