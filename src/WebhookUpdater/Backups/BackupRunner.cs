@@ -1,3 +1,4 @@
+using WebhookUpdater.Configuration;
 using Microsoft.Extensions.Options;
 using WebhookUpdater.Leases;
 using WebhookUpdater.Notifications;
@@ -163,12 +164,7 @@ internal sealed partial class BackupSchedule(
                 }
 
                 LogNext(logger, next.Value);
-                // Short steps: a clock that jumps (suspend, NTP) is noticed within a minute.
-                while (time.GetUtcNow() < next.Value)
-                {
-                    var wait = next.Value - time.GetUtcNow();
-                    await Task.Delay(wait > TimeSpan.FromMinutes(1) ? TimeSpan.FromMinutes(1) : wait, time, stoppingToken);
-                }
+                await ScheduleClock.WaitUntilAsync(next.Value, time, stoppingToken);
 
                 await RunOnceAsync(stoppingToken);
             }

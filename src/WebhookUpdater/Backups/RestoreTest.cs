@@ -1,3 +1,4 @@
+using WebhookUpdater.Configuration;
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Globalization;
@@ -303,11 +304,7 @@ internal sealed partial class RestoreTestSchedule(
                 }
 
                 LogNext(logger, next.Value);
-                while (time.GetUtcNow() < next.Value)
-                {
-                    var wait = next.Value - time.GetUtcNow();
-                    await Task.Delay(wait > TimeSpan.FromMinutes(1) ? TimeSpan.FromMinutes(1) : wait, time, stoppingToken);
-                }
+                await ScheduleClock.WaitUntilAsync(next.Value, time, stoppingToken);
 
                 await RunOnceAsync(stoppingToken);
             }
