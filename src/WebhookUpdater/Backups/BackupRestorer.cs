@@ -13,7 +13,11 @@ public sealed record AdoptReport(BackupManifest Manifest, ManifestTrust Trust, b
 
 /// <param name="RunHealthGate">False when the caller runs its own gate (the pipeline's rollback).</param>
 /// <param name="StartAll">Also start the set's containers that were stopped before the restore (the rollback starts its own).</param>
-public sealed record RestoreRequest(string SetId, bool DryRun = false, bool RunHealthGate = true, bool StartAll = true);
+/// <param name="Verified">The set as <see cref="BackupRestorer.VerifyAsync"/> checked it just before; null: check it now.</param>
+public sealed record RestoreRequest(string SetId, bool DryRun = false, bool RunHealthGate = true, bool StartAll = true, VerifiedSet? Verified = null);
+
+/// <summary>A set whose signature and every object matched its manifest, with the steps that checked it. Checking touches no container.</summary>
+public sealed record VerifiedSet(BackupManifest Manifest, IReadOnlyList<string> Steps);
 
 /// <summary>The set cannot be restored as asked; nothing was changed.</summary>
 public sealed class RestoreRefusedException(string message, bool notFound = false) : Exception(message)
@@ -47,20 +51,13 @@ public sealed partial class BackupRestorer(
             LogStep(logger, request.SetId, request.DryRun, text);
         }
 
-        var manifest = await ReadManifestAsync(request.SetId, cancellationToken);
-        switch (signer.Check(manifest))
+        var verified = request.Verified is { } checkedBefore && checkedBefore.Manifest.Id == request.SetId
+            ? checkedBefore
+            : await VerifyAsync(request.SetId, cancellationToken);
+        var manifest = verified.Manifest;
+        foreach (var step in verified.Steps)
         {
-            case ManifestTrust.NoSignature:
-                throw new RestoreRefusedException($"set {manifest.Id} is not signed: it was written before backup sets were signed, or not by this service. If it is yours, check and adopt it on the server: dotnet WebhookUpdater.dll adopt {manifest.Id} (docs/backups.md, \"Sets from elsewhere\")");
-            case ManifestTrust.Mismatch:
-                throw new RestoreRefusedException($"set {manifest.Id} does not carry this installation's signature: its manifest was changed in the store, or another installation (another Backups:SigningKey) wrote it. Restore another set; a set of another installation can be adopted on the server: dotnet WebhookUpdater.dll adopt {manifest.Id}");
-        }
-
-        Step($"signature of set {manifest.Id}: made by this installation");
-        foreach (var item in manifest.Objects)
-        {
-            await VerifyAsync(manifest.Id, item, cancellationToken);
-            Step($"verified {item.Name}: {item.Size} bytes, sha256 {item.Sha256}");
+            Step(step);
         }
 
         await CheckTargetsAsync(manifest, cancellationToken);
@@ -198,6 +195,32 @@ public sealed partial class BackupRestorer(
         }
 
         return new RestoreReport(manifest.Id, request.DryRun, true, steps, null);
+    }
+
+    /// <summary>
+    /// Checks a set without touching any container: its id and object names, this installation's
+    /// signature, and every object's size and SHA-256 against the manifest. Throws
+    /// <see cref="RestoreRefusedException"/> for a set that must not be restored.
+    /// </summary>
+    public async Task<VerifiedSet> VerifyAsync(string setId, CancellationToken cancellationToken)
+    {
+        var manifest = await ReadManifestAsync(setId, cancellationToken);
+        switch (signer.Check(manifest))
+        {
+            case ManifestTrust.NoSignature:
+                throw new RestoreRefusedException($"set {manifest.Id} is not signed: it was written before backup sets were signed, or not by this service. If it is yours, check and adopt it on the server: dotnet WebhookUpdater.dll adopt {manifest.Id} (docs/backups.md, \"Sets from elsewhere\")");
+            case ManifestTrust.Mismatch:
+                throw new RestoreRefusedException($"set {manifest.Id} does not carry this installation's signature: its manifest was changed in the store, or another installation (another Backups:SigningKey) wrote it. Restore another set; a set of another installation can be adopted on the server: dotnet WebhookUpdater.dll adopt {manifest.Id}");
+        }
+
+        var steps = new List<string> { $"signature of set {manifest.Id}: made by this installation" };
+        foreach (var item in manifest.Objects)
+        {
+            await VerifyAsync(manifest.Id, item, cancellationToken);
+            steps.Add($"verified {item.Name}: {item.Size} bytes, sha256 {item.Sha256}");
+        }
+
+        return new VerifiedSet(manifest, steps);
     }
 
     /// <summary>

@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Http.HttpResults;
+using WebhookUpdater.Containers;
 using WebhookUpdater.Leases;
 using WebhookUpdater.Security;
 
@@ -130,6 +131,13 @@ public static class BackupsApi
                 statusCode: e.NotFound ? StatusCodes.Status404NotFound : StatusCodes.Status409Conflict,
                 title: e.NotFound ? "No such backup set" : "Restore refused, nothing was changed",
                 detail: e.Message);
+        }
+        catch (Exception e) when (DockerResilience.IsOutage(e))
+        {
+            return TypedResults.Problem(
+                statusCode: StatusCodes.Status503ServiceUnavailable,
+                title: "Docker does not answer",
+                detail: $"The Docker engine did not answer ({e.GetType().Name}) while set {id} was to be restored. Check the engine (docker info), then POST again; GET /api/backups/restores shows whether this restore had started.");
         }
     }
 

@@ -60,7 +60,6 @@ public sealed partial class RestoreJobs(
     Database database,
     ContainerLeases leases,
     BackupRestorer restorer,
-    IBackupStore store,
     IContainerLifecycle containers,
     TimeProvider time,
     ILogger<RestoreJobs> logger)
@@ -79,14 +78,10 @@ public sealed partial class RestoreJobs(
             return new RestoreJobResult(null, await restorer.RestoreAsync(new RestoreRequest(setId, DryRun: true), cancellationToken), null);
         }
 
-        var manifest = BackupNames.IsSafe(setId) ? await store.ManifestAsync(setId, cancellationToken) : null;
-        if (manifest is null)
-        {
-            // The restorer says why in today's words (not an id, no manifest).
-            return new RestoreJobResult(null, await restorer.RestoreAsync(new RestoreRequest(setId), cancellationToken), null);
-        }
-
-        var involved = Involved(manifest);
+        // The set is checked before any lease, row or Docker call: a damaged or planted set is
+        // refused with nothing touched, whether or not Docker answers.
+        var verified = await restorer.VerifyAsync(setId, cancellationToken);
+        var involved = Involved(verified.Manifest);
         var id = Guid.CreateVersion7().ToString("N");
         var attempt = await leases.AcquireAsync(involved, OperationKind.Restore, id, wait, cancellationToken);
         if (attempt.Lease is not { } lease)
@@ -107,7 +102,7 @@ public sealed partial class RestoreJobs(
 
             await InsertAsync(id, setId, trigger, involved, wasRunning, cancellationToken);
             LogStarted(logger, id, setId, trigger);
-            var report = await RunJournaledAsync(id, setId, wasRunning, cancellationToken);
+            var report = await RunJournaledAsync(id, setId, wasRunning, verified, cancellationToken);
             return new RestoreJobResult(id, report, null);
         }
     }
@@ -145,16 +140,16 @@ public sealed partial class RestoreJobs(
                 return;
             }
 
-            await RunJournaledAsync(job.Id, job.SetId, wasRunning, cancellationToken);
+            await RunJournaledAsync(job.Id, job.SetId, wasRunning, verified: null, cancellationToken);
         }
     }
 
-    private async Task<RestoreReport?> RunJournaledAsync(string id, string setId, IReadOnlyList<string> wasRunning, CancellationToken cancellationToken)
+    private async Task<RestoreReport?> RunJournaledAsync(string id, string setId, IReadOnlyList<string> wasRunning, VerifiedSet? verified, CancellationToken cancellationToken)
     {
         RestoreReport report;
         try
         {
-            report = await restorer.RestoreAsync(new RestoreRequest(setId), cancellationToken);
+            report = await restorer.RestoreAsync(new RestoreRequest(setId, Verified: verified), cancellationToken);
         }
         catch (RestoreRefusedException e)
         {

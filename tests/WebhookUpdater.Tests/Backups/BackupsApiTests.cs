@@ -72,7 +72,8 @@ public sealed class BackupsApiTests
     [Fact]
     public async Task A_set_whose_object_does_not_match_its_manifest_is_refused_before_anything_changes()
     {
-        await using var app = new TestApp();
+        // No engine behind the endpoint: the set is refused before Docker is asked anything.
+        await using var app = new TestApp(new() { ["Docker:Endpoint"] = DeadEngine });
         var folder = Directory.CreateDirectory(Path.Combine(app.DataDirectory, "backups", "20240102-020000-daily-gitea-aaaaaa")).FullName;
         await File.WriteAllTextAsync(Path.Combine(folder, "gitea.data.tar.gz"), "damaged", TestContext.Current.CancellationToken);
         var manifest = new BackupManifest("20240102-020000-daily-gitea-aaaaaa", BackupKinds.Daily, DateTimeOffset.UnixEpoch, null, "gitea", null,
@@ -86,6 +87,31 @@ public sealed class BackupsApiTests
         var problem = await response.JsonAsync();
         Assert.Contains("the set is damaged, restore another one", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task A_good_set_while_Docker_does_not_answer_is_a_503_that_says_what_to_check()
+    {
+        await using var app = new TestApp(new() { ["Docker:Endpoint"] = DeadEngine });
+        const string setId = "20240102-020000-daily-gitea-cccccc";
+        var folder = Directory.CreateDirectory(Path.Combine(app.DataDirectory, "backups", setId)).FullName;
+        var content = "a good archive"u8.ToArray();
+        await File.WriteAllBytesAsync(Path.Combine(folder, "gitea.data.tar.gz"), content, TestContext.Current.CancellationToken);
+        var manifest = new BackupManifest(setId, BackupKinds.Daily, DateTimeOffset.UnixEpoch, null, "gitea", null,
+            [new BackupObject("gitea.data.tar.gz", "gitea:/data", content.Length, Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(content)), "gitea", BackupObjectTypes.Archive, "/data")]);
+        manifest = BackupManifestSignerTests.Signer(TestApp.BackupSigningKey).Sign(manifest);
+        await File.WriteAllTextAsync(Path.Combine(folder, "manifest.json"), JsonSerializer.Serialize(manifest, BackupJson.Options), TestContext.Current.CancellationToken);
+
+        var response = await app.Admin().PostAsync($"/api/backups/{setId}/restore", null, TestContext.Current.CancellationToken);
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        var problem = await response.JsonAsync();
+        Assert.Contains("docker info", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        var restores = await app.Admin().GetFromJsonAsync<JsonElement>("/api/backups/restores", TestContext.Current.CancellationToken);
+        Assert.Equal(0, restores.GetArrayLength());
+    }
+
+    private const string DeadEngine = "unix:///nonexistent/wu-test/docker.sock";
 
     [Theory]
     [InlineData("20240101-020000-daily-gitea-abcdef")]
