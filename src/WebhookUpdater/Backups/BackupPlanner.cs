@@ -68,6 +68,30 @@ public sealed class BackupPlanner(IContainerLifecycle containers)
         return sources.DistinctBy(source => (source.Container, source.Type, source.Target)).ToList();
     }
 
+    /// <summary>
+    /// The containers a set of <paramref name="container"/> reads and, on a restore, writes: itself
+    /// and the existing containers its backup.with names. An operation on the container leases
+    /// them all, so a partner's own backup or restore never runs inside it.
+    /// </summary>
+    public async Task<IReadOnlyList<string>> MembersAsync(string container, CancellationToken cancellationToken)
+    {
+        if (await containers.StatusAsync(container, cancellationToken) is not { } primary)
+        {
+            return [container];
+        }
+
+        var members = new List<string> { container };
+        foreach (var other in BackupLabels.List(primary.Labels, BackupLabels.With))
+        {
+            if ((await containers.StatusAsync(other, cancellationToken) ?? await ComposeServiceAsync(primary, other, cancellationToken)) is { } partner)
+            {
+                members.Add(partner.Name);
+            }
+        }
+
+        return members.Distinct(StringComparer.Ordinal).ToList();
+    }
+
     /// <summary>Containers that get a daily set of their own: those asking for one, minus those already inside another's set.</summary>
     public async Task<IReadOnlyList<string>> DailyRootsAsync(CancellationToken cancellationToken)
     {

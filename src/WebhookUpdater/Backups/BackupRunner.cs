@@ -79,10 +79,11 @@ public sealed partial class BackupRunner(
         {
             try
             {
-                var attempt = await leases.AcquireAsync([name], OperationKind.Backup, runId, wait, cancellationToken);
+                var members = await planner.MembersAsync(name, cancellationToken);
+                var attempt = await leases.AcquireAsync(members, OperationKind.Backup, runId, wait, cancellationToken);
                 if (attempt.Lease is not { } lease)
                 {
-                    failures.Add(new BackupFailure(name, $"{name} is busy with {attempt.HeldBy!.Describe()}: no backup was taken", attempt.HeldBy));
+                    failures.Add(new BackupFailure(name, $"{attempt.HeldBy!.Container} is busy with {attempt.HeldBy.Describe()}: no backup of {name} was taken", attempt.HeldBy));
                     continue;
                 }
 

@@ -15,10 +15,16 @@ public interface IUpdateBackups
 
     /// <summary>Null when the set is back in place, else why not.</summary>
     Task<string?> RestoreAsync(string backupId, CancellationToken cancellationToken);
+
+    /// <summary>The containers the update's set reads and its rollback may write: the container and its backup.with partners.</summary>
+    Task<IReadOnlyList<string>> MembersAsync(string container, CancellationToken cancellationToken);
 }
 
-internal sealed class UpdateBackups(ContainerSnapshotter snapshotter, BackupRestorer restorer) : IUpdateBackups
+internal sealed class UpdateBackups(ContainerSnapshotter snapshotter, BackupRestorer restorer, BackupPlanner planner) : IUpdateBackups
 {
+    public Task<IReadOnlyList<string>> MembersAsync(string container, CancellationToken cancellationToken) =>
+        planner.MembersAsync(container, cancellationToken);
+
     public async Task<BackupOutcome> SnapshotAsync(string container, string jobId, string? imageId, CancellationToken cancellationToken)
     {
         try

@@ -18,10 +18,10 @@ public enum UpdatePhase
     /// <summary>The new container is being created under its temporary name, the old one still runs.</summary>
     [JsonStringEnumMemberName("creating")] Creating,
     [JsonStringEnumMemberName("created")] Created,
-    [JsonStringEnumMemberName("stopping")] Stopping,
 
-    /// <summary>The old container becomes name.old, the new one takes the name.</summary>
+    /// <summary>The old container, still running, becomes name.old; the new one, not started yet, takes the name.</summary>
     [JsonStringEnumMemberName("renaming")] Renaming,
+    [JsonStringEnumMemberName("stopping")] Stopping,
     [JsonStringEnumMemberName("starting")] Starting,
     [JsonStringEnumMemberName("gating")] Gating,
     [JsonStringEnumMemberName("gate_passed")] GatePassed,

@@ -8,7 +8,7 @@ namespace WebhookUpdater.Updates;
 
 /// <summary>
 /// One update, top to bottom: check → backup → pull → create the new container next to the
-/// running one → stop, rename, start → health gate → cleanup; or the rollback: remove the new
+/// running one → rename both → stop the old, start the new → health gate → cleanup; or the rollback: remove the new
 /// container → rename the old one back → restore its data → start it → health gate. Every phase
 /// is journaled before it is acted on and every action can be repeated, so after a crash the job
 /// goes on from its phase: a rollback is finished as a rollback, and the failed image is never
@@ -129,7 +129,7 @@ public sealed partial class UpdatePipeline(
 
         if (from <= UpdatePhase.Starting)
         {
-            // The downtime: only stop, rename and start, each journaled before it is done.
+            // The downtime: only stop and start, each journaled before it is done.
             var swapped = await StepAsync(run, "recreate", () => SwapAsync(run, from, cancellationToken), cancellationToken);
             if (!swapped.Succeeded)
             {
@@ -160,29 +160,33 @@ public sealed partial class UpdatePipeline(
         await FinishAsync(run, JobOutcome.Updated, $"{run.Container} runs {run.Job.Image} ({run.Job.Digest}){note}", cancellationToken);
     }
 
-    /// <summary>Stop the old container, give its name to the new one, start that: the only downtime.</summary>
+    /// <summary>
+    /// Give the old container's name to the new one while the old one still serves (Docker renames
+    /// running containers), then stop the old one and start the new one: the downtime holds only
+    /// the stop and the start.
+    /// </summary>
     private async Task<StepResult<bool>> SwapAsync(UpdateRun run, UpdatePhase from, CancellationToken cancellationToken)
     {
         var oldId = run.ContainerId!;
         var newId = run.NewContainerId!;
-        if (from <= UpdatePhase.Stopping)
-        {
-            await EnterAsync(run, UpdatePhase.Stopping, new PhaseFacts { NewContainerId = newId }, cancellationToken);
-            await containers.StopAsync(oldId, cancellationToken);
-        }
-
-        // A resumed phase looks before it acts (its action may have happened); a fresh run does not
-        // spend the downtime on look-ups.
         if (from < UpdatePhase.Renaming)
         {
-            await EnterAsync(run, UpdatePhase.Renaming, PhaseFacts.None, cancellationToken);
+            await EnterAsync(run, UpdatePhase.Renaming, new PhaseFacts { NewContainerId = newId }, cancellationToken);
             await containers.RenameAsync(oldId, OldName(run.Container), cancellationToken);
             await containers.RenameAsync(newId, run.Container, cancellationToken);
         }
-        else if (from == UpdatePhase.Renaming)
+        else
         {
+            // Resumed: the renames may have happened (or, journaled by an older version that
+            // stopped first, not yet); look before acting.
             await RenameIfNeededAsync(oldId, OldName(run.Container), cancellationToken);
             await RenameIfNeededAsync(newId, run.Container, cancellationToken);
+        }
+
+        if (from <= UpdatePhase.Stopping)
+        {
+            await EnterAsync(run, UpdatePhase.Stopping, PhaseFacts.None, cancellationToken);
+            await containers.StopAsync(oldId, cancellationToken);
         }
 
         await EnterAsync(run, UpdatePhase.Starting, PhaseFacts.None, cancellationToken);
@@ -200,7 +204,7 @@ public sealed partial class UpdatePipeline(
             await containers.StartAsync(newId, cancellationToken);
         }
 
-        return StepResult.Ok(true, $"stopped the old container, renamed it {OldName(run.Container)}, started {run.Container} on {Short(run.NewImageId)}");
+        return StepResult.Ok(true, $"renamed the old container {OldName(run.Container)}, stopped it, started {run.Container} on {Short(run.NewImageId)}");
     }
 
     /// <summary>The rollback from <paramref name="from"/> on; each block is one phase, in order, each safe to repeat.</summary>

@@ -8,13 +8,15 @@ namespace WebhookUpdater.Updates;
 /// One job at a time for the whole host (gitea and postgres depend on each other). First finishes
 /// or undoes what a crash left running, then takes queued jobs from the channel. The pipeline
 /// (Docker client, backups, health gate) is made for the first job, not at start-up. A job runs
-/// under its container's lease (its pre-update backup and restore-on-rollback inside it); when a
-/// restore, backup or renewal holds the container, the job waits for it, at most Leases:WaitTimeout.
+/// under the lease of its container and its backup.with partners (its pre-update backup and
+/// restore-on-rollback inside it); when a restore, backup or renewal holds one of them, the job
+/// waits for it, at most Leases:WaitTimeout.
 /// </summary>
 internal sealed partial class UpdateWorker(
     UpdateQueue queue,
     JobStore store,
     Lazy<UpdatePipeline> pipeline,
+    Lazy<IUpdateBackups> backups,
     ContainerLeases leases,
     IOptions<UpdateOptions> options,
     IOptions<LeaseOptions> leaseOptions,
@@ -65,7 +67,7 @@ internal sealed partial class UpdateWorker(
 
         try
         {
-            var attempt = await leases.AcquireAsync([job.Container], OperationKind.Update, job.Id, leaseOptions.Value.WaitTimeout, stoppingToken);
+            var attempt = await leases.AcquireAsync(await LeasedAsync(job, stoppingToken), OperationKind.Update, job.Id, leaseOptions.Value.WaitTimeout, stoppingToken);
             if (attempt.Lease is not { } lease)
             {
                 var holder = attempt.HeldBy!;
@@ -77,7 +79,7 @@ internal sealed partial class UpdateWorker(
                 }
 
                 await store.FinishAsync(jobId, JobStates.Failed, JobOutcome.NothingChanged.ToText(),
-                    $"{job.Container} was busy with {holder.Describe()} for longer than Leases:WaitTimeout ({leaseOptions.Value.WaitTimeout}); nothing was changed: Diun's next notice (or a new approval) queues the update again",
+                    $"{holder.Container} was busy with {holder.Describe()} for longer than Leases:WaitTimeout ({leaseOptions.Value.WaitTimeout}); nothing was changed: Diun's next notice (or a new approval) queues the update again",
                     null, stoppingToken);
                 return;
             }
@@ -99,6 +101,26 @@ internal sealed partial class UpdateWorker(
             await store.FinishAsync(jobId, JobStates.Failed, JobOutcome.Error.ToText(), $"unexpected error: {e.Message}", null, CancellationToken.None);
         }
     }
+
+    /// <summary>
+    /// The container and its backup.with partners: the pre-update set dumps the partner, a rollback
+    /// may restore it. When Docker does not answer, the container alone (the job's check fails anyway).
+    /// </summary>
+    private async Task<IReadOnlyList<string>> LeasedAsync(JobView job, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await backups.Value.MembersAsync(job.Container, cancellationToken);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            LogPartnersUnknown(logger, job.Id, e.Message);
+            return [job.Container];
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Job {JobId}: its backup.with partners could not be looked up ({Error}); only its own container is leased")]
+    private static partial void LogPartnersUnknown(ILogger logger, string jobId, string error);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Job {JobId} was cut short, but its container is held by {HolderKind} {HolderId}: left for the next start")]
     private static partial void LogResumeBusy(ILogger logger, string jobId, OperationKind holderKind, string holderId);

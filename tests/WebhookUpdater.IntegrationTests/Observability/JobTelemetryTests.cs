@@ -55,9 +55,9 @@ public sealed class JobTelemetryTests(DockerFixture docker) : DockerTest
         Assert.Equal(["docker inspect", "docker create"],
             finished.Where(a => a.ParentSpanId == create.SpanId).OrderBy(a => a.StartTimeUtc).Select(a => a.OperationName));
 
-        // The downtime holds only these calls: the new container was created while the old one ran.
+        // The new container was created and both were renamed while the old one ran: the downtime holds only the stop and the start.
         var recreate = finished.Single(a => a.OperationName == "step recreate" && a.TraceId == root.TraceId);
-        Assert.Equal(["docker stop", "docker rename", "docker rename", "docker start"],
+        Assert.Equal(["docker rename", "docker rename", "docker stop", "docker start"],
             finished.Where(a => a.ParentSpanId == recreate.SpanId).OrderBy(a => a.StartTimeUtc).Select(a => a.OperationName));
 
         var jobs = metrics.Where(m => m.Name == "webhookupdater.jobs").SelectMany(Points).ToList();

@@ -13,7 +13,7 @@ public sealed class CrashRecoveryTests(DockerFixture docker) : DockerTest
 
     /// <summary>Every phase an update that succeeds passes through.</summary>
     public static TheoryData<string> UpdatePhases =>
-        ["backing_up", "pulling", "creating", "stopping", "renaming", "starting", "gating", "gate_passed", "finishing"];
+        ["backing_up", "pulling", "creating", "renaming", "stopping", "starting", "gating", "gate_passed", "finishing"];
 
     /// <summary>Every phase of an update whose new image exits, from its start through the whole rollback.</summary>
     public static TheoryData<string> RollbackPhases =>

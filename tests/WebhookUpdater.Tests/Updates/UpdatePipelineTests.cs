@@ -51,7 +51,7 @@ public sealed class UpdatePipelineTests : IAsyncLifetime
 
     public static TheoryData<UpdatePhase> UpdatePhases =>
     [
-        UpdatePhase.BackingUp, UpdatePhase.Pulling, UpdatePhase.Creating, UpdatePhase.Stopping, UpdatePhase.Renaming,
+        UpdatePhase.BackingUp, UpdatePhase.Pulling, UpdatePhase.Creating, UpdatePhase.Renaming, UpdatePhase.Stopping,
         UpdatePhase.Starting, UpdatePhase.Gating, UpdatePhase.GatePassed, UpdatePhase.Finishing,
     ];
 
@@ -76,7 +76,7 @@ public sealed class UpdatePipelineTests : IAsyncLifetime
         Assert.Equal(JobStates.Succeeded, job.State);
         Assert.Equal(JobOutcome.Updated.ToText(), job.Outcome);
         Assert.Equal(
-            [$"create {Name}.new", $"stop {Name}", $"rename {Name} {Name}.old", $"rename {Name}.new {Name}", $"start {Name} {job.NewContainerId}", $"remove {Name}.old"],
+            [$"create {Name}.new", $"rename {Name} {Name}.old", $"rename {Name}.new {Name}", $"stop {Name}.old", $"start {Name} {job.NewContainerId}", $"remove {Name}.old"],
             Engine.Operations);
         Assert.Equal(["check", "backup", "pull", "create", "recreate", "health-gate", "cleanup"], job.Steps.Select(s => s.Name));
         Assert.Equal("running", Engine.Named(Name)!.State);
@@ -425,5 +425,8 @@ public sealed class UpdatePipelineTests : IAsyncLifetime
             Restores.Add(backupId);
             return Task.FromResult(RestoreFailure);
         }
+
+        public Task<IReadOnlyList<string>> MembersAsync(string container, CancellationToken cancellationToken) =>
+            Task.FromResult<IReadOnlyList<string>>([container]);
     }
 }
