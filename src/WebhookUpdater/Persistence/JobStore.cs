@@ -105,6 +105,11 @@ public sealed class JobStore(Database database, TimeProvider time) : IUpdateJour
             return changed == 1;
         }, cancellationToken);
 
+    /// <summary>Counts one more run of a job (a resume after a crash); returns how many it has had.</summary>
+    public Task<int> CountAttemptAsync(string id, CancellationToken cancellationToken) =>
+        database.WriteAsync((connection, transaction) => connection.ExecuteScalarAsync<int>(
+            "UPDATE jobs SET attempts = attempts + 1 WHERE id = @id RETURNING attempts", new { id }, transaction), cancellationToken);
+
     /// <summary>Ends a job with its outcome.</summary>
     public Task FinishAsync(string id, string state, string outcome, string reason, string? logTail, CancellationToken cancellationToken) =>
         database.WriteAsync((connection, transaction) => connection.ExecuteAsync(

@@ -77,6 +77,37 @@ public sealed partial class UpdatePipeline(
         }
     }
 
+    /// <summary>
+    /// Ends a job the service was cut short in <paramref name="times"/> times without acting on
+    /// any container: whatever stopped the service may be in the step it would repeat. The job
+    /// fails with what Docker shows, and the operator gets the failure email.
+    /// </summary>
+    public async Task GiveUpAsync(JobView job, int times, CancellationToken cancellationToken)
+    {
+        using var activity = UpdateTelemetry.StartJob(job, $"give up {job.Container}");
+        using var scope = BeginScope(job);
+        await journal.CloseOpenStepsAsync(job.Id, "interrupted: the service stopped during this step", cancellationToken);
+        var phase = job.Phase?.ToText() ?? "none";
+        LogGiveUp(logger, job.Id, times, phase);
+        var seen = new List<string>();
+        foreach (var name in new[] { job.Container, OldName(job.Container), NewName(job.Container) })
+        {
+            try
+            {
+                seen.Add(await containers.StatusAsync(name, cancellationToken) is { } status ? $"{name} {status.Status}" : $"no {name}");
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                seen.Add($"{name}: Docker did not answer ({e.GetType().Name})");
+                break;
+            }
+        }
+
+        await FinishAsync(new UpdateRun(job), JobOutcome.Error,
+            $"the service stopped {times} times while this job was at phase {phase}, so it is not resumed again (the step it would repeat may be what stops it). Docker shows: {string.Join(", ", seen)}. Put {job.Container} right by hand (docs/architecture.md, \"A job given up after repeated crashes\")",
+            cancellationToken);
+    }
+
     /// <summary>The update from <paramref name="from"/> on; each block is one phase, in order.</summary>
     private async Task UpdateAsync(UpdateRun run, UpdatePhase from, bool fresh, CancellationToken cancellationToken)
     {
@@ -494,6 +525,9 @@ public sealed partial class UpdatePipeline(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId} for {Container}: {State}, {Outcome}: {Reason}")]
     private static partial void LogOutcome(ILogger logger, string jobId, string container, string state, string outcome, string reason);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Job {JobId}: the service stopped {Times} times during it (phase {Phase}); it is not resumed again")]
+    private static partial void LogGiveUp(ILogger logger, string jobId, int times, string phase);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Job {JobId}: resuming after a restart from phase {Phase}")]
     private static partial void LogResume(ILogger logger, string jobId, string phase);

@@ -22,6 +22,9 @@ internal sealed partial class UpdateWorker(
     IOptions<LeaseOptions> leaseOptions,
     ILogger<UpdateWorker> logger) : BackgroundService
 {
+    /// <summary>A job cut short this many times is not resumed again: it ends for the operator to look at (same rule as restores).</summary>
+    public const int MaxAttempts = 3;
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         if (!options.Value.RunWorker)
@@ -31,7 +34,19 @@ internal sealed partial class UpdateWorker(
 
         foreach (var jobId in await store.JobIdsInStateAsync(JobStates.Running, stoppingToken))
         {
-            await RunGuardedAsync(jobId, resuming: true, job => pipeline.Value.ResumeAsync(job, stoppingToken), stoppingToken);
+            await RunGuardedAsync(jobId, resuming: true, async job =>
+            {
+                // A step that stops the service (a crash, an OOM kill) must not repeat for ever.
+                var attempts = await store.CountAttemptAsync(job.Id, stoppingToken);
+                if (attempts > MaxAttempts)
+                {
+                    await pipeline.Value.GiveUpAsync(job, attempts - 1, stoppingToken);
+                }
+                else
+                {
+                    await pipeline.Value.ResumeAsync(job, stoppingToken);
+                }
+            }, stoppingToken);
             if ((await store.GetJobAsync(jobId, stoppingToken))?.State == JobStates.Queued)
             {
                 queue.Enqueue(jobId);

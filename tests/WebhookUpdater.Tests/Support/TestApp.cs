@@ -136,6 +136,15 @@ internal static class Payloads
 
 internal static class JournalQueries
 {
+    public static async Task ExecuteAsync(this TestApp app, string sql)
+    {
+        var database = app.Services.GetRequiredService<WebhookUpdater.Persistence.Database>();
+        await using var connection = await database.OpenAsync(CancellationToken.None);
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        await command.ExecuteNonQueryAsync();
+    }
+
     public static async Task<long> CountAsync(this TestApp app, string table, string where = "1 = 1")
     {
         var database = app.Services.GetRequiredService<WebhookUpdater.Persistence.Database>();

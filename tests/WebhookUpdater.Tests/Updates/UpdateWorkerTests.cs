@@ -15,13 +15,13 @@ public sealed class UpdateWorkerTests
 
     private static CancellationToken Cancel => TestContext.Current.CancellationToken;
 
-    private static TestApp App() => new(new()
+    private static TestApp App(bool worker = true, string? dataDirectory = null) => new(new()
     {
-        ["Updates:RunWorker"] = "true",
+        ["Updates:RunWorker"] = worker ? "true" : "false",
         ["Leases:WaitTimeout"] = "00:00:00",
         ["HealthGate:StableFor"] = "00:00:00",
         ["HealthGate:PollInterval"] = "00:00:00.010",
-    })
+    }, dataDirectory: dataDirectory)
     {
         ConfigureServices = services =>
         {
@@ -48,6 +48,34 @@ public sealed class UpdateWorkerTests
         Assert.Equal("failed", job.GetProperty("state").GetString());
         Assert.StartsWith("forge-db was busy with restore restore-1", job.GetProperty("reason").GetString(), StringComparison.Ordinal);
         Assert.Empty(app.Containers.Operations);
+    }
+
+    [Fact]
+    public async Task A_job_the_service_was_cut_short_in_three_times_ends_for_the_operator_without_touching_a_container()
+    {
+        // The first service writes the job as three crashes in the swap leave it, then stops (its
+        // dispose would delete the data folder, so it is disposed last).
+        await using var before = App(worker: false);
+        before.Containers.Add("forge", Repository + ":stable", "automatic");
+        var answer = await before.Webhook().PostAsync("/api/diun", Payloads.Raw(Payloads.Diun(Repository + ":stable", Payloads.DigestB, "forge")), Cancel);
+        var jobId = (await answer.JsonAsync()).GetProperty("jobs")[0].GetProperty("id").GetString()!;
+        await before.ExecuteAsync($"UPDATE jobs SET state = 'running', attempts = 3, phase = 'stopping' WHERE id = '{jobId}'");
+        before.Services.GetRequiredService<Microsoft.Extensions.Hosting.IHostApplicationLifetime>().StopApplication();
+        var folder = before.DataDirectory;
+
+        await using var after = App(dataDirectory: folder);
+        after.Containers.Add("forge", Repository + ":stable", "automatic");
+        after.Containers.Add("forge.old", Repository + ":stable", "automatic");
+        _ = after.Services;
+        var job = await FinishedAsync(after, jobId);
+
+        Assert.Equal("failed", job.GetProperty("state").GetString());
+        Assert.Equal("error: action required", job.GetProperty("outcome").GetString());
+        var reason = job.GetProperty("reason").GetString()!;
+        Assert.Contains("stopped 3 times while this job was at phase stopping", reason, StringComparison.Ordinal);
+        Assert.Contains("forge running, forge.old running, no forge.new", reason, StringComparison.Ordinal);
+        Assert.Empty(after.Containers.Operations);
+        Assert.Equal(1, await after.CountAsync("outbox", $"job_id = '{jobId}'"));
     }
 
     private static async Task<JsonElement> FinishedAsync(TestApp app, string jobId)
