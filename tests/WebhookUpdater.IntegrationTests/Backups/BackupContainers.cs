@@ -31,23 +31,6 @@ internal static class BackupContainers
         return created.ID;
     }
 
-    public static async Task WaitHealthyAsync(this DockerFixture docker, string id, TimeSpan timeout)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (DateTime.UtcNow < deadline)
-        {
-            var state = (await docker.Client.Containers.InspectContainerAsync(id)).State;
-            if (state.Health?.Status == "healthy")
-            {
-                return;
-            }
-
-            await Task.Delay(200);
-        }
-
-        Assert.Fail($"container {id} did not turn healthy within {timeout}");
-    }
-
     /// <summary>Runs SQL through psql in the container (as its POSTGRES_USER) and returns its output, trimmed.</summary>
     public static async Task<string> PsqlAsync(this DockerFixture docker, string container, string database, string sql)
     {

@@ -30,7 +30,7 @@ public sealed class ExactRestoreTests(DockerFixture docker) : DockerTest
     [Fact]
     public async Task Two_paths_whose_names_folded_together_make_two_objects_and_restore_to_two_files()
     {
-        var id = await RunAppAsync("fold", "/data/a.b,/data/a_b");
+        var id = await RunAppWithVolumesAsync("fold", "/data/a.b,/data/a_b", "/data", "/srv");
         await docker.WriteFilesAsync(id, "/data", new Dictionary<string, byte[]> { ["a.b"] = BackupContainers.Text("dotted\n"), ["a_b"] = BackupContainers.Text("underscored\n") });
         var before = await docker.TreeAsync(id, "/data");
         await using var service = new ServiceHost(Data, _s3.Settings());
@@ -52,7 +52,7 @@ public sealed class ExactRestoreTests(DockerFixture docker) : DockerTest
     [Fact]
     public async Task A_restore_after_files_were_added_changed_and_removed_leaves_exactly_the_backed_up_tree()
     {
-        var id = await RunAppAsync("exact", "/srv");
+        var id = await RunAppWithVolumesAsync("exact", "/srv", "/data", "/srv");
         await docker.WriteFilesAsync(id, "/srv", new Dictionary<string, byte[]>
         {
             ["repos/alice/project.git/HEAD"] = BackupContainers.Text("ref: refs/heads/main\n"),
@@ -80,30 +80,6 @@ public sealed class ExactRestoreTests(DockerFixture docker) : DockerTest
         Assert.True(restore.IsSuccessStatusCode, await restore.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
         Assert.Equal(before, await docker.TreeAsync(id, "/srv"));
         Assert.True((await docker.Client.Containers.InspectContainerAsync(id)).State.Running);
-    }
-
-    private async Task<string> RunAppAsync(string role, string paths)
-    {
-        var volume = docker.Name($"{role}-data-{Guid.NewGuid().ToString("N")[..6]}");
-        await docker.Client.Volumes.CreateAsync(new VolumesCreateParameters { Name = volume, Labels = new Dictionary<string, string> { [DockerFixture.TestLabel] = "true" } });
-        Volumes.Add(volume);
-        var srv = docker.Name($"{role}-srv-{Guid.NewGuid().ToString("N")[..6]}");
-        await docker.Client.Volumes.CreateAsync(new VolumesCreateParameters { Name = srv, Labels = new Dictionary<string, string> { [DockerFixture.TestLabel] = "true" } });
-        Volumes.Add(srv);
-        var image = TestEnvironment.AppImage("1.0");
-        await docker.EnsureImageAsync(image);
-        var created = await docker.Client.Containers.CreateContainerAsync(new CreateContainerParameters
-        {
-            Name = docker.Name(role),
-            Image = image,
-            Env = [$"APP_PORT={DockerFixture.FreePort()}"],
-            Labels = docker.RunLabels(new Dictionary<string, string> { ["backup.paths"] = paths }),
-            HostConfig = new HostConfig { NetworkMode = "host", Binds = [$"{volume}:/data", $"{srv}:/srv"] },
-        });
-        Containers.Add(created.ID);
-        await docker.Client.Containers.StartContainerAsync(created.ID, new ContainerStartParameters());
-        await docker.WaitHealthyAsync(created.ID, TimeSpan.FromSeconds(30));
-        return created.ID;
     }
 
     private static async Task<JsonElement> BackupAsync(ServiceHost service, string container)

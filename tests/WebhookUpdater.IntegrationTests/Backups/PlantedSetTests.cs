@@ -50,8 +50,8 @@ public sealed class PlantedSetTests(DockerFixture docker) : DockerTest
     [MemberData(nameof(Plants))]
     public async Task A_planted_or_edited_set_is_refused_and_nothing_is_written_to_any_container(string store, string plant)
     {
-        var source = await RunAppAsync("plant-src", "/data");
-        var victim = await RunAppAsync("plant-victim", "/data");
+        var source = await RunAppWithVolumesAsync("plant-src", "/data", "/data");
+        var victim = await RunAppWithVolumesAsync("plant-victim", "/data", "/data");
         await docker.WriteFilesAsync(source, "/data", new Dictionary<string, byte[]> { ["app/state.txt"] = BackupContainers.Text("source v1\n") });
         await docker.WriteFilesAsync(victim, "/data", new Dictionary<string, byte[]> { ["app/state.txt"] = BackupContainers.Text("victim v1\n") });
         await using var service = new ServiceHost(Data, Settings(store));
@@ -97,11 +97,11 @@ public sealed class PlantedSetTests(DockerFixture docker) : DockerTest
     public async Task A_signed_set_is_refused_once_its_container_no_longer_carries_the_label_for_the_path()
     {
         var name = docker.Name("relabel");
-        var first = await RunAppAsync("relabel", "/data");
+        var first = await RunAppWithVolumesAsync("relabel", "/data", "/data");
         await using var service = new ServiceHost(Data, Settings("Local"));
         var setId = await BackupAsync(service, name);
         await docker.Client.Containers.RemoveContainerAsync(first, new ContainerRemoveParameters { Force = true });
-        var second = await RunAppAsync("relabel", "/config");
+        var second = await RunAppWithVolumesAsync("relabel", "/config", "/data");
         await docker.WriteFilesAsync(second, "/data", new Dictionary<string, byte[]> { ["app/state.txt"] = BackupContainers.Text("today\n") });
         var before = await StateAsync(second);
 
@@ -116,7 +116,7 @@ public sealed class PlantedSetTests(DockerFixture docker) : DockerTest
     [Fact]
     public async Task A_set_of_the_previous_version_is_restored_only_after_the_operator_adopts_it_on_the_server()
     {
-        var id = await RunAppAsync("adopt", "/data");
+        var id = await RunAppWithVolumesAsync("adopt", "/data", "/data");
         await docker.WriteFilesAsync(id, "/data", new Dictionary<string, byte[]> { ["app/state.txt"] = BackupContainers.Text("backed up\n") });
         await using var service = new ServiceHost(Data, Settings("S3"));
         var setId = await BackupAsync(service, docker.Name("adopt"));
@@ -152,27 +152,6 @@ public sealed class PlantedSetTests(DockerFixture docker) : DockerTest
 
     private Dictionary<string, string> Settings(string store) =>
         store == "S3" ? _s3.Settings() : new Dictionary<string, string> { ["Backups:Store"] = "Local", ["Backups:Schedule"] = "" };
-
-    private async Task<string> RunAppAsync(string role, string paths)
-    {
-        var volume = docker.Name($"{role}-data-{Guid.NewGuid().ToString("N")[..6]}");
-        await docker.Client.Volumes.CreateAsync(new VolumesCreateParameters { Name = volume, Labels = new Dictionary<string, string> { [DockerFixture.TestLabel] = "true" } });
-        Volumes.Add(volume);
-        var image = TestEnvironment.AppImage("1.0");
-        await docker.EnsureImageAsync(image);
-        var created = await docker.Client.Containers.CreateContainerAsync(new CreateContainerParameters
-        {
-            Name = docker.Name(role),
-            Image = image,
-            Env = [$"APP_PORT={DockerFixture.FreePort()}"],
-            Labels = docker.RunLabels(new Dictionary<string, string> { ["backup.paths"] = paths }),
-            HostConfig = new HostConfig { NetworkMode = "host", Binds = [$"{volume}:/data"] },
-        });
-        Containers.Add(created.ID);
-        await docker.Client.Containers.StartContainerAsync(created.ID, new ContainerStartParameters());
-        await docker.WaitHealthyAsync(created.ID, TimeSpan.FromSeconds(30));
-        return created.ID;
-    }
 
     private static async Task<string> BackupAsync(ServiceHost service, string container)
     {

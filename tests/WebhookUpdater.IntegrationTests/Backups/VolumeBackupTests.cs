@@ -28,28 +28,6 @@ public sealed class VolumeBackupTests(DockerFixture docker) : DockerTest
         await base.DisposeAsync();
     }
 
-    /// <summary>The gitea stand-in with a named volume at /data, labelled to have /data backed up.</summary>
-    private async Task<string> RunGiteaLikeAsync(string role)
-    {
-        var volume = docker.Name($"{role}-data");
-        await docker.Client.Volumes.CreateAsync(new VolumesCreateParameters { Name = volume, Labels = new Dictionary<string, string> { [DockerFixture.TestLabel] = "true" } });
-        Volumes.Add(volume);
-        var image = TestEnvironment.AppImage("1.0");
-        await docker.EnsureImageAsync(image);
-        var created = await docker.Client.Containers.CreateContainerAsync(new CreateContainerParameters
-        {
-            Name = docker.Name(role),
-            Image = image,
-            Env = [$"APP_PORT={DockerFixture.FreePort()}"],
-            Labels = docker.RunLabels(new Dictionary<string, string> { ["backup.paths"] = "/data" }),
-            HostConfig = new HostConfig { NetworkMode = "host", Binds = [$"{volume}:/data"] },
-        });
-        Containers.Add(created.ID);
-        await docker.Client.Containers.StartContainerAsync(created.ID, new ContainerStartParameters());
-        await docker.WaitHealthyAsync(created.ID, TimeSpan.FromSeconds(30));
-        return created.ID;
-    }
-
     private static Dictionary<string, byte[]> GiteaFiles() => new()
     {
         ["gitea/conf/app.ini"] = BackupContainers.Text("[server]\nDOMAIN = git.example\n"),
@@ -64,7 +42,7 @@ public sealed class VolumeBackupTests(DockerFixture docker) : DockerTest
     [Fact]
     public async Task A_gitea_like_volume_round_trips_byte_for_byte_through_the_restore_command()
     {
-        var id = await RunGiteaLikeAsync("gitea");
+        var id = await RunAppWithVolumesAsync("gitea", "/data", "/data");
         await docker.WriteFilesAsync(id, "/data", GiteaFiles());
         var before = await docker.TreeAsync(id, "/data/gitea");
         Assert.Equal(GiteaFiles().Count, before.Count(entry => entry.Value != "dir"));

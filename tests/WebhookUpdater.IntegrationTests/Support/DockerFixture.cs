@@ -102,6 +102,23 @@ public sealed class DockerFixture : IAsyncLifetime
         return created.ID;
     }
 
+    public async Task WaitHealthyAsync(string id, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (DateTime.UtcNow < deadline)
+        {
+            var state = (await Client.Containers.InspectContainerAsync(id)).State;
+            if (state?.Health?.Status == "healthy")
+            {
+                return;
+            }
+
+            await Task.Delay(200);
+        }
+
+        Assert.Fail($"container {id} did not turn healthy within {timeout}");
+    }
+
     public string Name(string role) => $"wu-it-{RunId}-{role}";
 
     public static int FreePort()

@@ -1,4 +1,5 @@
 using Docker.DotNet;
+using Docker.DotNet.Models;
 
 namespace WebhookUpdater.IntegrationTests.Support;
 
@@ -21,6 +22,37 @@ public abstract class DockerTest : IAsyncLifetime
     protected List<string> Volumes { get; } = [];
 
     protected List<string> Networks { get; } = [];
+
+    /// <summary>
+    /// The test app (1.0) on the host network, labelled <c>backup.paths=<paramref name="backupPaths"/></c>,
+    /// with a new volume at each of <paramref name="mounts"/> (removed afterwards), healthy; its id.
+    /// </summary>
+    protected async Task<string> RunAppWithVolumesAsync(string role, string backupPaths, params string[] mounts)
+    {
+        var binds = new List<string>();
+        foreach (var mount in mounts)
+        {
+            var volume = Docker.Name($"{role}-{mount.Trim('/').Replace('/', '-')}-{Guid.NewGuid().ToString("N")[..6]}");
+            await Docker.Client.Volumes.CreateAsync(new VolumesCreateParameters { Name = volume, Labels = new Dictionary<string, string> { [DockerFixture.TestLabel] = "true" } });
+            Volumes.Add(volume);
+            binds.Add($"{volume}:{mount}");
+        }
+
+        var image = TestEnvironment.AppImage("1.0");
+        await Docker.EnsureImageAsync(image);
+        var created = await Docker.Client.Containers.CreateContainerAsync(new CreateContainerParameters
+        {
+            Name = Docker.Name(role),
+            Image = image,
+            Env = [$"APP_PORT={DockerFixture.FreePort()}"],
+            Labels = Docker.RunLabels(new Dictionary<string, string> { ["backup.paths"] = backupPaths }),
+            HostConfig = new HostConfig { NetworkMode = "host", Binds = binds },
+        });
+        Containers.Add(created.ID);
+        await Docker.Client.Containers.StartContainerAsync(created.ID, new ContainerStartParameters());
+        await Docker.WaitHealthyAsync(created.ID, TimeSpan.FromSeconds(30));
+        return created.ID;
+    }
 
     public virtual ValueTask InitializeAsync()
     {

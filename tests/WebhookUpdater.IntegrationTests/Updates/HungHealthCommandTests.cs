@@ -32,7 +32,7 @@ public sealed class HungHealthCommandTests(DockerFixture docker) : DockerTest
             HostConfig = new HostConfig { NetworkMode = "host" },
         });
         await docker.Client.Containers.StartContainerAsync(created.ID, new ContainerStartParameters());
-        await Backups.BackupContainers.WaitHealthyAsync(docker, created.ID, TimeSpan.FromSeconds(30));
+        await docker.WaitHealthyAsync(created.ID, TimeSpan.FromSeconds(30));
         return created.ID;
     }
 
