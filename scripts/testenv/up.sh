@@ -742,4 +742,5 @@ bash "$TESTENV_DIR/compose.sh" # docker-compose 1.29 for the deployment tests
 bash "$TESTENV_DIR/dotnet-images.sh" # local/dotnet-{sdk,aspnet}:10, base images for the Dockerfile test
 write_env
 bash "$TESTENV_DIR/pebble.sh" start
+bash "$TESTENV_DIR/stack-engine.sh" start # engine S in its own network namespace, for the stack test
 log "test environment ready in $((SECONDS - T_START)) s"
