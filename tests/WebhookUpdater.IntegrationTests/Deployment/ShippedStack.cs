@@ -273,6 +273,15 @@ public sealed class ShippedStack : IAsyncLifetime
     internal static SesEmulator Ses() =>
         new($"http://ses:{SesPort}", StackNamespace.Http(new IPEndPoint(IPAddress.Loopback, int.Parse(SesPort, CultureInfo.InvariantCulture))));
 
+    /// <summary>A program that runs Debian's Chromium inside the namespace, for Playwright to launch.</summary>
+    public string ChromiumInNamespace()
+    {
+        var path = Path.Combine(_root, "chromium-in-namespace");
+        File.WriteAllText(path, $"#!/bin/sh\nexec nsenter --net='{StackNamespace.Path}' '{Chromium.ExecutablePath}' \"$@\"\n");
+        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        return path;
+    }
+
     /// <summary>A client of <paramref name="target"/> inside the namespace that trusts the stack's certificate only.</summary>
     public HttpClient Client(IPEndPoint target, IPAddress from = null) => StackNamespace.Http(target, from, _certificate);
 

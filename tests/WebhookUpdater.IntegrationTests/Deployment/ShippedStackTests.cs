@@ -4,6 +4,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using Microsoft.Playwright;
 using WebhookUpdater.IntegrationTests.Support;
 
 namespace WebhookUpdater.IntegrationTests.Deployment;
@@ -75,7 +76,7 @@ public sealed partial class ShippedStackTests(ShippedStack stack) : IClassFixtur
         listing.Headers.Authorization = new AuthenticationHeaderValue("Bearer", stack.Secret("admin_token"));
         var jobs = await https.SendAsync(listing);
         Assert.Equal(HttpStatusCode.OK, jobs.StatusCode);
-        Assert.Equal(JsonValueKind.Object, JsonDocument.Parse(await jobs.Content.ReadAsStringAsync()).RootElement.ValueKind);
+        Assert.Equal(JsonValueKind.Array, JsonDocument.Parse(await jobs.Content.ReadAsStringAsync()).RootElement.ValueKind);
     }
 
     [Fact]
@@ -115,11 +116,105 @@ public sealed partial class ShippedStackTests(ShippedStack stack) : IClassFixtur
     public async Task A_gitea_update_is_held_for_approval_and_its_link_arrives_through_the_SES_endpoint_setting_and_opens_through_nginx()
     {
         stack.Require();
+        var (jobId, giteaName, digest) = await HoldGiteaUpdateAsync("held");
+
+        using var ses = ShippedStack.Ses();
+        var link = await ApprovalLinkAsync(ses, digest);
+        using var https = stack.Client(ShippedStack.Https);
+        var page = await https.GetAsync(link);
+        Assert.Equal(HttpStatusCode.OK, page.StatusCode);
+        var html = await page.Content.ReadAsStringAsync();
+        Assert.Contains(giteaName, html, StringComparison.Ordinal);
+        Assert.Contains(jobId, await (await https.GetAsync(link)).Content.ReadAsStringAsync(), StringComparison.Ordinal);
+    }
+
+    // What the browser steps rely on in the pages (adjust here when the pages change).
+    private const string TokenField = "#token";
+    private const string LogInButton = "form.login button[type=submit]";
+    private const string LogOutButton = "form[action$='/logout'] button[type=submit]";
+    private const string ApproveButton = "button.approve";
+    private const string JobState = "#job-state";
+
+    private static string PendingJob(string jobId) => $"#pending-{jobId}";
+
+    [Fact]
+    public async Task In_Chromium_through_nginx_the_operator_logs_in_sees_the_job_logs_out_and_approves_by_email_link_and_the_token_stays_under_updater()
+    {
+        stack.Require();
+        var (jobId, _, digest) = await HoldGiteaUpdateAsync("browser");
+        using var ses = ShippedStack.Ses();
+        var link = await ApprovalLinkAsync(ses, digest);
+        var token = stack.Secret("admin_token");
+
+        var (playwright, browser) = await Chromium.LaunchAsync(
+            stack.ChromiumInNamespace(),
+            [$"--host-resolver-rules=MAP {ShippedStack.Domain} 127.0.0.1"]);
+        using var _ = playwright;
+        await using var __ = browser;
+        // The stack's certificate is self-made for the test: the browser is told to accept it.
+        await using var context = await browser.NewContextAsync(new BrowserNewContextOptions { IgnoreHTTPSErrors = true });
+        var requests = new List<IRequest>();
+        var responses = new List<IResponse>();
+        context.Request += (_, request) => requests.Add(request);
+        context.Response += (_, response) => responses.Add(response);
+        var page = await context.NewPageAsync();
+
+        await page.GotoAsync(ShippedStack.Url("/updater/"));
+        await page.FillAsync(TokenField, token);
+        await page.ClickAsync(LogInButton);
+        await Assertions.Expect(page.Locator(PendingJob(jobId))).ToBeVisibleAsync();
+        Assert.StartsWith(ShippedStack.Url("/updater/"), page.Url, StringComparison.Ordinal);
+        var cookies = await context.CookiesAsync();
+        Assert.NotEmpty(cookies);
+        Assert.All(cookies, c =>
+        {
+            Assert.Equal("/updater", c.Path);
+            Assert.True(c.Secure, $"cookie {c.Name} is not Secure");
+            Assert.True(c.HttpOnly, $"cookie {c.Name} is not HttpOnly");
+        });
+        await page.ClickAsync(LogOutButton);
+        await Assertions.Expect(page.Locator(TokenField)).ToBeVisibleAsync();
+
+        await page.GotoAsync(link);
+        await page.ClickAsync(ApproveButton);
+        // The progress page refreshes itself until the job ends (here: the stand-in digest cannot be pulled).
+        await Assertions.Expect(page.Locator(JobState)).Not.ToHaveTextAsync(new Regex("^(queued|running|awaiting_approval)$"), new() { Timeout = 120_000 });
+        Assert.StartsWith(ShippedStack.Url("/updater/approvals/"), page.Url, StringComparison.Ordinal);
+
+        // Every request the browser made: the token went only to the updater, and went at least once.
+        var carrying = requests.Where(r => Carries(r, token)).Select(r => r.Url).ToList();
+        Assert.NotEmpty(carrying);
+        Assert.All(carrying, url => Assert.StartsWith(ShippedStack.Url("/updater/"), url, StringComparison.Ordinal));
+        var setCookies = new List<string>();
+        foreach (var response in responses)
+        {
+            setCookies.AddRange((await response.HeadersArrayAsync()).Where(h => h.Name.Equals("set-cookie", StringComparison.OrdinalIgnoreCase)).Select(h => h.Value));
+        }
+
+        Assert.NotEmpty(setCookies);
+        Assert.All(setCookies, header =>
+        {
+            var attributes = header.Split(';').Select(a => a.Trim().ToLowerInvariant()).ToList();
+            Assert.Contains("path=/updater", attributes);
+            Assert.Contains("secure", attributes);
+            Assert.Contains("httponly", attributes);
+            Assert.Contains(attributes, a => a is "samesite=strict" or "samesite=lax");
+        });
+    }
+
+    private static bool Carries(IRequest request, string token) =>
+        request.Url.Contains(token, StringComparison.Ordinal)
+        || request.Url.Contains(Uri.EscapeDataString(token), StringComparison.Ordinal)
+        || (request.PostData ?? "").Contains(token, StringComparison.Ordinal)
+        || (request.PostData ?? "").Contains(Uri.EscapeDataString(token), StringComparison.Ordinal)
+        || request.Headers.Values.Any(v => v.Contains(token, StringComparison.Ordinal));
+
+    /// <summary>Diun's request for a new gitea digest, from inside the compose network (the webhook is not published).</summary>
+    private async Task<(string JobId, string Container, string Digest)> HoldGiteaUpdateAsync(string role)
+    {
         var gitea = await stack.Docker.Containers.InspectContainerAsync(stack.Containers["gitea"]);
         var giteaName = gitea.Name.TrimStart('/');
-        var newer = "sha256:" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(stack.Project)));
-
-        // Diun's request, from inside the compose network (the webhook is not published).
+        var newer = "sha256:" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(stack.Project + role)));
         var answer = await stack.ExecAsync(
             "certbot",
             ["python3", "-c", "import os,urllib.request as u;r=u.urlopen(u.Request('http://webhook-updater:8080/api/diun',data=os.environ['BODY'].encode(),headers={'Authorization':'Bearer '+os.environ['SECRET'],'Content-Type':'application/json'}));print(r.status);print(r.read().decode())"],
@@ -129,16 +224,15 @@ public sealed partial class ShippedStackTests(ShippedStack stack) : IClassFixtur
         Assert.Equal(giteaName, job.GetProperty("container").GetString());
         Assert.Equal("manual", job.GetProperty("policy").GetString());
         Assert.Equal("awaiting_approval", job.GetProperty("decision").GetString());
+        return (job.GetProperty("id").GetString()!, giteaName, newer);
+    }
 
-        using var ses = ShippedStack.Ses();
-        var mail = await ses.WaitForAsync(ShippedStack.Operator, m => (m.Text ?? "").Contains(giteaName, StringComparison.Ordinal), TimeSpan.FromSeconds(60));
+    private static async Task<string> ApprovalLinkAsync(SesEmulator ses, string digest)
+    {
+        var mail = await ses.WaitForAsync(ShippedStack.Operator, m => (m.Text ?? "").Contains(digest, StringComparison.Ordinal), TimeSpan.FromSeconds(60));
         var link = ApprovalLink().Match(mail.Text ?? "");
         Assert.True(link.Success, mail.Text);
-
-        using var https = stack.Client(ShippedStack.Https);
-        var page = await https.GetAsync(link.Value);
-        Assert.Equal(HttpStatusCode.OK, page.StatusCode);
-        Assert.Contains(giteaName, await page.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        return link.Value;
     }
 
     private static async Task<HttpStatusCode> SendForgedAsync(HttpClient http, string url, int i)
