@@ -8,6 +8,8 @@
 #   SES v2    npm aws-ses-v2-local 2.10.2               127.0.0.1:8005
 #   images    localhost:5000/wu-test/{app,postgres,nginx,certbot}, built locally; on engine A
 #             also the stack's stand-ins wu-test/{stack-gitea,stack-nginx,stack-diun,ses}
+#   engine S  dockerd 20.10 in network namespace wu-stack  unix:///run/wu-stack/docker.sock
+#             (stack-engine.sh: the stack test's bridge network and ports, loopback-only namespace)
 # Idempotent: a second run reuses everything and takes a few seconds.
 # Must run as root. Talks to loopback only (plus Debian's mirror and npm for installs).
 set -euo pipefail
