@@ -64,6 +64,8 @@ public sealed partial class ShippedStackTests(ShippedStack stack) : IClassFixtur
             request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", stack.Secret("webhook_secret"));
             var answer = await https.SendAsync(request);
             Assert.True(answer.StatusCode == HttpStatusCode.NotFound, $"{method} {path} through nginx answered {(int)answer.StatusCode}, not 404");
+            // nginx's own page: the request never reached the service (which refuses them too).
+            Assert.Contains("<center>nginx", await answer.Content.ReadAsStringAsync(), StringComparison.Ordinal);
         }
 
         // The same endpoints answer inside the compose network: the refusal is nginx's.
