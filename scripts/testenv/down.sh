@@ -44,6 +44,7 @@ if [[ -n "$DOCKER_CLI" ]]; then
 fi
 
 bash "$TESTENV_DIR/pebble.sh" stop
+bash "$TESTENV_DIR/stack-engine.sh" stop
 stopped=0
 pid_of smtp >/dev/null && stop_pid smtp 20 && stopped=$((stopped + 1))
 for name in s3rver ses registry dockerd-b containerd-b dockerd-a; do

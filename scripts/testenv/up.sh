@@ -8,6 +8,8 @@
 #   SES v2    npm aws-ses-v2-local 2.10.2               127.0.0.1:8005
 #   images    localhost:5000/wu-test/{app,postgres,nginx,certbot}, built locally; on engine A
 #             also the stack's stand-ins wu-test/{stack-gitea,stack-nginx,stack-diun,ses}
+#   engine S  dockerd 20.10 in network namespace wu-stack  unix:///run/wu-stack/docker.sock
+#             (stack-engine.sh: the stack test's bridge network and ports, loopback-only namespace)
 # Idempotent: a second run reuses everything and takes a few seconds.
 # Must run as root. Talks to loopback only (plus Debian's mirror and npm for installs).
 set -euo pipefail
@@ -23,7 +25,7 @@ T_START=$SECONDS
 # shellcheck disable=SC2034 # read by log() in lib.sh
 WU_LOG_T0=$SECONDS
 MIRROR="http://deb.debian.org/debian"
-APT_PACKAGES=(docker.io docker-registry busybox-static debootstrap runc curl ca-certificates jq)
+APT_PACKAGES=(docker.io docker-registry busybox-static debootstrap runc curl ca-certificates jq iproute2 util-linux)
 APP_TAGS=("1.0:healthy" "1.1:healthy" "1.2-unhealthy:unhealthy" "1.3-exits:exits" "1.4:healthy")
 DEBIAN_IMAGES=("postgres:15" "nginx:1" "certbot:2")
 BUILT_SOMETHING=0
@@ -742,4 +744,5 @@ bash "$TESTENV_DIR/compose.sh" # docker-compose 1.29 for the deployment tests
 bash "$TESTENV_DIR/dotnet-images.sh" # local/dotnet-{sdk,aspnet}:10, base images for the Dockerfile test
 write_env
 bash "$TESTENV_DIR/pebble.sh" start
+bash "$TESTENV_DIR/stack-engine.sh" start # engine S in its own network namespace, for the stack test
 log "test environment ready in $((SECONDS - T_START)) s"

@@ -28,9 +28,6 @@ internal static class DeploymentFiles
     /// .env.example with its first section (the operator's) filled in and the operator's choices
     /// changed; every other line stays as the example has it, and nothing is added.
     /// </summary>
-    /// <summary>The host-network override the compose stack test runs with (test containers send traffic on loopback only).</summary>
-    public static string TestOverride => Path.Combine(Root, "tests", "WebhookUpdater.IntegrationTests", "Deployment", "docker-compose.test.yml");
-
     internal static string OperatorEnv(string example, IReadOnlyDictionary<string, string> yours, IReadOnlyDictionary<string, string> chosen)
     {
         var lines = example.Split('\n');

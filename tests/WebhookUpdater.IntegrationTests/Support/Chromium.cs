@@ -8,7 +8,9 @@ internal static class Chromium
     public static string ExecutablePath =>
         Environment.GetEnvironmentVariable("WU_TEST_CHROMIUM") is { Length: > 0 } path ? path : "/usr/bin/chromium";
 
-    public static async Task<(IPlaywright Playwright, IBrowser Browser)> LaunchAsync()
+    /// <param name="wrapper">A program that runs Chromium with the arguments it gets (e.g. inside a network namespace).</param>
+    /// <param name="args">Further Chromium switches.</param>
+    public static async Task<(IPlaywright Playwright, IBrowser Browser)> LaunchAsync(string? wrapper = null, IEnumerable<string>? args = null)
     {
         if (!File.Exists(ExecutablePath))
         {
@@ -18,9 +20,9 @@ internal static class Chromium
         var playwright = await Playwright.CreateAsync();
         var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
         {
-            ExecutablePath = ExecutablePath,
+            ExecutablePath = wrapper ?? ExecutablePath,
             Headless = true,
-            Args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+            Args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", .. args ?? []],
         });
         return (playwright, browser);
     }

@@ -27,6 +27,14 @@ internal sealed class SesEmulator : IDisposable
         _http = new HttpClient { BaseAddress = new Uri(Url), Timeout = TimeSpan.FromSeconds(10) };
     }
 
+    /// <summary>An emulator reached through <paramref name="http"/> (e.g. one whose sockets open in another network namespace).</summary>
+    public SesEmulator(string url, HttpClient http)
+    {
+        Url = url;
+        _http = http;
+        _http.BaseAddress = new Uri(Url);
+    }
+
     public string Url { get; }
 
     /// <summary>AWS credentials the service under test resolves through the SDK's chain (the emulator accepts any).</summary>
