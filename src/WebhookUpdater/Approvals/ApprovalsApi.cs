@@ -69,7 +69,7 @@ public static class ApprovalsApi
                 return await next(context);
             });
         links.MapGet("/{token}", ShowAsync).RequireRateLimiting(RateLimitPolicy);
-        links.MapPost("/{token}", DecideAsync).RequireRateLimiting(RateLimitPolicy);
+        links.MapPost("/{token}", DecideAsync).DisableAntiforgery().RequireRateLimiting(RateLimitPolicy);
         links.MapGet("/{token}/progress", ProgressAsync).RequireRateLimiting(ProgressRateLimitPolicy);
 
         var admin = routes.MapGroup("/api/jobs")
