@@ -30,6 +30,8 @@ builder.Services.AddPersistence();
 builder.Services.AddContainers();
 builder.Services.AddReverseProxy();
 builder.Services.AddAdminAccess();
+builder.Services.AddServiceAuthentication();
+builder.Services.AddBodyLimits();
 builder.Services.AddBackups();
 builder.Services.AddHealthGate();
 builder.Services.AddNotifications();
@@ -45,6 +47,7 @@ app.UseReverseProxy();
 app.UseExceptionHandler();
 app.UseStatusCodePages();
 app.UseRateLimiter();
+app.UseServiceAuthentication();
 
 app.MapDefaultEndpoints();
 app.MapDiunWebhook();

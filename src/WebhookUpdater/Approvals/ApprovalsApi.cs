@@ -26,6 +26,10 @@ public sealed record StepProgress(string Name, string State);
 public static class ApprovalsApi
 {
     public const string RateLimitPolicy = "approvals";
+    public const string ProgressRateLimitPolicy = "approval-progress";
+
+    /// <summary>The progress page reloads every 2 s: a few tabs of it fit, and it never uses up the decisions' budget.</summary>
+    public const int ProgressPermitsPerMinute = 120;
 
     public static IServiceCollection AddApprovals(this IServiceCollection services)
     {
@@ -42,7 +46,15 @@ public static class ApprovalsApi
         services.AddSingleton<ApprovalService>();
         services.AddHostedService<ApprovalIssuer>();
         services.AddRetiredSetting("Approvals:ScanInterval", "a waiting job's link is issued as soon as the webhook stored the job");
-        services.AddRateLimiter(limiter => limiter.AddPolicy<string, ApprovalRateLimit>(RateLimitPolicy));
+        services.AddRateLimiter(limiter =>
+        {
+            limiter.AddPolicy(RateLimitPolicy, new ClientRateLimit(
+                context => context.RequestServices.GetRequiredService<IOptionsMonitor<ApprovalOptions>>().CurrentValue.PermitsPerMinute,
+                (context, seconds) => TooManyRequests(context, "Too many requests for approval links from this address.", seconds)));
+            limiter.AddPolicy(ProgressRateLimitPolicy, new ClientRateLimit(
+                _ => ProgressPermitsPerMinute,
+                (context, seconds) => TooManyRequests(context, "This address reloads the progress page too often.", seconds)));
+        });
         return services;
     }
 
@@ -50,19 +62,20 @@ public static class ApprovalsApi
     {
         var links = routes.MapGroup("/approvals")
             .WithTags("Approvals")
-            .RequireRateLimiting(RateLimitPolicy)
+            .WithBodyLimit(BodyLimits.Form)
             .AddEndpointFilter(async (context, next) =>
             {
                 PageHeaders(context.HttpContext.Response);
                 return await next(context);
             });
-        links.MapGet("/{token}", ShowAsync);
-        links.MapPost("/{token}", DecideAsync).DisableAntiforgery();
-        links.MapGet("/{token}/progress", ProgressAsync);
+        links.MapGet("/{token}", ShowAsync).RequireRateLimiting(RateLimitPolicy);
+        links.MapPost("/{token}", DecideAsync).DisableAntiforgery().RequireRateLimiting(RateLimitPolicy);
+        links.MapGet("/{token}/progress", ProgressAsync).RequireRateLimiting(ProgressRateLimitPolicy);
 
         var admin = routes.MapGroup("/api/jobs")
             .WithTags("Approvals")
-            .RequireBearerSecret<RouteGroupBuilder, AdminOptions>(options => options.Token);
+            .RequireAuthorization(AuthPolicies.Admin)
+            .WithBodyLimit(BodyLimits.AdminApi);
         admin.MapPost("/{id}/approve", (string id, ApprovalService approvals, CancellationToken cancellationToken) =>
             DecideJobAsync(id, ApprovalDecisions.Approve, approvals, cancellationToken));
         admin.MapPost("/{id}/reject", (string id, ApprovalService approvals, CancellationToken cancellationToken) =>
@@ -95,6 +108,13 @@ public static class ApprovalsApi
             return WantsJson(request)
                 ? ProblemJson(StatusCodes.Status403Forbidden, "Cross-site request refused", detail)
                 : ProblemPage(StatusCodes.Status403Forbidden, "Cross-site request refused", detail);
+        }
+
+        // The link is the credential: the body is read only once the link is known to be open.
+        var link = await approvals.InspectAsync(token, cancellationToken);
+        if (link.Status != LinkStatus.Open)
+        {
+            return WantsJson(request) ? RefusalProblem(link, links, token) : RefusalPage(link, links, token);
         }
 
         var decision = (request.HasFormContentType ? (await request.ReadFormAsync(cancellationToken))["decision"].ToString() : null) is { Length: > 0 } fromForm
@@ -261,30 +281,10 @@ public static class ApprovalsApi
         response.Headers.ContentSecurityPolicy = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
     }
 
+    private static IResult TooManyRequests(HttpContext context, string detail, int seconds) =>
+        WantsJson(context.Request)
+            ? ClientRateLimit.Problem(detail, seconds)
+            : TypedResults.Content(ApprovalPages.Problem("Too many requests", $"{detail} Wait {seconds} s, then reload."), HtmlType, statusCode: StatusCodes.Status429TooManyRequests);
+
     private const string HtmlType = "text/html; charset=utf-8";
-}
-
-/// <summary>
-/// Per client address, Approvals:PermitsPerMinute. Its own rejection answer (a page or problem+json),
-/// not the webhook's.
-/// </summary>
-internal sealed class ApprovalRateLimit(IOptionsMonitor<ApprovalOptions> options) : IRateLimiterPolicy<string>
-{
-    public Func<OnRejectedContext, CancellationToken, ValueTask>? OnRejected { get; } = async (context, _) =>
-    {
-        const string title = "Too many requests";
-        const string detail = "Too many requests for approval links from this address; wait a minute and reload.";
-        var http = context.HttpContext;
-        http.Response.StatusCode = StatusCodes.Status429TooManyRequests;
-        http.Response.Headers.RetryAfter = "60";
-        IResult answer = ApprovalsApi.WantsJson(http.Request)
-            ? TypedResults.Problem(statusCode: StatusCodes.Status429TooManyRequests, title: title, detail: detail)
-            : TypedResults.Content(ApprovalPages.Problem(title, detail), "text/html; charset=utf-8", statusCode: StatusCodes.Status429TooManyRequests);
-        await answer.ExecuteAsync(http);
-    };
-
-    public RateLimitPartition<string> GetPartition(HttpContext httpContext) =>
-        RateLimitPartition.GetFixedWindowLimiter(
-            httpContext.Connection.RemoteIpAddress?.ToString() ?? "unknown",
-            _ => new FixedWindowRateLimiterOptions { PermitLimit = options.CurrentValue.PermitsPerMinute, Window = TimeSpan.FromMinutes(1) });
 }

@@ -14,7 +14,8 @@ public static class BackupsApi
     {
         var group = routes.MapGroup("/api/backups")
             .WithTags("Backups")
-            .RequireBearerSecret<RouteGroupBuilder, AdminOptions>(options => options.Token);
+            .RequireAuthorization(AuthPolicies.Admin)
+            .WithBodyLimit(BodyLimits.AdminApi);
 
         group.MapGet("", ListAsync);
         group.MapPost("", BackupAsync);

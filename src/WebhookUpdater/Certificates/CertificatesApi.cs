@@ -25,7 +25,8 @@ public static class CertificatesApi
     {
         var group = routes.MapGroup("/api/certificates")
             .WithTags("Certificates")
-            .RequireBearerSecret<RouteGroupBuilder, AdminOptions>(options => options.Token);
+            .RequireAuthorization(AuthPolicies.Admin)
+            .WithBodyLimit(BodyLimits.AdminApi);
 
         group.MapPost("/renew", RenewAsync);
         return routes;

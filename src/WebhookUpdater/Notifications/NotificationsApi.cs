@@ -50,7 +50,8 @@ public static class NotificationsApi
     {
         var group = routes.MapGroup("/api/notifications")
             .WithTags("Notifications")
-            .RequireBearerSecret<RouteGroupBuilder, AdminOptions>(options => options.Token);
+            .RequireAuthorization(AuthPolicies.Admin)
+            .WithBodyLimit(BodyLimits.AdminApi);
         group.MapGet("/outbox", ListOutboxAsync);
         return routes;
     }

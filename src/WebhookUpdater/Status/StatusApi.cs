@@ -1,23 +1,84 @@
+using System.Security.Claims;
+using System.Security.Cryptography;
+using System.Text;
 using System.Threading.RateLimiting;
+using Microsoft.AspNetCore.Antiforgery;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Authentication.Cookies;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Options;
 using WebhookUpdater.Approvals;
-using WebhookUpdater.Persistence;
-using WebhookUpdater.Updates;
+using WebhookUpdater.Security;
 
 namespace WebhookUpdater.Status;
 
 /// <summary>
 /// The operator's page at <c>/</c>: what the service did, is doing and will do, and the pending
-/// approvals with their buttons. Server-rendered, no script, no external asset.
+/// approvals with their buttons. Server-rendered, no script, no external asset. The admin token,
+/// entered once at <c>/login</c>, becomes ASP.NET Core's cookie session; every form carries an
+/// antiforgery token.
 /// </summary>
 public static class StatusApi
 {
     private const string LoginRateLimit = "status-login";
+    private const string TokenClaim = "admin-token-fingerprint";
+
+    /// <summary>Idle time after which the session ends; an open page keeps it alive, as it refreshes itself.</summary>
+    public static readonly TimeSpan IdleTimeout = TimeSpan.FromHours(1);
+
+    public const string CookieName = "wu_session";
 
     public static IServiceCollection AddStatusPage(this IServiceCollection services)
     {
-        services.AddSingleton<StatusSession>();
         services.AddSingleton<StatusReport>();
+        services.AddAuthentication().AddCookie(AuthSchemes.StatusCookie, cookie =>
+        {
+            cookie.Cookie.Name = CookieName;
+            cookie.Cookie.HttpOnly = true;
+            // Strict: the page is never reached from a link on another site (emails link to the
+            // approval pages, which need no cookie), so the cookie never has to travel cross-site.
+            cookie.Cookie.SameSite = SameSiteMode.Strict;
+            // Secure whenever the public scheme is https: the proxy's X-Forwarded-Proto makes the request https.
+            cookie.Cookie.SecurePolicy = CookieSecurePolicy.SameAsRequest;
+            // No Path: the handler uses the request's path base (Proxy:PathBase), so the cookie stays under it.
+            cookie.ExpireTimeSpan = IdleTimeout;
+            cookie.SlidingExpiration = true;
+            cookie.Events.OnRedirectToLogin = context =>
+            {
+                if (HttpMethods.IsGet(context.Request.Method) || HttpMethods.IsHead(context.Request.Method))
+                {
+                    context.Response.Redirect(BasePath(context.HttpContext) + "/login");
+                    return Task.CompletedTask;
+                }
+
+                return TypedResults.Problem(
+                        statusCode: StatusCodes.Status401Unauthorized,
+                        title: "Log in first",
+                        detail: "The session has ended; open the status page and log in with the admin token again.")
+                    .ExecuteAsync(context.HttpContext);
+            };
+            // Rotating the admin token ends every session made with the old one.
+            cookie.Events.OnValidatePrincipal = async context =>
+            {
+                var admin = context.HttpContext.RequestServices.GetRequiredService<IOptionsMonitor<AdminOptions>>().CurrentValue;
+                var presented = context.Principal?.FindFirst(TokenClaim)?.Value;
+                if (string.IsNullOrEmpty(admin.Token) || !SecretComparer.Matches(presented, Fingerprint(admin.Token)))
+                {
+                    context.RejectPrincipal();
+                    await context.HttpContext.SignOutAsync(AuthSchemes.StatusCookie);
+                }
+            };
+        });
+        services.AddAuthorizationBuilder()
+            .AddPolicy(AuthPolicies.StatusPage, policy => policy.AddAuthenticationSchemes(AuthSchemes.StatusCookie).RequireAuthenticatedUser());
+        services.AddAntiforgery(antiforgery =>
+        {
+            antiforgery.Cookie.Name = "wu_antiforgery";
+            antiforgery.Cookie.SameSite = SameSiteMode.Strict;
+            antiforgery.Cookie.SecurePolicy = CookieSecurePolicy.SameAsRequest;
+            // The pages say DENY themselves; the antiforgery default (SAMEORIGIN) would be weaker.
+            antiforgery.SuppressXFrameOptionsHeader = true;
+        });
         services.AddRateLimiter(limiter => limiter.AddPolicy(LoginRateLimit, context =>
             RateLimitPartition.GetFixedWindowLimiter(
                 context.Connection.RemoteIpAddress?.ToString() ?? "unknown",
@@ -27,53 +88,78 @@ public static class StatusApi
 
     public static IEndpointRouteBuilder MapStatusPage(this IEndpointRouteBuilder routes)
     {
-        var group = routes.MapGroup("").WithTags("Status").ExcludeFromDescription();
-        group.MapGet("/", ShowAsync);
-        group.MapPost("/login", LogIn).DisableAntiforgery().RequireRateLimiting(LoginRateLimit);
-        group.MapPost("/logout", LogOut).DisableAntiforgery();
-        group.MapPost("/status/jobs/{id}/{decision:regex(^(approve|reject)$)}", DecideAsync).DisableAntiforgery();
+        var pages = routes.MapGroup("")
+            .WithTags("Status")
+            .ExcludeFromDescription()
+            .WithBodyLimit(BodyLimits.Form)
+            .AddEndpointFilter(RefuseStaleForms);
+        pages.MapGet("/login", ShowLogin);
+        pages.MapPost("/login", LogInAsync).WithMetadata(new RequireAntiforgeryTokenAttribute()).RequireRateLimiting(LoginRateLimit);
+
+        var session = pages.MapGroup("").RequireAuthorization(AuthPolicies.StatusPage);
+        session.MapGet("/", ShowAsync);
+        session.MapPost("/logout", (Delegate)LogOutAsync).WithMetadata(new RequireAntiforgeryTokenAttribute());
+        session.MapPost("/status/jobs/{id}/{decision:regex(^(approve|reject)$)}", DecideAsync).WithMetadata(new RequireAntiforgeryTokenAttribute());
         return routes;
     }
 
-    private static async Task<ContentHttpResult> ShowAsync(HttpContext context, StatusSession session, StatusReport report, CancellationToken cancellationToken)
+    /// <summary>
+    /// The antiforgery middleware only records a failed check; a form posted without its token
+    /// (another site, or a page from before a restart) is refused here, before the handler runs.
+    /// </summary>
+    private static async ValueTask<object?> RefuseStaleForms(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
     {
-        NoCache(context.Response);
-        if (!session.IsLoggedIn(context.Request))
+        var http = context.HttpContext;
+        NoCache(http.Response);
+        if (http.Features.Get<IAntiforgeryValidationFeature>() is { IsValid: false })
         {
-            return TypedResults.Content(StatusPages.Login(BasePath(context), null, session.CanLogIn), "text/html; charset=utf-8");
+            return TypedResults.Content(
+                StatusPages.Login(BasePath(http), "The form was too old or did not come from this page: log in again.", CanLogIn(http), Antiforgery(http)),
+                StatusPages.HtmlType,
+                statusCode: StatusCodes.Status400BadRequest);
         }
 
-        var model = await report.BuildAsync(cancellationToken);
-        var notice = context.Request.Query["notice"].ToString();
-        return TypedResults.Content(StatusPages.Dashboard(BasePath(context), model, string.IsNullOrEmpty(notice) ? null : notice), "text/html; charset=utf-8");
+        return await next(context);
     }
 
-    private static Results<RedirectHttpResult, ContentHttpResult> LogIn(HttpContext context, StatusSession session, [Microsoft.AspNetCore.Mvc.FromForm] string? token)
+    private static ContentHttpResult ShowLogin(HttpContext context) =>
+        TypedResults.Content(StatusPages.Login(BasePath(context), null, CanLogIn(context), Antiforgery(context)), StatusPages.HtmlType);
+
+    private static async Task<Results<RedirectHttpResult, ContentHttpResult>> LogInAsync(HttpContext context, IOptionsMonitor<AdminOptions> admin, CancellationToken cancellationToken)
     {
-        NoCache(context.Response);
-        if (session.TryLogIn(token, context.Response))
+        // The antiforgery check has read the form already: this reads it from memory.
+        var form = await context.Request.ReadFormAsync(cancellationToken);
+        var token = admin.CurrentValue.Token;
+        if (!SecretComparer.Matches(form["token"].ToString(), token))
         {
-            return TypedResults.Redirect(BasePath(context) + "/");
+            return TypedResults.Content(
+                StatusPages.Login(BasePath(context), "That is not the admin token.", CanLogIn(context), Antiforgery(context)),
+                StatusPages.HtmlType,
+                statusCode: StatusCodes.Status401Unauthorized);
         }
 
-        return TypedResults.Content(StatusPages.Login(BasePath(context), "That is not the admin token.", session.CanLogIn), "text/html; charset=utf-8", statusCode: StatusCodes.Status401Unauthorized);
-    }
-
-    private static RedirectHttpResult LogOut(HttpContext context)
-    {
-        StatusSession.LogOut(context.Response);
+        var identity = new ClaimsIdentity([new Claim(ClaimTypes.Name, "operator"), new Claim(TokenClaim, Fingerprint(token!))], AuthSchemes.StatusCookie);
+        await context.SignInAsync(AuthSchemes.StatusCookie, new ClaimsPrincipal(identity));
         return TypedResults.Redirect(BasePath(context) + "/");
     }
 
-    private static async Task<Results<RedirectHttpResult, ContentHttpResult>> DecideAsync(
-        string id, string decision, HttpContext context, StatusSession session, ApprovalService approvals, CancellationToken cancellationToken)
+    private static async Task<ContentHttpResult> ShowAsync(HttpContext context, StatusReport report, CancellationToken cancellationToken)
     {
-        // The cookie is SameSite=Strict; refuse a cross-site form post outright as well.
-        if (!session.IsLoggedIn(context.Request) || context.Request.Headers["Sec-Fetch-Site"] == "cross-site")
-        {
-            return TypedResults.Content(StatusPages.Login(BasePath(context), "Log in again to decide.", session.CanLogIn), "text/html; charset=utf-8", statusCode: StatusCodes.Status401Unauthorized);
-        }
+        var model = await report.BuildAsync(cancellationToken);
+        var notice = context.Request.Query["notice"].ToString();
+        return TypedResults.Content(
+            StatusPages.Dashboard(BasePath(context), model, string.IsNullOrEmpty(notice) ? null : notice, Antiforgery(context)),
+            StatusPages.HtmlType);
+    }
 
+    private static async Task<RedirectHttpResult> LogOutAsync(HttpContext context)
+    {
+        await context.SignOutAsync(AuthSchemes.StatusCookie);
+        return TypedResults.Redirect(BasePath(context) + "/login");
+    }
+
+    private static async Task<RedirectHttpResult> DecideAsync(string id, string decision, HttpContext context, ApprovalService approvals, CancellationToken cancellationToken)
+    {
         var (result, job) = await approvals.DecideJobAsync(id, decision == "approve" ? ApprovalDecisions.Approve : ApprovalDecisions.Reject, cancellationToken);
         var notice = result switch
         {
@@ -84,14 +170,25 @@ public static class StatusApi
         return TypedResults.Redirect($"{BasePath(context)}/?notice={Uri.EscapeDataString(notice)}");
     }
 
+    private static bool CanLogIn(HttpContext context) =>
+        !string.IsNullOrEmpty(context.RequestServices.GetRequiredService<IOptionsMonitor<AdminOptions>>().CurrentValue.Token);
+
+    private static AntiforgeryTokenSet Antiforgery(HttpContext context) =>
+        context.RequestServices.GetRequiredService<IAntiforgery>().GetAndStoreTokens(context);
+
+    /// <summary>What the cookie keeps of the admin token: a keyed hash, never the token.</summary>
+    private static string Fingerprint(string token) =>
+        Convert.ToBase64String(HMACSHA256.HashData(Encoding.UTF8.GetBytes(token), "status-session"u8));
+
     /// <summary>The public path before the service's own (Proxy:PathBase), so links and forms stay under it.</summary>
     private static string BasePath(HttpContext context) => context.Request.PathBase.Value ?? "";
 
     private static void NoCache(HttpResponse response)
     {
         response.Headers.CacheControl = "no-store";
-        response.Headers["X-Content-Type-Options"] = "nosniff";
-        response.Headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'";
+        response.Headers.XContentTypeOptions = "nosniff";
+        response.Headers.XFrameOptions = "DENY";
+        response.Headers.ContentSecurityPolicy = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
         response.Headers["Referrer-Policy"] = "no-referrer";
     }
 }

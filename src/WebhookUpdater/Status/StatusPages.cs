@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Antiforgery;
 using System.Globalization;
 using System.Text;
 using System.Text.Encodings.Web;
@@ -8,15 +9,18 @@ namespace WebhookUpdater.Status;
 /// <summary>Server-rendered, self-contained pages (one inline style block, no script), readable on a phone.</summary>
 internal static class StatusPages
 {
+    public const string HtmlType = "text/html; charset=utf-8";
+
     private static readonly HtmlEncoder Html = HtmlEncoder.Default;
 
-    public static string Login(string basePath, string? error, bool canLogIn) =>
+    public static string Login(string basePath, string? error, bool canLogIn, AntiforgeryTokenSet tokens) =>
         Layout("WebhookUpdater", refresh: false, body: $"""
             <h1>WebhookUpdater</h1>
             {(error is null ? "" : $"<p class=\"bad\">{E(error)}</p>")}
             {(canLogIn
                 ? $"""
                   <form method="post" action="{E(basePath)}/login" class="login">
+                    {Hidden(tokens)}
                     <label for="token">Admin token</label>
                     <input id="token" name="token" type="password" autocomplete="current-password" required>
                     <button type="submit">Log in</button>
@@ -25,11 +29,11 @@ internal static class StatusPages
                 : "<p>No admin token is configured (Admin:Token): the status page is closed.</p>")}
             """);
 
-    public static string Dashboard(string basePath, StatusModel model, string? notice)
+    public static string Dashboard(string basePath, StatusModel model, string? notice, AntiforgeryTokenSet tokens)
     {
         var body = new StringBuilder();
         body.Append(CultureInfo.InvariantCulture, $"""
-            <header><h1>WebhookUpdater</h1><form method="post" action="{E(basePath)}/logout"><button class="link" type="submit">Log out</button></form></header>
+            <header><h1>WebhookUpdater</h1><form method="post" action="{E(basePath)}/logout">{Hidden(tokens)}<button class="link" type="submit">Log out</button></form></header>
             <p class="muted">As of {E(Time(model.Now))}; this page refreshes every 5 s.</p>
             """);
         if (notice is not null)
@@ -42,7 +46,7 @@ internal static class StatusPages
             : string.Concat(model.Attention.Select(job => JobCard(job, "bad", "attention")))));
         body.Append(Section("Waiting for approval", model.Pending.Count == 0
             ? "<p class=\"muted\">No update waits for approval.</p>"
-            : string.Concat(model.Pending.Select(job => PendingCard(basePath, job)))));
+            : string.Concat(model.Pending.Select(job => PendingCard(basePath, job, tokens)))));
         body.Append(Section("Running and queued", model.Active.Count == 0
             ? "<p class=\"muted\">Idle.</p>"
             : string.Concat(model.Active.Select(job => JobCard(job, "", "active")))));
@@ -59,14 +63,14 @@ internal static class StatusPages
         return Layout("WebhookUpdater status", refresh: true, body.ToString());
     }
 
-    private static string PendingCard(string basePath, JobView job) => $"""
+    private static string PendingCard(string basePath, JobView job, AntiforgeryTokenSet tokens) => $"""
         <div class="card pending" id="pending-{E(job.Id)}">
           <div class="title"><b>{E(job.Container)}</b> <span class="state">{E(job.State)}</span></div>
           <div class="muted">{E(job.CurrentImage)} → {E(job.Image)}</div>
           <div class="muted mono">{E(job.Digest)}</div>
           <div class="actions">
-            <form method="post" action="{E(basePath)}/status/jobs/{E(job.Id)}/approve"><button class="approve" type="submit">Approve</button></form>
-            <form method="post" action="{E(basePath)}/status/jobs/{E(job.Id)}/reject"><button class="reject" type="submit">Reject</button></form>
+            <form method="post" action="{E(basePath)}/status/jobs/{E(job.Id)}/approve">{Hidden(tokens)}<button class="approve" type="submit">Approve</button></form>
+            <form method="post" action="{E(basePath)}/status/jobs/{E(job.Id)}/reject">{Hidden(tokens)}<button class="reject" type="submit">Reject</button></form>
           </div>
         </div>
         """;
@@ -130,6 +134,8 @@ internal static class StatusPages
         """;
 
     private static string Time(DateTimeOffset value) => value.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss 'UTC'", CultureInfo.InvariantCulture);
+
+    private static string Hidden(AntiforgeryTokenSet tokens) => $"<input type=\"hidden\" name=\"{E(tokens.FormFieldName)}\" value=\"{E(tokens.RequestToken)}\">";
 
     private static string E(string? value) => Html.Encode(value ?? "");
 }

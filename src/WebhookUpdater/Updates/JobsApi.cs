@@ -29,7 +29,8 @@ public static class JobsApi
     {
         var group = routes.MapGroup("/api/jobs")
             .WithTags("Jobs")
-            .RequireBearerSecret<RouteGroupBuilder, AdminOptions>(options => options.Token);
+            .RequireAuthorization(AuthPolicies.Admin)
+            .WithBodyLimit(BodyLimits.AdminApi);
 
         group.MapGet("", ListAsync);
         group.MapGet("/{id}", GetAsync);

@@ -23,6 +23,14 @@ public static class DiunWebhookApi
         services.AddSingleton<IValidateOptions<WebhookOptions>, WebhookOptionsValidator>();
         services.AddSingleton<IValidator<DiunEvent>, DiunEventValidator>();
         services.AddSingleton<WebhookMetrics>();
+        services.AddAuthentication()
+            .AddScheme<BearerSecretOptions, BearerSecretHandler>(AuthSchemes.Webhook, options =>
+            {
+                options.Secret = provider => provider.GetRequiredService<IOptionsMonitor<WebhookOptions>>().CurrentValue.Secret;
+                options.OnRefused = context => context.RequestServices.GetRequiredService<WebhookMetrics>().Request("unauthorized");
+            });
+        services.AddAuthorizationBuilder()
+            .AddPolicy(AuthPolicies.Webhook, policy => policy.AddAuthenticationSchemes(AuthSchemes.Webhook).RequireAuthenticatedUser());
         services.AddRateLimiter(limiter =>
         {
             limiter.AddPolicy(RateLimitPolicy, context =>
@@ -52,9 +60,9 @@ public static class DiunWebhookApi
             .WithTags("Webhook")
             .PrivateToTheNetwork()
             .RequireRateLimiting(RateLimitPolicy)
-            .RequireBearerSecret<RouteGroupBuilder, WebhookOptions>(
-                options => options.Secret,
-                context => context.RequestServices.GetRequiredService<WebhookMetrics>().Request("unauthorized"));
+            .RequireAuthorization(AuthPolicies.Webhook)
+            // One byte over its own limit, so that the handler sees an oversized body and answers 413 itself.
+            .WithBodyLimit(() => routes.ServiceProvider.GetRequiredService<IOptionsMonitor<WebhookOptions>>().CurrentValue.MaxBodyBytes + 1L);
 
         group.MapPost("", ReceiveAsync);
         return routes;

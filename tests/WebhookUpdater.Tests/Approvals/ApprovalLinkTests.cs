@@ -321,26 +321,3 @@ public sealed partial class ApprovalLinkTests : IAsyncLifetime
         Assert.Equal("awaiting_approval", await StateAsync(jobId));
     }
 }
-
-public sealed class ApprovalRateLimitTests
-{
-    [Fact]
-    public async Task Approval_pages_are_rate_limited_with_their_own_answer()
-    {
-        await using var app = new TestApp(new() { ["Approvals:PermitsPerMinute"] = "3" });
-        var client = app.CreateClient();
-
-        var statuses = new List<HttpStatusCode>();
-        HttpResponseMessage? last = null;
-        for (var i = 0; i < 5; i++)
-        {
-            last = await client.GetAsync("/approvals/not-a-token", TestContext.Current.CancellationToken);
-            statuses.Add(last.StatusCode);
-        }
-
-        Assert.Equal([HttpStatusCode.BadRequest, HttpStatusCode.BadRequest, HttpStatusCode.BadRequest, HttpStatusCode.TooManyRequests, HttpStatusCode.TooManyRequests], statuses);
-        var page = await last!.Content.ReadAsStringAsync(TestContext.Current.CancellationToken);
-        Assert.Contains("approval links", page, StringComparison.Ordinal);
-        Assert.DoesNotContain("Webhook:PermitsPerMinute", page, StringComparison.Ordinal);
-    }
-}

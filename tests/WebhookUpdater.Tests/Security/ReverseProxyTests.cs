@@ -26,9 +26,14 @@ public sealed class ReverseProxyTests
         return new TestApp(settings);
     }
 
-    private static Task<HttpContext> SendAsync(TestApp app, string method, string path, IPAddress from, string? forwardedFor = null, string? forwardedProto = null, string? form = null) =>
+    private static Task<HttpContext> SendAsync(TestApp app, string method, string path, IPAddress from, string? forwardedFor = null, string? forwardedProto = null, string? form = null, string? cookie = null) =>
         app.Server.SendAsync(context =>
         {
+            if (cookie is not null)
+            {
+                context.Request.Headers.Cookie = cookie;
+            }
+
             context.Request.Method = method;
             context.Request.Path = path;
             context.Connection.RemoteIpAddress = from;
@@ -48,6 +53,16 @@ public sealed class ReverseProxyTests
                 context.Request.Body = new MemoryStream(System.Text.Encoding.UTF8.GetBytes(form));
             }
         }, TestContext.Current.CancellationToken);
+
+    /// <summary>A browser's login: the page, then its form with the antiforgery cookie and token it got.</summary>
+    private static async Task<(string Html, HttpContext Login)> LogInAsync(TestApp app, string pathBase, IPAddress from, string? forwardedFor)
+    {
+        var page = await SendAsync(app, "GET", pathBase + "/login", from, forwardedFor, "https");
+        var html = await new StreamReader(page.Response.Body).ReadToEndAsync(TestContext.Current.CancellationToken);
+        var cookie = page.Response.Headers.SetCookie.ToString().Split(';')[0];
+        var form = $"token={TestApp.AdminToken}&{PageForms.TokenField}={Uri.EscapeDataString(PageForms.FormToken(html))}";
+        return (html, await SendAsync(app, "POST", pathBase + "/login", from, forwardedFor, "https", form, cookie));
+    }
 
     [Fact]
     public async Task Two_clients_behind_the_proxy_have_separate_approval_rate_limit_buckets()
@@ -92,14 +107,14 @@ public sealed class ReverseProxyTests
         await using var app = App();
         _ = app.CreateClient();
 
-        var page = await SendAsync(app, "GET", "/updater/", Proxy, "203.0.113.1", "https");
-        var login = await SendAsync(app, "POST", "/updater/login", Proxy, "203.0.113.1", "https", $"token={TestApp.AdminToken}");
+        var status = await SendAsync(app, "GET", "/updater/", Proxy, "203.0.113.1", "https");
+        var (html, login) = await LogInAsync(app, "/updater", Proxy, "203.0.113.1");
 
-        var html = await new StreamReader(page.Response.Body).ReadToEndAsync(TestContext.Current.CancellationToken);
+        Assert.Equal("/updater/login", status.Response.Headers.Location.ToString());
         Assert.Contains("action=\"/updater/login\"", html, StringComparison.Ordinal);
         Assert.Equal(StatusCodes.Status302Found, login.Response.StatusCode);
         Assert.Equal("/updater/", login.Response.Headers.Location.ToString());
-        var cookie = login.Response.Headers.SetCookie.ToString().ToLowerInvariant();
+        var cookie = login.Response.Headers.SetCookie.Single(c => c!.StartsWith("wu_session=", StringComparison.Ordinal))!.ToLowerInvariant();
         Assert.Contains("path=/updater", cookie, StringComparison.Ordinal);
         Assert.Contains("secure", cookie, StringComparison.Ordinal);
         Assert.Contains("httponly", cookie, StringComparison.Ordinal);
@@ -112,9 +127,10 @@ public sealed class ReverseProxyTests
         await using var app = App();
         _ = app.CreateClient();
 
-        var login = await SendAsync(app, "POST", "/login", Outsider, null, "https", $"token={TestApp.AdminToken}");
+        var (_, login) = await LogInAsync(app, "", Outsider, null);
 
         Assert.Equal(StatusCodes.Status302Found, login.Response.StatusCode);
+        Assert.Contains("wu_session=", login.Response.Headers.SetCookie.ToString(), StringComparison.Ordinal);
         Assert.DoesNotContain("secure", login.Response.Headers.SetCookie.ToString().ToLowerInvariant(), StringComparison.Ordinal);
     }
 

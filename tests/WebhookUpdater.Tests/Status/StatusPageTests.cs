@@ -1,5 +1,6 @@
 using System.Net;
 using Microsoft.AspNetCore.Mvc.Testing;
+using WebhookUpdater.Status;
 using WebhookUpdater.Tests.Support;
 
 namespace WebhookUpdater.Tests.Status;
@@ -12,10 +13,9 @@ public sealed class StatusPageTests : IAsyncLifetime
 
     public ValueTask DisposeAsync() => _app.DisposeAsync();
 
-    private HttpClient Browser() => _app.CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false, HandleCookies = true });
+    private HttpClient Browser() => _app.Browser();
 
-    private static async Task<HttpResponseMessage> LogInAsync(HttpClient browser, string token) =>
-        await browser.PostAsync("/login", new FormUrlEncodedContent([new("token", token)]), TestContext.Current.CancellationToken);
+    private static Task<HttpResponseMessage> LogInAsync(HttpClient browser, string token) => browser.LogInAsync(token);
 
     private async Task<string> PendingJobAsync()
     {
@@ -28,9 +28,13 @@ public sealed class StatusPageTests : IAsyncLifetime
     public async Task Without_a_session_the_page_asks_for_the_admin_token_and_shows_nothing_else()
     {
         await PendingJobAsync();
+        var browser = Browser();
 
-        var page = await Browser().GetStringAsync("/", TestContext.Current.CancellationToken);
+        var status = await browser.GetAsync("/", TestContext.Current.CancellationToken);
+        var page = await browser.GetStringAsync("/login", TestContext.Current.CancellationToken);
 
+        Assert.Equal(HttpStatusCode.Redirect, status.StatusCode);
+        Assert.Equal("/login", status.Headers.Location?.ToString());
         Assert.Contains("Admin token", page, StringComparison.Ordinal);
         Assert.DoesNotContain("gitea", page, StringComparison.Ordinal);
     }
@@ -43,7 +47,33 @@ public sealed class StatusPageTests : IAsyncLifetime
         var response = await LogInAsync(browser, "not-the-token-at-all");
 
         Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
-        Assert.DoesNotContain(response.Headers, h => h.Key == "Set-Cookie");
+        Assert.DoesNotContain(response.Headers.TryGetValues("Set-Cookie", out var cookies) ? cookies : [], c => c.StartsWith(StatusApi.CookieName, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Logging_out_ends_the_session()
+    {
+        var browser = Browser();
+        await LogInAsync(browser, TestApp.AdminToken);
+        var page = await browser.GetStringAsync("/", TestContext.Current.CancellationToken);
+
+        var logout = await browser.PressAsync("/logout", page);
+        var after = await browser.GetAsync("/", TestContext.Current.CancellationToken);
+
+        Assert.Equal("/login", logout.Headers.Location?.ToString());
+        Assert.Equal(HttpStatusCode.Redirect, after.StatusCode);
+        Assert.Equal("/login", after.Headers.Location?.ToString());
+    }
+
+    [Fact]
+    public async Task A_login_posted_without_the_login_page_token_is_refused()
+    {
+        var browser = Browser();
+
+        var response = await browser.PostAsync("/login", new FormUrlEncodedContent([new("token", TestApp.AdminToken)]), TestContext.Current.CancellationToken);
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.DoesNotContain(response.Headers.TryGetValues("Set-Cookie", out var cookies) ? cookies : [], c => c.StartsWith(StatusApi.CookieName, StringComparison.Ordinal));
     }
 
     [Fact]
@@ -54,11 +84,11 @@ public sealed class StatusPageTests : IAsyncLifetime
 
         var login = await LogInAsync(browser, TestApp.AdminToken);
         var page = await browser.GetStringAsync("/", TestContext.Current.CancellationToken);
-        var approve = await browser.PostAsync($"/status/jobs/{jobId}/approve", null, TestContext.Current.CancellationToken);
+        var approve = await browser.PressAsync($"/status/jobs/{jobId}/approve", page);
         var job = await (await _app.Admin().GetAsync($"/api/jobs/{jobId}", TestContext.Current.CancellationToken)).JsonAsync();
 
         Assert.Equal(HttpStatusCode.Redirect, login.StatusCode);
-        var cookie = Assert.Single(login.Headers.GetValues("Set-Cookie"));
+        var cookie = Assert.Single(login.Headers.GetValues("Set-Cookie"), c => c.StartsWith("wu_session=", StringComparison.Ordinal));
         Assert.Contains("httponly", cookie, StringComparison.OrdinalIgnoreCase);
         Assert.Contains("samesite=strict", cookie, StringComparison.OrdinalIgnoreCase);
         Assert.DoesNotContain(TestApp.AdminToken, cookie, StringComparison.Ordinal);
@@ -93,27 +123,28 @@ public sealed class StatusPageTests : IAsyncLifetime
         var far = DateTimeOffset.UtcNow.AddDays(1).ToUnixTimeSeconds();
         client.DefaultRequestHeaders.Add("Cookie", $"wu_session={far}.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
 
-        var page = await client.GetStringAsync("/", TestContext.Current.CancellationToken);
+        var page = await client.GetAsync("/", TestContext.Current.CancellationToken);
         var approve = await client.PostAsync($"/status/jobs/{jobId}/approve", null, TestContext.Current.CancellationToken);
 
-        Assert.Contains("Admin token", page, StringComparison.Ordinal);
+        Assert.Equal("/login", page.Headers.Location?.ToString());
         Assert.Equal(HttpStatusCode.Unauthorized, approve.StatusCode);
         var job = await (await _app.Admin().GetAsync($"/api/jobs/{jobId}", TestContext.Current.CancellationToken)).JsonAsync();
         Assert.Equal("awaiting_approval", job.GetProperty("state").GetString());
     }
 
     [Fact]
-    public async Task A_cross_site_form_post_is_refused_even_with_a_session()
+    public async Task A_form_post_without_the_page_token_is_refused_even_with_a_session()
     {
         var jobId = await PendingJobAsync();
         var browser = Browser();
         await LogInAsync(browser, TestApp.AdminToken);
         using var request = new HttpRequestMessage(HttpMethod.Post, $"/status/jobs/{jobId}/reject");
         request.Headers.Add("Sec-Fetch-Site", "cross-site");
+        request.Content = new FormUrlEncodedContent([new(PageForms.TokenField, "not-the-page-token")]);
 
         var response = await browser.SendAsync(request, TestContext.Current.CancellationToken);
 
-        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
         var job = await (await _app.Admin().GetAsync($"/api/jobs/{jobId}", TestContext.Current.CancellationToken)).JsonAsync();
         Assert.Equal("awaiting_approval", job.GetProperty("state").GetString());
     }
