@@ -58,7 +58,7 @@ public sealed class GiteaSetTests(DockerFixture docker) : DockerTest
         Assert.Equal(newImage, running.Image);
         Containers.Add(running.ID);
         await docker.PsqlAsync(database, "forge", $"CREATE TABLE migrated_v2 (x int); INSERT INTO pairs VALUES ({Marker})");
-        await WriteFileAsync(name, $"/data/seq/{Marker}");
+        await WriteFileAsync(name, $"/data/queues/{Marker}");
 
         var finished = await JobWaiter.WaitAsync(service.GetJsonAsync, jobId, TimeSpan.FromSeconds(180));
 
@@ -100,7 +100,7 @@ public sealed class GiteaSetTests(DockerFixture docker) : DockerTest
         Assert.Equal(name, set.GetProperty("container").GetString());
         // Written after the set: both must be gone after the restore.
         await docker.PsqlAsync(database, "forge", $"INSERT INTO pairs VALUES ({Marker})");
-        await WriteFileAsync(name, $"/data/seq/{Marker}");
+        await WriteFileAsync(name, $"/data/queues/{Marker}");
 
         var restore = await client.PostAsync($"/api/backups/{set.GetProperty("id").GetString()}/restore", null);
         var restored = await restore.Content.ReadAsStringAsync();
@@ -148,15 +148,16 @@ public sealed class GiteaSetTests(DockerFixture docker) : DockerTest
                 ["backup.with"] = database,
                 ["backup.restore-on-rollback"] = "true",
                 ["update.health.cmd"] = "test \"$APP_VERSION\" = 1.0",
-                ["update.health.timeout"] = "8",
+                ["update.health.timeout"] = "20",
             }),
             HostConfig = new HostConfig { NetworkMode = "host" },
         });
         Containers.Add(created.ID);
         await docker.Client.Containers.StartContainerAsync(created.ID, new ContainerStartParameters());
         await docker.WaitHealthyAsync(created.ID, TimeSpan.FromSeconds(30));
-        // Repositories take most of a Gitea's /data: a copy that takes a while, during which the writer goes on.
-        var (exit, _, error) = await docker.ExecAsync(name, ["sh", "-c", "mkdir -p /data/seq && dd if=/dev/urandom of=/data/repositories.pack bs=1048576 count=48 2>/dev/null"]);
+        // Repositories take most of a Gitea's /data, and the archive reads queues/ before them (lexical order):
+        // a copy that is not held still lets the writer go on for as long as the pack takes.
+        var (exit, _, error) = await docker.ExecAsync(name, ["sh", "-c", "mkdir -p /data/queues && dd if=/dev/urandom of=/data/repositories.pack bs=1048576 count=64 2>/dev/null"]);
         Assert.True(exit == 0, error);
         return (database, name, created.ID);
     }
@@ -199,7 +200,7 @@ public sealed class GiteaSetTests(DockerFixture docker) : DockerTest
     {
         var rows = (await docker.PsqlAsync(database, "forge", "SELECT n FROM pairs ORDER BY n"))
             .Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(int.Parse).ToList();
-        var (_, listing, _) = await docker.ExecAsync(container, ["ls", "/data/seq"]);
+        var (_, listing, _) = await docker.ExecAsync(container, ["ls", "/data/queues"]);
         var files = listing.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(int.Parse).Order().ToList();
         return (rows, files);
     }
@@ -228,7 +229,7 @@ public sealed class GiteaSetTests(DockerFixture docker) : DockerTest
                     {
                         try
                         {
-                            var (exit, _, _) = await docker.ExecAsync(container, ["sh", "-c", $"echo {n} > /data/seq/{n}"]);
+                            var (exit, _, _) = await docker.ExecAsync(container, ["sh", "-c", $"echo {n} > /data/queues/{n}"]);
                             if (exit == 0)
                             {
                                 break;
