@@ -23,6 +23,9 @@ public static class BackupLabels
     /// <summary><c>false</c>: nothing of this container is backed up (its pre-update set is empty).</summary>
     public const string Enable = "backup.enable";
 
+    /// <summary><c>pause</c> (default) or <c>none</c>: whether the container is paused while its paths are copied (<see cref="BackupQuiesce"/>).</summary>
+    public const string Quiesce = "backup.quiesce";
+
     /// <summary><c>true</c>: a rollback of this container restores its pre-update set before the old version starts.</summary>
     public const string RestoreOnRollback = "backup.restore-on-rollback";
 

@@ -23,6 +23,8 @@ public static class BackupsExtensions
         services.AddSingleton<BackupPlanner>();
         services.AddSingleton<BackupCatalog>();
         services.AddSingleton<BackupRetention>();
+        services.AddSingleton<SetQuiescer>();
+        services.AddHostedService<PauseRecovery>();
         services.AddSingleton<ContainerSnapshotter>();
         services.AddSingleton<BackupRunner>();
         services.AddSingleton<IDailyBackup>(provider => provider.GetRequiredService<BackupRunner>());

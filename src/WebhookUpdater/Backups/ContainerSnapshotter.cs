@@ -13,6 +13,7 @@ public sealed partial class ContainerSnapshotter(
     IContainerLifecycle containers,
     IBackupStore store,
     BackupPlanner planner,
+    SetQuiescer quiescer,
     BackupRetention retention,
     BackupMetrics metrics,
     BackupManifestSigner signer,
@@ -63,13 +64,18 @@ public sealed partial class ContainerSnapshotter(
         try
         {
             var objects = new List<BackupObject>();
-            foreach (var source in await planner.PlanAsync(container, cancellationToken))
+            var sources = await planner.PlanAsync(container, cancellationToken);
+            // One moment for the whole set: what Gitea wrote to /data matches the rows of its database's dump.
+            await using (await quiescer.QuiesceAsync(setId, sources, cancellationToken))
             {
-                var stored = source.Type == BackupObjectTypes.PostgresDump
-                    ? await DumpAsync(setId, source, cancellationToken)
-                    : await ArchiveAsync(setId, source, cancellationToken);
-                objects.Add(stored with { Container = source.Container, Type = source.Type, Target = source.Target });
-                LogObject(logger, setId, stored.Name, stored.Size);
+                foreach (var source in sources)
+                {
+                    var stored = source.Type == BackupObjectTypes.PostgresDump
+                        ? await DumpAsync(setId, source, cancellationToken)
+                        : await ArchiveAsync(setId, source, cancellationToken);
+                    objects.Add(stored with { Container = source.Container, Type = source.Type, Target = source.Target });
+                    LogObject(logger, setId, stored.Name, stored.Size);
+                }
             }
 
             var manifest = signer.Sign(new BackupManifest(setId, kind, time.GetUtcNow(), jobId, container, imageId, objects));

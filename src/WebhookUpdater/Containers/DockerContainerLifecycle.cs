@@ -137,6 +137,12 @@ internal sealed partial class DockerContainerLifecycle(
         await _pipeline.CallAsync("start", nameOrId, token => _docker.Containers.StartContainerAsync(nameOrId, new ContainerStartParameters(), token), cancellationToken);
     }
 
+    public Task PauseAsync(string nameOrId, CancellationToken cancellationToken) =>
+        _pipeline.CallAsync("pause", nameOrId, token => _docker.Containers.PauseContainerAsync(nameOrId, token), cancellationToken);
+
+    public Task UnpauseAsync(string nameOrId, CancellationToken cancellationToken) =>
+        _pipeline.CallAsync("unpause", nameOrId, token => _docker.Containers.UnpauseContainerAsync(nameOrId, token), cancellationToken);
+
     public async Task RemoveAsync(string nameOrId, CancellationToken cancellationToken)
     {
         try

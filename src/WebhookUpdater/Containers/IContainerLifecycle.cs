@@ -62,6 +62,11 @@ public partial interface IContainerLifecycle
 
     Task StartAsync(string nameOrId, CancellationToken cancellationToken);
 
+    /// <summary>Freezes every process of a running container (cgroup freezer): it keeps its memory and connections, and writes nothing.</summary>
+    Task PauseAsync(string nameOrId, CancellationToken cancellationToken);
+
+    Task UnpauseAsync(string nameOrId, CancellationToken cancellationToken);
+
     Task RemoveAsync(string nameOrId, CancellationToken cancellationToken);
 
     /// <summary>

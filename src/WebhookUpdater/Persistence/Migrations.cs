@@ -136,5 +136,7 @@ internal static class Migrations
         CREATE TABLE schedule_runs (name TEXT PRIMARY KEY, settled_at TEXT NOT NULL);
         CREATE INDEX ix_jobs_event ON jobs(event_id);
         """,
+        // 7: containers a backup paused for its copy, so a crash mid-copy never leaves one frozen: unpaused at start.
+        "CREATE TABLE paused_containers (container_id TEXT PRIMARY KEY, name TEXT NOT NULL, set_id TEXT NOT NULL, since TEXT NOT NULL);",
     ];
 }

@@ -151,6 +151,10 @@ internal sealed class FakeCertificateStack : IStackContainers, IContainerLifecyc
         return Task.CompletedTask;
     }
 
+    public Task PauseAsync(string nameOrId, CancellationToken cancellationToken) => throw new NotSupportedException();
+
+    public Task UnpauseAsync(string nameOrId, CancellationToken cancellationToken) => throw new NotSupportedException();
+
     public Task<PulledImage> PullAsync(ImageReference image, IProgress<string> progress, CancellationToken cancellationToken) => throw new NotSupportedException();
 
     public Task<IReadOnlyList<DataMount>> DataMountsAsync(string nameOrId, CancellationToken cancellationToken) => throw new NotSupportedException();

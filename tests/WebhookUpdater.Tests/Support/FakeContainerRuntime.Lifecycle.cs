@@ -56,7 +56,7 @@ internal sealed partial class FakeContainerRuntime : IContainerLifecycle
     {
         var container = Lookup(nameOrId);
         return Task.FromResult(container is null ? null : new ContainerStatus(
-            container.Id, container.Name, container.ImageId, container.State, container.State == "running", false, 0,
+            container.Id, container.Name, container.ImageId, container.State, container.State is "running" or "paused", false, 0,
             container.State == "exited" ? 1 : 0, null, container.Labels));
     }
 
@@ -102,6 +102,20 @@ internal sealed partial class FakeContainerRuntime : IContainerLifecycle
             Operations.Add($"start {container.Name} {container.Id}");
         }
 
+        return Task.CompletedTask;
+    }
+
+    public Task PauseAsync(string nameOrId, CancellationToken cancellationToken)
+    {
+        Fail("pause");
+        Change(nameOrId, container => container with { State = container.State == "running" ? "paused" : container.State }, "pause");
+        return Task.CompletedTask;
+    }
+
+    public Task UnpauseAsync(string nameOrId, CancellationToken cancellationToken)
+    {
+        Fail("unpause");
+        Change(nameOrId, container => container with { State = container.State == "paused" ? "running" : container.State }, "unpause");
         return Task.CompletedTask;
     }
 
