@@ -56,7 +56,7 @@ public sealed class ApprovalStore(Database database, TimeProvider time)
                 WHERE j.state = @AwaitingApproval AND NOT EXISTS (SELECT 1 FROM approvals a WHERE a.job_id = j.id)
                 ORDER BY j.created_at, j.id
                 """,
-                new { JobStates.AwaitingApproval })).Select(row => row.ToPending()).ToList(),
+                new { AwaitingApproval = JobState.AwaitingApproval.Name() })).Select(row => row.ToPending()).ToList(),
             cancellationToken);
 
     /// <summary>
@@ -71,7 +71,7 @@ public sealed class ApprovalStore(Database database, TimeProvider time)
                 SELECT COUNT(*) FROM jobs j WHERE j.id = @JobId AND j.state = @AwaitingApproval
                 AND NOT EXISTS (SELECT 1 FROM approvals a WHERE a.job_id = j.id)
                 """,
-                new { approval.JobId, JobStates.AwaitingApproval }, transaction);
+                new { approval.JobId, AwaitingApproval = JobState.AwaitingApproval.Name() }, transaction);
             if (waiting == 0)
             {
                 return false;
@@ -150,7 +150,7 @@ public sealed class ApprovalStore(Database database, TimeProvider time)
             return DecisionResult.NotFound;
         }
 
-        if (state != JobStates.AwaitingApproval)
+        if (state != JobState.AwaitingApproval.Name())
         {
             return DecisionResult.JobNotWaiting;
         }
@@ -161,16 +161,16 @@ public sealed class ApprovalStore(Database database, TimeProvider time)
         {
             await connection.ExecuteAsync(
                 "UPDATE jobs SET state = @Queued, reason = @reason, updated_at = @now WHERE id = @jobId",
-                new { JobStates.Queued, reason = $"approved by the operator {who}", now, jobId }, transaction);
+                new { Queued = JobState.Queued.Name(), reason = $"approved by the operator {who}", now, jobId }, transaction);
         }
         else
         {
             await connection.ExecuteAsync(
                 """
-                UPDATE jobs SET state = @Rejected, outcome = 'nothing changed', reason = @reason, updated_at = @now, finished_at = @now
+                UPDATE jobs SET state = @Rejected, outcome = @nothingChanged, reason = @reason, updated_at = @now, finished_at = @now
                 WHERE id = @jobId
                 """,
-                new { JobStates.Rejected, reason = $"rejected by the operator {who}", now, jobId }, transaction);
+                new { Rejected = JobState.Rejected.Name(), nothingChanged = JobOutcome.NothingChanged.ToText(), reason = $"rejected by the operator {who}", now, jobId }, transaction);
         }
 
         return DecisionResult.Done;

@@ -58,7 +58,7 @@ public sealed class JobStore(Database database, TimeProvider time) : IUpdateJour
     public Task<IReadOnlyList<string>> QueuedJobIdsAsync(CancellationToken cancellationToken) =>
         database.ReadAsync<IReadOnlyList<string>>(async connection =>
             (await connection.QueryAsync<string>(
-                "SELECT id FROM jobs WHERE state = @Queued ORDER BY created_at, id", new { JobStates.Queued })).ToList(),
+                "SELECT id FROM jobs WHERE state = @queued ORDER BY created_at, id", new { queued = JobState.Queued.Name() })).ToList(),
             cancellationToken);
 
     public Task<JobView?> GetJobAsync(string id, CancellationToken cancellationToken) =>
@@ -75,9 +75,10 @@ public sealed class JobStore(Database database, TimeProvider time) : IUpdateJour
             return row.ToView(steps.Select(step => step.ToStep()).ToList());
         }, cancellationToken);
 
-    public Task<IReadOnlyList<JobView>> ListJobsAsync(string? state, string? container, int limit, CancellationToken cancellationToken) =>
+    public Task<IReadOnlyList<JobView>> ListJobsAsync(JobState? of, string? container, int limit, CancellationToken cancellationToken) =>
         database.ReadAsync<IReadOnlyList<JobView>>(async connection =>
         {
+            var state = of?.Name();
             var rows = await connection.QueryAsync<JobRow>(
                 $"""
                 {SelectJob}
@@ -89,31 +90,30 @@ public sealed class JobStore(Database database, TimeProvider time) : IUpdateJour
         }, cancellationToken);
 
     /// <summary>Moves a job from one of <paramref name="from"/> to <paramref name="to"/>; false when it was elsewhere.</summary>
-    public Task<bool> TransitionAsync(string id, string[] from, string to, string? reason, CancellationToken cancellationToken) =>
+    public Task<bool> TransitionAsync(string id, JobState from, JobState to, string? reason, CancellationToken cancellationToken) =>
         database.WriteAsync(async (connection, transaction) =>
         {
             var now = Now();
-            var final = JobStates.Final.Contains(to);
             var changed = await connection.ExecuteAsync(
                 """
                 UPDATE jobs SET state = @to, reason = COALESCE(@reason, reason), updated_at = @now,
-                                attempts = attempts + CASE WHEN @to = 'running' THEN 1 ELSE 0 END,
+                                attempts = attempts + CASE WHEN @started THEN 1 ELSE 0 END,
                                 finished_at = CASE WHEN @final THEN @now ELSE finished_at END
-                WHERE id = @id AND state IN @from
+                WHERE id = @id AND state = @from
                 """,
-                new { id, from, to, reason, now, final }, transaction);
+                new { id, from = from.Name(), to = to.Name(), reason, now, started = to == JobState.Running, final = to.IsFinal() }, transaction);
             return changed == 1;
         }, cancellationToken);
 
     /// <summary>Ends a job with its outcome.</summary>
-    public Task FinishAsync(string id, string state, string outcome, string reason, string? logTail, CancellationToken cancellationToken) =>
+    public Task FinishAsync(string id, JobState state, string outcome, string reason, string? logTail, CancellationToken cancellationToken) =>
         database.WriteAsync((connection, transaction) => connection.ExecuteAsync(
             """
             UPDATE jobs SET state = @state, outcome = @outcome, reason = @reason, log_tail = COALESCE(@logTail, log_tail),
                             updated_at = @now, finished_at = @now
             WHERE id = @id
             """,
-            new { id, state, outcome, reason, logTail, now = Now() }, transaction), cancellationToken);
+            new { id, state = state.Name(), outcome, reason, logTail, now = Now() }, transaction), cancellationToken);
 
     /// <summary>
     /// Journals a phase before it is acted on. What a run learned is written once: a re-run of a
@@ -152,25 +152,25 @@ public sealed class JobStore(Database database, TimeProvider time) : IUpdateJour
             var seq = await connection.ExecuteScalarAsync<int>(
                 "SELECT COALESCE(MAX(seq), 0) + 1 FROM job_steps WHERE job_id = @jobId", new { jobId }, transaction);
             await connection.ExecuteAsync(
-                "INSERT INTO job_steps (job_id, seq, name, state, started_at) VALUES (@jobId, @seq, @name, 'running', @now)",
-                new { jobId, seq, name, now = Now() }, transaction);
+                "INSERT INTO job_steps (job_id, seq, name, state, started_at) VALUES (@jobId, @seq, @name, @running, @now)",
+                new { jobId, seq, name, running = StepState.Running.Name(), now = Now() }, transaction);
             return seq;
         }, cancellationToken);
 
-    public Task EndStepAsync(string jobId, int seq, string state, string? detail, CancellationToken cancellationToken) =>
+    public Task EndStepAsync(string jobId, int seq, StepState state, string? detail, CancellationToken cancellationToken) =>
         database.WriteAsync((connection, transaction) => connection.ExecuteAsync(
             "UPDATE job_steps SET state = @state, ended_at = @now, detail = @detail WHERE job_id = @jobId AND seq = @seq",
-            new { jobId, seq, state, detail, now = Now() }, transaction), cancellationToken);
+            new { jobId, seq, state = state.Name(), detail, now = Now() }, transaction), cancellationToken);
 
     /// <summary>Closes the steps a crash left open.</summary>
     public Task CloseOpenStepsAsync(string jobId, string detail, CancellationToken cancellationToken) =>
         database.WriteAsync((connection, transaction) => connection.ExecuteAsync(
-            "UPDATE job_steps SET state = 'interrupted', ended_at = @now, detail = @detail WHERE job_id = @jobId AND state = 'running'",
-            new { jobId, detail, now = Now() }, transaction), cancellationToken);
+            "UPDATE job_steps SET state = @interrupted, ended_at = @now, detail = @detail WHERE job_id = @jobId AND state = @running",
+            new { jobId, detail, interrupted = StepState.Interrupted.Name(), running = StepState.Running.Name(), now = Now() }, transaction), cancellationToken);
 
-    public Task<IReadOnlyList<string>> JobIdsInStateAsync(string state, CancellationToken cancellationToken) =>
+    public Task<IReadOnlyList<string>> JobIdsInStateAsync(JobState of, CancellationToken cancellationToken) =>
         database.ReadAsync<IReadOnlyList<string>>(async connection =>
-            (await connection.QueryAsync<string>("SELECT id FROM jobs WHERE state = @state ORDER BY created_at, id", new { state })).ToList(),
+            (await connection.QueryAsync<string>("SELECT id FROM jobs WHERE state = @state ORDER BY created_at, id", new { state = of.Name() })).ToList(),
             cancellationToken);
 
     /// <summary>Proves the journal can be written to (readiness).</summary>
@@ -179,9 +179,10 @@ public sealed class JobStore(Database database, TimeProvider time) : IUpdateJour
             "INSERT INTO heartbeat (id, at) VALUES (1, @at) ON CONFLICT (id) DO UPDATE SET at = excluded.at",
             new { at = Now() }, transaction), cancellationToken);
 
-    // The state lists are constants in the SQL: one statement text per query, no list expansion.
-    private const string ActiveStates = $"'{JobStates.Queued}', '{JobStates.AwaitingApproval}', '{JobStates.Running}'";
-    private const string PendingStates = $"'{JobStates.Queued}', '{JobStates.AwaitingApproval}'";
+    // The state lists are literals in the SQL: one statement text per query, no list expansion.
+    private static readonly string ActiveStates = JobStates.SqlList(JobStates.Active);
+    private static readonly string PendingStates = JobStates.SqlList(JobStates.Pending);
+    private static readonly string SupersededState = JobStates.SqlList([JobState.Superseded]);
 
     private static Task<long> InsertEventAsync(SqliteConnection connection, SqliteTransaction transaction, EventRecord record, string resolution, string? note) =>
         connection.ExecuteScalarAsync<long>(
@@ -221,12 +222,12 @@ public sealed class JobStore(Database database, TimeProvider time) : IUpdateJour
                 """
                 INSERT INTO jobs (id, event_id, container, container_id, policy, decision, state, image, digest,
                                   current_image, current_image_id, hub_link, reason, trace_parent, created_at, updated_at)
-                VALUES (@id, @eventId, @container, @ContainerId, @Policy, @decisionName, @State, @Image, @Digest,
+                VALUES (@id, @eventId, @container, @ContainerId, @Policy, @decisionName, @state, @Image, @Digest,
                         @CurrentImage, @CurrentImageId, @HubLink, @Reason, @TraceParent, @now, @now)
                 """,
                 new
                 {
-                    id, eventId, container, decision.ContainerId, decision.Policy, decisionName = decision.Decision.Name(), decision.State,
+                    id, eventId, container, decision.ContainerId, decision.Policy, decisionName = decision.Decision.Name(), state = decision.State.Name(),
                     record.Image, record.Digest, decision.CurrentImage, decision.CurrentImageId, record.HubLink, decision.Reason,
                     record.TraceParent, now,
                 },
@@ -236,14 +237,14 @@ public sealed class JobStore(Database database, TimeProvider time) : IUpdateJour
             {
                 await connection.ExecuteAsync(
                     $"""
-                    UPDATE jobs SET state = '{JobStates.Superseded}', superseded_by = @id, updated_at = @now,
+                    UPDATE jobs SET state = {SupersededState}, superseded_by = @id, updated_at = @now,
                                     reason = 'superseded by job ' || @id || ' for a newer digest'
                     WHERE container = @container AND digest <> @Digest AND state IN ({PendingStates})
                     """,
                     new { id, now, container, record.Digest }, transaction);
             }
 
-            if (decision.State == JobStates.Queued)
+            if (decision.State == JobState.Queued)
             {
                 queued.Add(id);
             }
@@ -285,7 +286,7 @@ public sealed class JobStore(Database database, TimeProvider time) : IUpdateJour
         string? new_container_id, string? backup_id, string? outcome, string? log_tail, string? finished_at, string? trace_parent)
     {
         public JobView ToView(IReadOnlyList<JobStep> steps) => new(
-            id, event_id, container, container_id, policy, Decisions.Parse(decision), state, image, digest, current_image, hub_link, reason,
+            id, event_id, container, container_id, policy, Decisions.Parse(decision), JobStates.Parse(state), image, digest, current_image, hub_link, reason,
             superseded_by, Parse(created_at), Parse(updated_at), steps)
         {
             Attempts = (int)attempts,
@@ -303,7 +304,7 @@ public sealed class JobStore(Database database, TimeProvider time) : IUpdateJour
 
     internal sealed record StepRow(long seq, string name, string state, string started_at, string? ended_at, string? detail)
     {
-        public JobStep ToStep() => new((int)seq, name, state, Parse(started_at), ended_at is null ? null : Parse(ended_at), detail);
+        public JobStep ToStep() => new((int)seq, name, StepStates.Parse(state), Parse(started_at), ended_at is null ? null : Parse(ended_at), detail);
     }
 #pragma warning restore IDE1006, CA1707
 }

@@ -67,10 +67,8 @@ public sealed record JournalPruneResult(int Jobs, int Events, int Approvals, int
 public sealed partial class JournalRetention(Database database, IOptions<JournalOptions> options, TimeProvider time, ILogger<JournalRetention> logger)
 {
     // Failed and rolled-back jobs are kept longer; every other final state after KeepDays.
-    private static readonly string FailedStates = Quoted([JobStates.Failed, JobStates.RolledBack]);
-    private static readonly string OtherFinalStates = Quoted(JobStates.Final.Except([JobStates.Failed, JobStates.RolledBack]));
-
-    private static string Quoted(IEnumerable<string> states) => string.Join(", ", states.Select(state => $"'{state}'"));
+    private static readonly string FailedStates = JobStates.SqlList([JobState.Failed, JobState.RolledBack]);
+    private static readonly string OtherFinalStates = JobStates.SqlList(JobStates.Final.Except([JobState.Failed, JobState.RolledBack]));
 
     public async Task<JournalPruneResult> PruneAsync(CancellationToken cancellationToken)
     {

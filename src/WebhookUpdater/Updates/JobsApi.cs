@@ -44,7 +44,21 @@ public static class JobsApi
             return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["limit"] = ["'limit' must be between 1 and 500 (default 50)."] });
         }
 
-        return TypedResults.Ok(await store.ListJobsAsync(state, container, limit ?? 50, cancellationToken));
+        JobState? of = null;
+        if (state is not null)
+        {
+            if (!JobStates.TryParse(state, out var parsed))
+            {
+                return TypedResults.ValidationProblem(new Dictionary<string, string[]>
+                {
+                    ["state"] = [$"'{state}' is not a job state; use one of {string.Join(", ", JobStates.AllNames)}, or leave it out for all."],
+                });
+            }
+
+            of = parsed;
+        }
+
+        return TypedResults.Ok(await store.ListJobsAsync(of, container, limit ?? 50, cancellationToken));
     }
 
     private static async Task<Results<Ok<JobView>, ProblemHttpResult>> GetAsync(string id, JobStore store, CancellationToken cancellationToken) =>

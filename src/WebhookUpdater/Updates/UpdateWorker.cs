@@ -27,10 +27,10 @@ internal sealed partial class UpdateWorker(
             return;
         }
 
-        foreach (var jobId in await store.JobIdsInStateAsync(JobStates.Running, stoppingToken))
+        foreach (var jobId in await store.JobIdsInStateAsync(JobState.Running, stoppingToken))
         {
             await RunGuardedAsync(jobId, resuming: true, job => pipeline.Value.ResumeAsync(job, stoppingToken), stoppingToken);
-            if ((await store.GetJobAsync(jobId, stoppingToken))?.State == JobStates.Queued)
+            if ((await store.GetJobAsync(jobId, stoppingToken))?.State == JobState.Queued)
             {
                 queue.Enqueue(jobId);
             }
@@ -41,7 +41,7 @@ internal sealed partial class UpdateWorker(
             await foreach (var jobId in queue.Reader.ReadAllAsync(stoppingToken))
             {
                 // The journal is the truth: the job may have been superseded or rejected meanwhile.
-                if (!await store.TransitionAsync(jobId, [JobStates.Queued], JobStates.Running, null, stoppingToken))
+                if (!await store.TransitionAsync(jobId, JobState.Queued, JobState.Running, null, stoppingToken))
                 {
                     continue;
                 }
@@ -51,7 +51,7 @@ internal sealed partial class UpdateWorker(
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
-            // A job cut short stays 'running' and is resumed at the next start.
+            // A job cut short stays running and is resumed at the next start.
         }
     }
 
@@ -76,7 +76,7 @@ internal sealed partial class UpdateWorker(
                     return;
                 }
 
-                await store.FinishAsync(jobId, JobStates.Failed, JobOutcome.NothingChanged.ToText(),
+                await store.FinishAsync(jobId, JobState.Failed, JobOutcome.NothingChanged.ToText(),
                     $"{job.Container} was busy with {holder.Describe()} for longer than Leases:WaitTimeout ({leaseOptions.Value.WaitTimeout}); nothing was changed: Diun's next notice (or a new approval) queues the update again",
                     null, stoppingToken);
                 return;
@@ -96,7 +96,7 @@ internal sealed partial class UpdateWorker(
         catch (Exception e)
         {
             LogUnexpected(logger, jobId, e);
-            await store.FinishAsync(jobId, JobStates.Failed, JobOutcome.Error.ToText(), $"unexpected error: {e.Message}", null, CancellationToken.None);
+            await store.FinishAsync(jobId, JobState.Failed, JobOutcome.Error.ToText(), $"unexpected error: {e.Message}", null, CancellationToken.None);
         }
     }
 

@@ -283,4 +283,20 @@ public sealed class DiunWebhookTests : IAsyncLifetime
         var response = await _app.Admin().GetAsync("/api/jobs/nope", TestContext.Current.CancellationToken);
         await AssertProblemAsync(response, HttpStatusCode.NotFound);
     }
+
+    [Fact]
+    public async Task Jobs_are_listed_by_state_in_the_journals_words_and_an_unknown_state_is_a_400_that_lists_them()
+    {
+        _app.Containers.Add("gitea", "gitea/gitea:1.22", "manual");
+        Assert.Equal(HttpStatusCode.Accepted, (await PostAsync(Payloads.Diun("gitea/gitea:1.22"))).StatusCode);
+
+        var waiting = await (await _app.Admin().GetAsync("/api/jobs?state=awaiting_approval", TestContext.Current.CancellationToken)).JsonAsync();
+        var queued = await (await _app.Admin().GetAsync("/api/jobs?state=queued", TestContext.Current.CancellationToken)).JsonAsync();
+        var problem = await AssertProblemAsync(
+            await _app.Admin().GetAsync("/api/jobs?state=AwaitingApproval", TestContext.Current.CancellationToken), HttpStatusCode.BadRequest);
+
+        Assert.Equal("awaiting_approval", Assert.Single(waiting.EnumerateArray()).GetProperty("state").GetString());
+        Assert.Empty(queued.EnumerateArray());
+        Assert.Contains("awaiting_approval", problem.GetProperty("errors").GetProperty("state")[0].GetString(), StringComparison.Ordinal);
+    }
 }
