@@ -88,8 +88,8 @@ public sealed class ApprovalStore(Database database, TimeProvider time)
                     approval.JobId,
                     approval.Container,
                     approval.Digest,
-                    issued = JobStore.Format(approval.IssuedAt),
-                    expires = JobStore.Format(approval.ExpiresAt),
+                    issued = JournalTime.Format(approval.IssuedAt),
+                    expires = JournalTime.Format(approval.ExpiresAt),
                 },
                 transaction);
             await OutboxStore.InsertAsync(connection, transaction, message, approval.IssuedAt);
@@ -178,7 +178,7 @@ public sealed class ApprovalStore(Database database, TimeProvider time)
 
     private static string Decided(string decision) => decision == ApprovalDecisions.Approve ? ApprovalDecisions.Approved : ApprovalDecisions.Rejected;
 
-    private string Now() => JobStore.Format(time.GetUtcNow());
+    private string Now() => JournalTime.Format(time.GetUtcNow());
 
 #pragma warning disable IDE1006, CA1707 // column names as SQLite has them
     internal sealed record PendingRow(string id, string container, string? current_image, string image, string digest, string? hub_link)
@@ -190,8 +190,8 @@ public sealed class ApprovalStore(Database database, TimeProvider time)
         string nonce, string job_id, string container, string digest, string issued_at, string expires_at, string? decision, string? decided_at, string? decided_via)
     {
         public ApprovalRecord ToRecord() => new(
-            nonce, job_id, container, digest, JobStore.Parse(issued_at), JobStore.Parse(expires_at), decision,
-            decided_at is null ? null : JobStore.Parse(decided_at), decided_via);
+            nonce, job_id, container, digest, JournalTime.Parse(issued_at), JournalTime.Parse(expires_at), decision,
+            decided_at is null ? null : JournalTime.Parse(decided_at), decided_via);
     }
 #pragma warning restore IDE1006, CA1707
 }

@@ -37,6 +37,7 @@ public static class ApprovalsApi
         services.AddSingleton<IValidateOptions<ApprovalOptions>, ApprovalOptionsValidator>();
         services.AddSingleton<ApprovalTokens>();
         services.AddSingleton<ApprovalStore>();
+        services.AddSingleton(ApprovalsRetention.Approvals);
         services.AddSingleton<ApprovalLinks>();
         services.AddSingleton<IPublicLinks>(provider => provider.GetRequiredService<ApprovalLinks>());
         services.AddSingleton<ApprovalService>();

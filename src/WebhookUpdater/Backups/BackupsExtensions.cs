@@ -35,7 +35,7 @@ public static class BackupsExtensions
         services.AddSingleton<RestoreTestMetrics>();
         services.AddSingleton<RestoreTester>();
         services.AddHostedService<RestoreTestSchedule>();
-        services.AddSingleton<Status.IStatusSection, BackupsStatus>();
+        services.AddSingleton<Observability.IStatusSection, BackupsStatus>();
         return services;
     }
 }

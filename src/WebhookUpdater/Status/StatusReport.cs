@@ -1,21 +1,7 @@
-using WebhookUpdater.Persistence;
+using WebhookUpdater.Observability;
 using WebhookUpdater.Updates;
 
 namespace WebhookUpdater.Status;
-
-/// <summary>A part of the status page a feature contributes (backups, certificates, schedules).</summary>
-public interface IStatusSection
-{
-    /// <summary>Sections are shown in this order after the jobs.</summary>
-    int Order { get; }
-
-    string Title { get; }
-
-    /// <summary>Rows of (label, value, tone); tone is "", "ok", "warn" or "bad". Values are plain text.</summary>
-    Task<IReadOnlyList<StatusRow>> RowsAsync(CancellationToken cancellationToken);
-}
-
-public sealed record StatusRow(string Label, string Value, string Tone = "");
 
 public sealed record StatusModel(
     DateTimeOffset Now,

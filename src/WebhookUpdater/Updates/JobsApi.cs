@@ -1,6 +1,5 @@
 using Microsoft.AspNetCore.Http.HttpResults;
 using WebhookUpdater.Leases;
-using WebhookUpdater.Persistence;
 using WebhookUpdater.Security;
 
 namespace WebhookUpdater.Updates;
@@ -12,6 +11,9 @@ public static class JobsApi
         services.AddOptions<UpdateOptions>().BindConfiguration(UpdateOptions.Section)
             .Validate(o => o.LogTailLines is >= 0 and <= 10_000, "Updates:LogTailLines must be between 0 and 10000 (default 50)")
             .ValidateOnStart();
+        services.AddSingleton<JobStore>();
+        services.AddSingleton(JobsRetention.Jobs);
+        services.AddSingleton(JobsRetention.Events);
         services.AddSingleton<UpdateQueue>();
         services.AddSingleton<AwaitingApprovalSignal>();
         services.AddSingleton<EventIntake>();

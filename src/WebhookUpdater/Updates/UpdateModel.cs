@@ -106,15 +106,7 @@ public sealed record UpdateDecision(
 public sealed record JobRef(string Id, string Container, string Policy, Decision Decision);
 
 /// <summary>An event as the journal keeps it.</summary>
-public sealed record EventRecord(
-    DateTimeOffset ReceivedAt,
-    string Status,
-    string Provider,
-    string Image,
-    string Digest,
-    string? Hostname,
-    string? HubLink,
-    string Payload)
+public sealed record EventRecord(DateTimeOffset ReceivedAt, UpdateEvent Event)
 {
     /// <summary>The webhook request's trace, so each job's trace can link to it.</summary>
     public string? TraceParent { get; init; }

@@ -356,7 +356,7 @@ public sealed class UpdatePipelineTests : IAsyncLifetime
     private async Task<JobView> QueueAsync(string? containerId = null)
     {
         var container = Engine.Named(Name) ?? Engine.Named(Name + ".old");
-        var record = new EventRecord(DateTimeOffset.UtcNow, "update", "docker", Image, Payloads.DigestB, "myserver", null, "{}");
+        var record = new EventRecord(DateTimeOffset.UtcNow, new UpdateEvent("update", "docker", Image, Payloads.DigestB, "myserver", null, null, []));
         var decision = new UpdateDecision(Name, containerId ?? container?.Id, Policies.Automatic, Decision.Queued, JobState.Queued, Image, container?.ImageId, "automatic update");
         var (_, jobs, _) = await Store.RecordEventAsync(record, [decision], Cancel);
         Assert.True(await Store.TransitionAsync(jobs[0].Id, JobState.Queued, JobState.Running, null, Cancel));

@@ -1,9 +1,8 @@
-using System.Globalization;
 using Dapper;
 using Microsoft.Data.Sqlite;
-using WebhookUpdater.Updates;
+using WebhookUpdater.Persistence;
 
-namespace WebhookUpdater.Persistence;
+namespace WebhookUpdater.Updates;
 
 /// <summary>Events, jobs and their steps in the journal.</summary>
 public sealed class JobStore(Database database, TimeProvider time) : IUpdateJournal
@@ -50,7 +49,7 @@ public sealed class JobStore(Database database, TimeProvider time) : IUpdateJour
         database.ReadAsync<IReadOnlyList<(long, EventRecord)>>(async connection =>
         {
             var rows = await connection.QueryAsync<EventRow>(
-                "SELECT id, received_at, status, provider, image, digest, hostname, payload FROM events WHERE resolution = @Deferred ORDER BY id",
+                "SELECT id, received_at, status, provider, image, digest, hostname, hub_link, container_id, container_names FROM events WHERE resolution = @Deferred ORDER BY id",
                 new { Deferred });
             return rows.Select(row => (row.id, row.ToRecord())).ToList();
         }, cancellationToken);
@@ -187,11 +186,16 @@ public sealed class JobStore(Database database, TimeProvider time) : IUpdateJour
     private static Task<long> InsertEventAsync(SqliteConnection connection, SqliteTransaction transaction, EventRecord record, string resolution, string? note) =>
         connection.ExecuteScalarAsync<long>(
             """
-            INSERT INTO events (received_at, status, provider, image, digest, hostname, payload, resolution, note)
-            VALUES (@receivedAt, @Status, @Provider, @Image, @Digest, @Hostname, @Payload, @resolution, @note)
+            INSERT INTO events (received_at, status, provider, image, digest, hostname, hub_link, container_id, container_names, payload, resolution, note)
+            VALUES (@receivedAt, @Status, @Provider, @Image, @Digest, @Hostname, @HubLink, @ContainerId, @containerNames, @Received, @resolution, @note)
             RETURNING id
             """,
-            new { receivedAt = Format(record.ReceivedAt), record.Status, record.Provider, record.Image, record.Digest, record.Hostname, record.Payload, resolution, note },
+            new
+            {
+                receivedAt = Format(record.ReceivedAt), record.Event.Status, record.Event.Provider, record.Event.Image, record.Event.Digest,
+                record.Event.Hostname, record.Event.HubLink, record.Event.ContainerId, containerNames = JoinNames(record.Event.ContainerNames),
+                record.Event.Received, resolution, note,
+            },
             transaction);
 
     private async Task<(IReadOnlyList<JobRef>, IReadOnlyList<string>)> InsertJobsAsync(
@@ -209,7 +213,7 @@ public sealed class JobStore(Database database, TimeProvider time) : IUpdateJour
                 // Writes take turns, so no other event can slip a job in between this check and the insert.
                 var existing = await connection.ExecuteScalarAsync<string?>(
                     $"SELECT id FROM jobs WHERE container = @container AND digest = @Digest AND state IN ({ActiveStates}) ORDER BY created_at LIMIT 1",
-                    new { container, record.Digest }, transaction);
+                    new { container, record.Event.Digest }, transaction);
                 if (existing is not null)
                 {
                     jobs.Add(new JobRef(existing, container, decision.Policy, Decision.Duplicate));
@@ -228,7 +232,7 @@ public sealed class JobStore(Database database, TimeProvider time) : IUpdateJour
                 new
                 {
                     id, eventId, container, decision.ContainerId, decision.Policy, decisionName = decision.Decision.Name(), state = decision.State.Name(),
-                    record.Image, record.Digest, decision.CurrentImage, decision.CurrentImageId, record.HubLink, decision.Reason,
+                    record.Event.Image, record.Event.Digest, decision.CurrentImage, decision.CurrentImageId, record.Event.HubLink, decision.Reason,
                     record.TraceParent, now,
                 },
                 transaction);
@@ -241,7 +245,7 @@ public sealed class JobStore(Database database, TimeProvider time) : IUpdateJour
                                     reason = 'superseded by job ' || @id || ' for a newer digest'
                     WHERE container = @container AND digest <> @Digest AND state IN ({PendingStates})
                     """,
-                    new { id, now, container, record.Digest }, transaction);
+                    new { id, now, container, record.Event.Digest }, transaction);
             }
 
             if (decision.State == JobState.Queued)
@@ -265,18 +269,26 @@ public sealed class JobStore(Database database, TimeProvider time) : IUpdateJour
 
     private string Now() => Format(time.GetUtcNow());
 
-    internal static string Format(DateTimeOffset value) => value.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'", CultureInfo.InvariantCulture);
+    private static string Format(DateTimeOffset value) => JournalTime.Format(value);
 
-    internal static DateTimeOffset Parse(string value) =>
-        DateTimeOffset.Parse(value, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal);
+    private static DateTimeOffset Parse(string value) => JournalTime.Parse(value);
+
+    // Container names never hold a comma (Docker allows [a-zA-Z0-9_.-]), so they are kept as one text.
+    private static string? JoinNames(IReadOnlyList<string> names) => names.Count == 0 ? null : string.Join(',', names);
+
+    private static List<string> SplitNames(string? names) =>
+        names?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(name => name.TrimStart('/')).ToList() ?? [];
 
     /// <summary>Time-ordered, so ids sort like the jobs were created.</summary>
     private static string NewJobId() => Guid.CreateVersion7().ToString("N");
 
 #pragma warning disable IDE1006, CA1707 // column names as SQLite has them
-    internal sealed record EventRow(long id, string received_at, string status, string provider, string image, string digest, string? hostname, string payload)
+    internal sealed record EventRow(
+        long id, string received_at, string status, string provider, string image, string digest, string? hostname,
+        string? hub_link, string? container_id, string? container_names)
     {
-        public EventRecord ToRecord() => new(Parse(received_at), status, provider, image, digest, hostname, null, payload);
+        public EventRecord ToRecord() =>
+            new(Parse(received_at), new UpdateEvent(status, provider, image, digest, hostname, hub_link, container_id, SplitNames(container_names)));
     }
 
     internal sealed record JobRow(
