@@ -20,14 +20,14 @@ internal sealed class HangingJournal(IUpdateJournal inner, UpdatePhase hangAfter
 
     public Task<int> StartStepAsync(string jobId, string name, CancellationToken cancellationToken) => inner.StartStepAsync(jobId, name, cancellationToken);
 
-    public Task EndStepAsync(string jobId, int seq, string state, string? detail, CancellationToken cancellationToken) =>
+    public Task EndStepAsync(string jobId, int seq, StepState state, string? detail, CancellationToken cancellationToken) =>
         inner.EndStepAsync(jobId, seq, state, detail, cancellationToken);
 
     public Task CloseOpenStepsAsync(string jobId, string detail, CancellationToken cancellationToken) => inner.CloseOpenStepsAsync(jobId, detail, cancellationToken);
 
-    public Task<bool> TransitionAsync(string id, string[] from, string to, string? reason, CancellationToken cancellationToken) =>
+    public Task<bool> TransitionAsync(string id, JobState from, JobState to, string? reason, CancellationToken cancellationToken) =>
         inner.TransitionAsync(id, from, to, reason, cancellationToken);
 
-    public Task FinishAsync(string id, string state, string outcome, string reason, string? logTail, CancellationToken cancellationToken) =>
+    public Task FinishAsync(string id, JobState state, string outcome, string reason, string? logTail, CancellationToken cancellationToken) =>
         inner.FinishAsync(id, state, outcome, reason, logTail, cancellationToken);
 }

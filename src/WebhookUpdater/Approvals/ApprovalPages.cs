@@ -61,7 +61,7 @@ internal static class ApprovalPages
         LinkStatus.NotWaiting => Layout(
             "This update no longer waits for approval",
             $"""
-            <p class="lead">Job {E(state.Job!.Id)} is {E(state.Job.State)}: {E(state.Job.Reason)}.</p>
+            <p class="lead">Job {E(state.Job!.Id)} is {E(state.Job.State.Name())}: {E(state.Job.Reason)}.</p>
             {Facts(state.Job!)}
             """),
         _ => Layout(
@@ -82,13 +82,13 @@ internal static class ApprovalPages
 
     public static string Progress(JobView job, bool final) =>
         Layout(
-            final ? $"Update of {job.Container}: {job.State}" : $"Updating {job.Container}…",
+            final ? $"Update of {job.Container}: {job.State.Name()}" : $"Updating {job.Container}…",
             $"""
             <p class="lead">{(final ? E(JobSummary(job)) : "The update runs; this page refreshes every 2 seconds until it ends.")}</p>
-            <p class="state state-{E(job.State)}" id="job-state">{E(job.State)}</p>
+            <p class="state state-{E(job.State.Name())}" id="job-state">{E(job.State.Name())}</p>
             {Facts(job)}
             <h2>Steps</h2>
-            <ol class="steps">{(job.Steps.Count == 0 ? "<li>waiting for its turn</li>" : string.Concat(job.Steps.Select(step => $"<li><b>{E(step.Name)}</b>: {E(step.State)}{(string.IsNullOrEmpty(step.Detail) ? "" : $" <span class=\"muted\">{E(step.Detail)}</span>")}</li>")))}</ol>
+            <ol class="steps">{(job.Steps.Count == 0 ? "<li>waiting for its turn</li>" : string.Concat(job.Steps.Select(step => $"<li><b>{E(step.Name)}</b>: {E(step.State.Name())}{(string.IsNullOrEmpty(step.Detail) ? "" : $" <span class=\"muted\">{E(step.Detail)}</span>")}</li>")))}</ol>
             """,
             refreshSeconds: final ? null : 2);
 
@@ -105,9 +105,9 @@ internal static class ApprovalPages
     public static string JobSummary(JobView job) =>
         job.State switch
         {
-            JobStates.Queued => "queued: it starts when the worker is free",
-            JobStates.Running => "running",
-            _ => $"{job.State}{(string.IsNullOrEmpty(job.Outcome) ? "" : $", {job.Outcome}")}{(string.IsNullOrEmpty(job.Reason) ? "" : $": {job.Reason}")}",
+            JobState.Queued => "queued: it starts when the worker is free",
+            JobState.Running => JobState.Running.Name(),
+            _ => $"{job.State.Name()}{(string.IsNullOrEmpty(job.Outcome) ? "" : $", {job.Outcome}")}{(string.IsNullOrEmpty(job.Reason) ? "" : $": {job.Reason}")}",
         };
 
     public static string Time(DateTimeOffset value) => value.UtcDateTime.ToString("yyyy-MM-dd HH:mm 'UTC'", CultureInfo.InvariantCulture);

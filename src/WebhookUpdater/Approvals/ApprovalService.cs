@@ -94,7 +94,7 @@ public sealed partial class ApprovalService(
             return new LinkState(LinkStatus.Used, approval, job);
         }
 
-        if (job.State == JobStates.Superseded)
+        if (job.State == JobState.Superseded)
         {
             var newer = job.SupersededBy is null ? null : await jobs.GetJobAsync(job.SupersededBy, cancellationToken);
             return new LinkState(LinkStatus.Superseded, approval, job, newer);
@@ -105,7 +105,7 @@ public sealed partial class ApprovalService(
             return new LinkState(LinkStatus.Expired, approval, job);
         }
 
-        return job.State == JobStates.AwaitingApproval
+        return job.State == JobState.AwaitingApproval
             ? new LinkState(LinkStatus.Open, approval, job)
             : new LinkState(LinkStatus.NotWaiting, approval, job);
     }

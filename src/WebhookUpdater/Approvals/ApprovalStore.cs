@@ -56,7 +56,7 @@ public sealed class ApprovalStore(Database database, TimeProvider time)
                 WHERE j.state = @AwaitingApproval AND NOT EXISTS (SELECT 1 FROM approvals a WHERE a.job_id = j.id)
                 ORDER BY j.created_at, j.id
                 """,
-                new { JobStates.AwaitingApproval })).Select(row => row.ToPending()).ToList(),
+                new { AwaitingApproval = JobState.AwaitingApproval.Name() })).Select(row => row.ToPending()).ToList(),
             cancellationToken);
 
     /// <summary>
@@ -71,7 +71,7 @@ public sealed class ApprovalStore(Database database, TimeProvider time)
                 SELECT COUNT(*) FROM jobs j WHERE j.id = @JobId AND j.state = @AwaitingApproval
                 AND NOT EXISTS (SELECT 1 FROM approvals a WHERE a.job_id = j.id)
                 """,
-                new { approval.JobId, JobStates.AwaitingApproval }, transaction);
+                new { approval.JobId, AwaitingApproval = JobState.AwaitingApproval.Name() }, transaction);
             if (waiting == 0)
             {
                 return false;
@@ -88,8 +88,8 @@ public sealed class ApprovalStore(Database database, TimeProvider time)
                     approval.JobId,
                     approval.Container,
                     approval.Digest,
-                    issued = JobStore.Format(approval.IssuedAt),
-                    expires = JobStore.Format(approval.ExpiresAt),
+                    issued = JournalTime.Format(approval.IssuedAt),
+                    expires = JournalTime.Format(approval.ExpiresAt),
                 },
                 transaction);
             await OutboxStore.InsertAsync(connection, transaction, message, approval.IssuedAt);
@@ -150,7 +150,7 @@ public sealed class ApprovalStore(Database database, TimeProvider time)
             return DecisionResult.NotFound;
         }
 
-        if (state != JobStates.AwaitingApproval)
+        if (state != JobState.AwaitingApproval.Name())
         {
             return DecisionResult.JobNotWaiting;
         }
@@ -161,16 +161,16 @@ public sealed class ApprovalStore(Database database, TimeProvider time)
         {
             await connection.ExecuteAsync(
                 "UPDATE jobs SET state = @Queued, reason = @reason, updated_at = @now WHERE id = @jobId",
-                new { JobStates.Queued, reason = $"approved by the operator {who}", now, jobId }, transaction);
+                new { Queued = JobState.Queued.Name(), reason = $"approved by the operator {who}", now, jobId }, transaction);
         }
         else
         {
             await connection.ExecuteAsync(
                 """
-                UPDATE jobs SET state = @Rejected, outcome = 'nothing changed', reason = @reason, updated_at = @now, finished_at = @now
+                UPDATE jobs SET state = @Rejected, outcome = @nothingChanged, reason = @reason, updated_at = @now, finished_at = @now
                 WHERE id = @jobId
                 """,
-                new { JobStates.Rejected, reason = $"rejected by the operator {who}", now, jobId }, transaction);
+                new { Rejected = JobState.Rejected.Name(), nothingChanged = JobOutcome.NothingChanged.ToText(), reason = $"rejected by the operator {who}", now, jobId }, transaction);
         }
 
         return DecisionResult.Done;
@@ -178,7 +178,7 @@ public sealed class ApprovalStore(Database database, TimeProvider time)
 
     private static string Decided(string decision) => decision == ApprovalDecisions.Approve ? ApprovalDecisions.Approved : ApprovalDecisions.Rejected;
 
-    private string Now() => JobStore.Format(time.GetUtcNow());
+    private string Now() => JournalTime.Format(time.GetUtcNow());
 
 #pragma warning disable IDE1006, CA1707 // column names as SQLite has them
     internal sealed record PendingRow(string id, string container, string? current_image, string image, string digest, string? hub_link)
@@ -190,8 +190,8 @@ public sealed class ApprovalStore(Database database, TimeProvider time)
         string nonce, string job_id, string container, string digest, string issued_at, string expires_at, string? decision, string? decided_at, string? decided_via)
     {
         public ApprovalRecord ToRecord() => new(
-            nonce, job_id, container, digest, JobStore.Parse(issued_at), JobStore.Parse(expires_at), decision,
-            decided_at is null ? null : JobStore.Parse(decided_at), decided_via);
+            nonce, job_id, container, digest, JournalTime.Parse(issued_at), JournalTime.Parse(expires_at), decision,
+            decided_at is null ? null : JournalTime.Parse(decided_at), decided_via);
     }
 #pragma warning restore IDE1006, CA1707
 }

@@ -11,12 +11,12 @@ using WebhookUpdater.Updates;
 namespace WebhookUpdater.Approvals;
 
 /// <summary>What a decision answers a client that asked for JSON.</summary>
-public sealed record DecisionAnswer(string JobId, string Container, string State, string? Progress);
+public sealed record DecisionAnswer(string JobId, string Container, JobState State, string? Progress);
 
 /// <summary>The progress of an approved job, for clients that poll (no secrets in it).</summary>
-public sealed record JobProgress(string JobId, string Container, string State, bool Final, string? Outcome, string? Reason, IReadOnlyList<StepProgress> Steps);
+public sealed record JobProgress(string JobId, string Container, JobState State, bool Final, string? Outcome, string? Reason, IReadOnlyList<StepProgress> Steps);
 
-public sealed record StepProgress(string Name, string State);
+public sealed record StepProgress(string Name, StepState State);
 
 /// <summary>
 /// The emailed link: GET shows what will happen (and never changes anything, mail scanners open
@@ -41,6 +41,7 @@ public static class ApprovalsApi
         services.AddSingleton<IValidateOptions<ApprovalOptions>, ApprovalOptionsValidator>();
         services.AddSingleton<ApprovalTokens>();
         services.AddSingleton<ApprovalStore>();
+        services.AddSingleton(ApprovalsRetention.Approvals);
         services.AddSingleton<ApprovalLinks>();
         services.AddSingleton<IPublicLinks>(provider => provider.GetRequiredService<ApprovalLinks>());
         services.AddSingleton<ApprovalService>();
@@ -172,7 +173,7 @@ public static class ApprovalsApi
         }
 
         var job = state.Job!;
-        var final = JobStates.Final.Contains(job.State);
+        var final = job.State.IsFinal();
         return WantsJson(request)
             ? TypedResults.Ok(new JobProgress(job.Id, job.Container, job.State, final, job.Outcome, job.Reason,
                 job.Steps.Select(step => new StepProgress(step.Name, step.State)).ToList()))
@@ -192,9 +193,9 @@ public static class ApprovalsApi
             _ => TypedResults.Problem(
                 statusCode: StatusCodes.Status409Conflict,
                 title: "The job does not wait for approval",
-                detail: job!.State == JobStates.Superseded
+                detail: job!.State == JobState.Superseded
                     ? $"Job {id} was superseded by job {job.SupersededBy} (a newer digest); decide that one instead."
-                    : $"Job {id} is {job.State}; only a job in awaiting_approval can be approved or rejected.",
+                    : $"Job {id} is {job.State.Name()}; only a job in {JobState.AwaitingApproval.Name()} can be approved or rejected.",
                 extensions: new Dictionary<string, object?> { ["jobId"] = job.Id, ["state"] = job.State, ["supersededBy"] = job.SupersededBy }),
         };
     }

@@ -37,7 +37,7 @@ public static class BackupsExtensions
         services.AddSingleton<RestoreTestMetrics>();
         services.AddSingleton<RestoreTester>();
         services.AddHostedService<RestoreTestSchedule>();
-        services.AddSingleton<Status.IStatusSection, BackupsStatus>();
+        services.AddSingleton<Observability.IStatusSection, BackupsStatus>();
         return services;
     }
 }

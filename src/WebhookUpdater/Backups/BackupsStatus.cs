@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Globalization;
 using Microsoft.Extensions.Options;
-using WebhookUpdater.Status;
+using WebhookUpdater.Observability;
 
 namespace WebhookUpdater.Backups;
 

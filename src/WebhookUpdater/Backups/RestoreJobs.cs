@@ -212,7 +212,7 @@ public sealed partial class RestoreJobs(
     {
         var containersJson = JsonSerializer.Serialize(involved, RestoreJson.Default.IReadOnlyListString);
         var wasRunningJson = JsonSerializer.Serialize(wasRunning, RestoreJson.Default.IReadOnlyListString);
-        var now = JobStore.Format(time.GetUtcNow());
+        var now = JournalTime.Format(time.GetUtcNow());
         var state = Name(RestoreState.Running);
         return database.WriteAsync((connection, transaction) => connection.ExecuteAsync(
             """
@@ -237,7 +237,7 @@ public sealed partial class RestoreJobs(
     {
         var stateName = Name(state);
         var stepsJson = JsonSerializer.Serialize(steps, RestoreJson.Default.IReadOnlyListString);
-        var now = JobStore.Format(time.GetUtcNow());
+        var now = JournalTime.Format(time.GetUtcNow());
         return database.WriteAsync((connection, transaction) => connection.ExecuteAsync(
             "UPDATE restores SET state = @stateName, steps = @stepsJson, error = @error, finished_at = @now WHERE id = @id",
             new { id, stateName, stepsJson, error, now }, transaction), cancellationToken);
@@ -285,8 +285,8 @@ public sealed partial class RestoreJobs(
             (int)attempts,
             steps is null ? [] : JsonSerializer.Deserialize(steps, RestoreJson.Default.IReadOnlyListString) ?? [],
             error,
-            JobStore.Parse(started_at),
-            finished_at is null ? null : JobStore.Parse(finished_at));
+            JournalTime.Parse(started_at),
+            finished_at is null ? null : JournalTime.Parse(finished_at));
     }
 #pragma warning restore IDE1006, CA1707
 }

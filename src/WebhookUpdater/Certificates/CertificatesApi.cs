@@ -14,7 +14,7 @@ public static class CertificatesApi
         services.AddSingleton<IValidateOptions<CertificatesOptions>, CertificatesOptionsValidator>();
         services.AddLeases();
         services.AddSingleton<CertificateRenewal>();
-        services.AddSingleton<Status.IStatusSection, CertificatesStatus>();
+        services.AddSingleton<Observability.IStatusSection, CertificatesStatus>();
         services.AddSingleton<CertificateMetrics>();
         services.AddHostedService(provider => new Observability.MeterActivation(provider.GetRequiredService<CertificateMetrics>()));
         services.AddHostedService<RenewalSchedule>();

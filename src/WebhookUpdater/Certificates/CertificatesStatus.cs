@@ -1,7 +1,7 @@
 using System.Diagnostics.Metrics;
 using System.Globalization;
 using Microsoft.Extensions.Options;
-using WebhookUpdater.Status;
+using WebhookUpdater.Observability;
 
 namespace WebhookUpdater.Certificates;
 

@@ -257,7 +257,7 @@ public sealed partial class ContainerLeases(Database database, TimeProvider time
                 return held.ToHolder();
             }
 
-            var at = JobStore.Format(since);
+            var at = JournalTime.Format(since);
             var kindName = Name(kind);
             foreach (var container in keys)
             {
@@ -337,7 +337,7 @@ public sealed partial class ContainerLeases(Database database, TimeProvider time
 #pragma warning disable IDE1006, CA1707 // column names as SQLite has them
     internal sealed record LeaseRow(string container, string kind, string operation_id, string since, long process_id, string process_start)
     {
-        public LeaseHolder ToHolder() => new(container, ContainerLeases.Parse(kind), operation_id, JobStore.Parse(since));
+        public LeaseHolder ToHolder() => new(container, ContainerLeases.Parse(kind), operation_id, JournalTime.Parse(since));
     }
 #pragma warning restore IDE1006, CA1707
 }

@@ -25,6 +25,8 @@ public static class NotificationsApi
             .ValidateOnStart();
         services.AddSingleton<IValidateOptions<EmailOptions>, EmailOptionsValidator>();
         services.AddSingleton<OutboxStore>();
+        services.AddSingleton(OutboxRetention.Bodies);
+        services.AddSingleton(OutboxRetention.Sent);
         services.AddSingleton<OutboxSignal>();
         services.AddSingleton<EmailComposer>();
         services.TryAddSingleton<IPublicLinks, NoPublicLinks>();

@@ -63,7 +63,7 @@ public sealed class OutboxStore(Database database, TimeProvider time)
                 message.Content.Text,
                 message.Content.Html,
                 OutboxStates.Pending,
-                created = JobStore.Format(message.CreatedAt == default ? now : message.CreatedAt),
+                created = JournalTime.Format(message.CreatedAt == default ? now : message.CreatedAt),
             },
             transaction);
         return changed == 1;
@@ -103,7 +103,7 @@ public sealed class OutboxStore(Database database, TimeProvider time)
         {
             var next = await connection.ExecuteScalarAsync<string?>(
                 "SELECT MIN(next_attempt_at) FROM outbox WHERE state = @Pending", new { OutboxStates.Pending });
-            return next is null ? (DateTimeOffset?)null : JobStore.Parse(next);
+            return next is null ? (DateTimeOffset?)null : JournalTime.Parse(next);
         }, cancellationToken);
 
     /// <summary>Takes a pending message for one delivery round; false when it is no longer pending.</summary>
@@ -128,7 +128,7 @@ public sealed class OutboxStore(Database database, TimeProvider time)
     public Task MarkFailedAsync(string id, string error, DateTimeOffset nextAttemptAt, CancellationToken cancellationToken) =>
         database.WriteAsync((connection, transaction) => connection.ExecuteAsync(
             "UPDATE outbox SET state = @Pending, last_error = @error, next_attempt_at = @next WHERE id = @id",
-            new { id, OutboxStates.Pending, error, next = JobStore.Format(nextAttemptAt) }, transaction), cancellationToken);
+            new { id, OutboxStates.Pending, error, next = JournalTime.Format(nextAttemptAt) }, transaction), cancellationToken);
 
     public Task<int> AttemptsAsync(string id, CancellationToken cancellationToken) =>
         database.ReadAsync(connection => connection.ExecuteScalarAsync<int>("SELECT attempts FROM outbox WHERE id = @id", new { id }), cancellationToken);
@@ -143,12 +143,12 @@ public sealed class OutboxStore(Database database, TimeProvider time)
                 new { state, limit })).Select(row => row.ToEntry()).ToList(),
             cancellationToken);
 
-    private string Now() => JobStore.Format(time.GetUtcNow());
+    private string Now() => JournalTime.Format(time.GetUtcNow());
 
 #pragma warning disable IDE1006, CA1707 // column names as SQLite has them
     internal sealed record MessageRow(string id, string? dedup_key, string kind, string? job_id, string subject, string text_body, string html_body, string created_at)
     {
-        public OutboxMessage ToMessage() => new(id, dedup_key, kind, job_id, new EmailContent(subject, text_body, html_body), JobStore.Parse(created_at));
+        public OutboxMessage ToMessage() => new(id, dedup_key, kind, job_id, new EmailContent(subject, text_body, html_body), JournalTime.Parse(created_at));
     }
 
     internal sealed record EntryRow(
@@ -156,8 +156,8 @@ public sealed class OutboxStore(Database database, TimeProvider time)
         string? last_attempt_at, string? sent_at, string? sender, string? last_error)
     {
         public OutboxEntry ToEntry() => new(
-            id, kind, job_id, subject, state, (int)attempts, JobStore.Parse(created_at), JobStore.Parse(next_attempt_at),
-            last_attempt_at is null ? null : JobStore.Parse(last_attempt_at), sent_at is null ? null : JobStore.Parse(sent_at), sender, last_error);
+            id, kind, job_id, subject, state, (int)attempts, JournalTime.Parse(created_at), JournalTime.Parse(next_attempt_at),
+            last_attempt_at is null ? null : JournalTime.Parse(last_attempt_at), sent_at is null ? null : JournalTime.Parse(sent_at), sender, last_error);
     }
 #pragma warning restore IDE1006, CA1707
 }

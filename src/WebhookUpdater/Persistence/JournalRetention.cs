@@ -1,8 +1,6 @@
 using System.Text.Json;
 using Dapper;
 using Microsoft.Extensions.Options;
-using WebhookUpdater.Notifications;
-using WebhookUpdater.Updates;
 
 namespace WebhookUpdater.Persistence;
 
@@ -11,10 +9,10 @@ public sealed class JournalOptions
 {
     public const string Section = "Journal";
 
-    /// <summary>Days kept of events, finished jobs and their steps, decided or expired approvals and sent email; 0 keeps everything.</summary>
+    /// <summary>Days kept of the journal's history (events, finished jobs, decided approvals, sent email); 0 keeps everything.</summary>
     public int KeepDays { get; set; } = 90;
 
-    /// <summary>Days kept of failed and rolled-back jobs (with their steps and events): the history an operator digs into.</summary>
+    /// <summary>Days kept of the history an operator digs into (failed and rolled-back jobs, with their steps and events).</summary>
     public int KeepFailedDays { get; set; } = 365;
 
     /// <summary>Rows deleted per write: small, so a webhook's write never waits behind a long delete.</summary>
@@ -53,88 +51,55 @@ internal sealed class JournalOptionsValidator : IValidateOptions<JournalOptions>
     }
 }
 
-/// <summary>How many rows one pruning round removed (or emptied, for sent email bodies).</summary>
-public sealed record JournalPruneResult(int Jobs, int Events, int Approvals, int Emails, int EmailBodies)
+/// <summary>
+/// One feature's part of journal retention, as two statements. <see cref="Find"/> selects up to
+/// @batch keys of rows past @cutoff (or @failedCutoff, for the history kept longer); <see cref="Remove"/>
+/// deletes (or empties) the rows whose keys are in the JSON array @ids, re-checking the condition.
+/// Rules run by <see cref="Order"/>: rows that others refer to go last.
+/// </summary>
+public sealed record RetentionRule(string Name, int Order, string Find, string Remove);
+
+/// <summary>How many rows one pruning round removed (or emptied), by rule.</summary>
+public sealed record JournalPruneResult(IReadOnlyDictionary<string, int> Removed)
 {
-    public int Total => Jobs + Events + Approvals + Emails + EmailBodies;
+    public int this[string rule] => Removed.GetValueOrDefault(rule);
+
+    public int Total => Removed.Values.Sum();
 }
 
 /// <summary>
-/// Keeps the journal from growing forever. Old rows are found on a reading connection (WAL: it
-/// never holds the writer) and deleted by key in small writes, each its own turn on the journal's one writer, each
-/// re-checking its condition, so a webhook's write waits at most one small batch.
+/// Keeps the journal from growing forever, by the rules the features register. Old rows are found
+/// on a reading connection (WAL: it never holds the writer) and deleted by key in small writes,
+/// each its own turn on the journal's one writer, each re-checking its condition, so a webhook's
+/// write waits at most one small batch.
 /// </summary>
-public sealed partial class JournalRetention(Database database, IOptions<JournalOptions> options, TimeProvider time, ILogger<JournalRetention> logger)
+public sealed partial class JournalRetention(
+    Database database, IEnumerable<RetentionRule> rules, IOptions<JournalOptions> options, TimeProvider time, ILogger<JournalRetention> logger)
 {
-    // Failed and rolled-back jobs are kept longer; every other final state after KeepDays.
-    private static readonly string FailedStates = Quoted([JobStates.Failed, JobStates.RolledBack]);
-    private static readonly string OtherFinalStates = Quoted(JobStates.Final.Except([JobStates.Failed, JobStates.RolledBack]));
-
-    private static string Quoted(IEnumerable<string> states) => string.Join(", ", states.Select(state => $"'{state}'"));
+    private readonly IReadOnlyList<RetentionRule> _rules = rules.OrderBy(rule => rule.Order).ToList();
 
     public async Task<JournalPruneResult> PruneAsync(CancellationToken cancellationToken)
     {
         var settings = options.Value;
+        var removed = new Dictionary<string, int>(StringComparer.Ordinal);
         if (settings.KeepDays == 0)
         {
-            return new JournalPruneResult(0, 0, 0, 0, 0);
+            return new JournalPruneResult(removed);
         }
 
         var now = time.GetUtcNow();
-        var cutoff = JobStore.Format(now.AddDays(-settings.KeepDays));
-        var failedCutoff = JobStore.Format(now.AddDays(-settings.KeepFailedDays));
-        var batch = settings.BatchSize;
+        var cutoff = JournalTime.Format(now.AddDays(-settings.KeepDays));
+        var failedCutoff = JournalTime.Format(now.AddDays(-settings.KeepFailedDays));
+        foreach (var rule in _rules)
+        {
+            removed[rule.Name] = await RepeatAsync(rule.Find, rule.Remove, cutoff, failedCutoff, settings.BatchSize, cancellationToken);
+        }
 
-        // Jobs first: an event is kept while a job refers to it.
-        var jobs = await RepeatAsync(
-            $"""
-            SELECT id FROM jobs WHERE created_at < @cutoff AND state IN ({OtherFinalStates}) AND COALESCE(finished_at, updated_at) < @cutoff
-            UNION ALL
-            SELECT id FROM jobs WHERE created_at < @failedCutoff AND state IN ({FailedStates}) AND COALESCE(finished_at, updated_at) < @failedCutoff
-            LIMIT @batch
-            """,
-            $"""
-            DELETE FROM job_steps WHERE job_id IN (SELECT value FROM json_each(@ids));
-            DELETE FROM approvals WHERE job_id IN (SELECT value FROM json_each(@ids));
-            DELETE FROM outbox WHERE job_id IN (SELECT value FROM json_each(@ids)) AND state = '{OutboxStates.Sent}';
-            DELETE FROM jobs WHERE id IN (SELECT value FROM json_each(@ids))
-                AND state IN ({OtherFinalStates}, {FailedStates});
-            """,
-            cutoff, failedCutoff, batch, cancellationToken);
-
-        var approvals = await RepeatAsync(
-            "SELECT nonce FROM approvals WHERE (decided_at IS NOT NULL AND decided_at < @cutoff) OR expires_at < @cutoff LIMIT @batch",
-            "DELETE FROM approvals WHERE nonce IN (SELECT value FROM json_each(@ids)) AND ((decided_at IS NOT NULL AND decided_at < @cutoff) OR expires_at < @cutoff);",
-            cutoff, failedCutoff, batch, cancellationToken);
-
-        // Bodies of mail sent before bodies were dropped at sending (they hold approval links).
-        var bodies = await RepeatAsync(
-            $"SELECT id FROM outbox WHERE state = '{OutboxStates.Sent}' AND (text_body <> '' OR html_body <> '') LIMIT @batch",
-            $"UPDATE outbox SET text_body = '', html_body = '' WHERE id IN (SELECT value FROM json_each(@ids)) AND state = '{OutboxStates.Sent}';",
-            cutoff, failedCutoff, batch, cancellationToken);
-
-        var emails = await RepeatAsync(
-            $"SELECT id FROM outbox WHERE state = '{OutboxStates.Sent}' AND sent_at < @cutoff LIMIT @batch",
-            $"DELETE FROM outbox WHERE id IN (SELECT value FROM json_each(@ids)) AND state = '{OutboxStates.Sent}';",
-            cutoff, failedCutoff, batch, cancellationToken);
-
-        // Deferred events still wait for Docker; events of kept jobs stay with them.
-        var events = await RepeatAsync(
-            $"""
-            SELECT id FROM events e WHERE received_at < @cutoff AND resolution <> '{JobStore.Deferred}'
-                AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.event_id = e.id)
-            ORDER BY id LIMIT @batch
-            """,
-            $"""
-            DELETE FROM events WHERE id IN (SELECT value FROM json_each(@ids)) AND resolution <> '{JobStore.Deferred}'
-                AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.event_id = events.id);
-            """,
-            cutoff, failedCutoff, batch, cancellationToken);
-
-        var result = new JournalPruneResult(jobs, events, approvals, emails, bodies);
+        var result = new JournalPruneResult(removed);
         if (result.Total > 0)
         {
-            LogPruned(logger, jobs, events, approvals, emails, bodies);
+            var summary = string.Join(", ", removed.Select(entry => $"{entry.Key} {entry.Value}"));
+            LogPruned(logger, summary);
         }
 
         return result;
@@ -169,8 +134,8 @@ public sealed partial class JournalRetention(Database database, IOptions<Journal
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Journal retention: removed {Jobs} job(s), {Events} event(s), {Approvals} approval(s), {Emails} sent email(s); emptied {Bodies} sent email bodies")]
-    private static partial void LogPruned(ILogger logger, int jobs, int events, int approvals, int emails, int bodies);
+    [LoggerMessage(Level = LogLevel.Information, Message = "Journal retention: rows removed (or emptied) by rule: {Removed}")]
+    private static partial void LogPruned(ILogger logger, string removed);
 }
 
 [System.Text.Json.Serialization.JsonSerializable(typeof(List<string>))]

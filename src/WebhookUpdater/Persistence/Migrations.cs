@@ -136,7 +136,18 @@ internal static class Migrations
         CREATE TABLE schedule_runs (name TEXT PRIMARY KEY, settled_at TEXT NOT NULL);
         CREATE INDEX ix_jobs_event ON jobs(event_id);
         """,
-        // 7: containers a backup paused for its copy, so a crash mid-copy never leaves one frozen: unpaused at start.
+        // 7: an event keeps everything it is decided by, so a deferred one is decided later from its
+        // columns; events deferred before this version get them once from the body they came in.
+        """
+        ALTER TABLE events ADD COLUMN hub_link TEXT;
+        ALTER TABLE events ADD COLUMN container_id TEXT;
+        ALTER TABLE events ADD COLUMN container_names TEXT;
+        UPDATE events SET hub_link = json_extract(payload, '$.hub_link'),
+                          container_id = NULLIF(TRIM(json_extract(payload, '$.metadata.ctn_id')), ''),
+                          container_names = json_extract(payload, '$.metadata.ctn_names')
+        WHERE resolution = 'deferred' AND json_valid(payload) AND json_type(payload) = 'object';
+        """,
+        // 8: containers a backup paused for its copy, so a crash mid-copy never leaves one frozen: unpaused at start.
         "CREATE TABLE paused_containers (container_id TEXT PRIMARY KEY, name TEXT NOT NULL, set_id TEXT NOT NULL, since TEXT NOT NULL);",
     ];
 }

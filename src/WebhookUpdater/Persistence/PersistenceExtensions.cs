@@ -9,7 +9,6 @@ public static class PersistenceExtensions
         services.AddOptions<StoreOptions>().BindConfiguration(StoreOptions.Section).ValidateOnStart();
         services.AddSingleton<IValidateOptions<StoreOptions>, StoreOptionsValidator>();
         services.AddSingleton<Database>();
-        services.AddSingleton<JobStore>();
         services.AddSingleton<ScheduleJournal>();
         services.AddOptions<JournalOptions>().BindConfiguration(JournalOptions.Section).ValidateOnStart();
         services.AddSingleton<IValidateOptions<JournalOptions>, JournalOptionsValidator>();

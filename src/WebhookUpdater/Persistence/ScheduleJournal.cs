@@ -50,7 +50,7 @@ public sealed partial class ScheduleJournal(Database database, TimeProvider time
             return ScheduleStart.Wait;
         }
 
-        var missed = schedule.GetNextOccurrence(JobStore.Parse(settled), zone);
+        var missed = schedule.GetNextOccurrence(JournalTime.Parse(settled), zone);
         return missed is { } at && at <= now ? ScheduleStart.CatchUp : ScheduleStart.Wait;
     }
 
@@ -64,7 +64,7 @@ public sealed partial class ScheduleJournal(Database database, TimeProvider time
                 INSERT INTO schedule_runs (name, settled_at) VALUES (@name, @at)
                 ON CONFLICT(name) DO UPDATE SET settled_at = excluded.settled_at WHERE excluded.settled_at > schedule_runs.settled_at
                 """,
-                new { name, at = JobStore.Format(at) }, transaction), cancellationToken);
+                new { name, at = JournalTime.Format(at) }, transaction), cancellationToken);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {

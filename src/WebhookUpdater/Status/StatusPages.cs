@@ -65,7 +65,7 @@ internal static class StatusPages
 
     private static string PendingCard(string basePath, JobView job, AntiforgeryTokenSet tokens) => $"""
         <div class="card pending" id="pending-{E(job.Id)}">
-          <div class="title"><b>{E(job.Container)}</b> <span class="state">{E(job.State)}</span></div>
+          <div class="title"><b>{E(job.Container)}</b> <span class="state">{E(job.State.Name())}</span></div>
           <div class="muted">{E(job.CurrentImage)} → {E(job.Image)}</div>
           <div class="muted mono">{E(job.Digest)}</div>
           <div class="actions">
@@ -79,10 +79,10 @@ internal static class StatusPages
     {
         var steps = job.Steps.Count == 0
             ? ""
-            : $"<details><summary>{job.Steps.Count} step(s)</summary><ol class=\"steps\">{string.Concat(job.Steps.Select(step => $"<li class=\"{Tone(step.State)}\"><b>{E(step.Name)}</b> {E(step.State)} <span class=\"muted\">{E(Time(step.StartedAt))}</span><br><span class=\"muted\">{E(step.Detail)}</span></li>"))}</ol></details>";
+            : $"<details><summary>{job.Steps.Count} step(s)</summary><ol class=\"steps\">{string.Concat(job.Steps.Select(step => $"<li class=\"{Tone(step.State)}\"><b>{E(step.Name)}</b> {E(step.State.Name())} <span class=\"muted\">{E(Time(step.StartedAt))}</span><br><span class=\"muted\">{E(step.Detail)}</span></li>"))}</ol></details>";
         return $"""
-            <div class="card" id="{section}-{E(job.Id)}" data-job="{E(job.Id)}" data-section="{section}" data-state="{E(job.State)}">
-              <div class="title"><b>{E(job.Container)}</b> <span class="state {tone}">{E(job.State)}</span> <span class="muted">{E(job.Policy)}</span></div>
+            <div class="card" id="{section}-{E(job.Id)}" data-job="{E(job.Id)}" data-section="{section}" data-state="{E(job.State.Name())}">
+              <div class="title"><b>{E(job.Container)}</b> <span class="state {tone}">{E(job.State.Name())}</span> <span class="muted">{E(job.Policy)}</span></div>
               <div class="muted">{E(job.Image)} · {E(Time(job.UpdatedAt))}</div>
               <div>{E(job.Outcome ?? job.Reason)}</div>
               {steps}
@@ -90,14 +90,15 @@ internal static class StatusPages
             """;
     }
 
-    private static string Tone(string state) => state switch
+    private static string Tone(JobState state) => state switch
     {
-        JobStates.Succeeded => "ok",
-        JobStates.Failed => "bad",
-        JobStates.RolledBack => "warn",
-        "failed" or "interrupted" => "bad",
+        JobState.Succeeded => "ok",
+        JobState.Failed => "bad",
+        JobState.RolledBack => "warn",
         _ => "",
     };
+
+    private static string Tone(StepState state) => state is StepState.Failed or StepState.Interrupted ? "bad" : "";
 
     private static string Section(string title, string content) => $"<section><h2>{E(title)}</h2>{content}</section>";
 

@@ -1,21 +1,7 @@
-using WebhookUpdater.Persistence;
+using WebhookUpdater.Observability;
 using WebhookUpdater.Updates;
 
 namespace WebhookUpdater.Status;
-
-/// <summary>A part of the status page a feature contributes (backups, certificates, schedules).</summary>
-public interface IStatusSection
-{
-    /// <summary>Sections are shown in this order after the jobs.</summary>
-    int Order { get; }
-
-    string Title { get; }
-
-    /// <summary>Rows of (label, value, tone); tone is "", "ok", "warn" or "bad". Values are plain text.</summary>
-    Task<IReadOnlyList<StatusRow>> RowsAsync(CancellationToken cancellationToken);
-}
-
-public sealed record StatusRow(string Label, string Value, string Tone = "");
 
 public sealed record StatusModel(
     DateTimeOffset Now,
@@ -31,13 +17,13 @@ public sealed class StatusReport(JobStore jobs, IEnumerable<IStatusSection> sect
     {
         var now = time.GetUtcNow();
         var recent = await WithStepsAsync(await jobs.ListJobsAsync(null, null, 30, cancellationToken), cancellationToken);
-        var pending = await jobs.ListJobsAsync(JobStates.AwaitingApproval, null, 50, cancellationToken);
-        var active = (await jobs.ListJobsAsync(JobStates.Running, null, 10, cancellationToken))
-            .Concat(await jobs.ListJobsAsync(JobStates.Queued, null, 50, cancellationToken)).ToList();
+        var pending = await jobs.ListJobsAsync(JobState.AwaitingApproval, null, 50, cancellationToken);
+        var active = (await jobs.ListJobsAsync(JobState.Running, null, 10, cancellationToken))
+            .Concat(await jobs.ListJobsAsync(JobState.Queued, null, 50, cancellationToken)).ToList();
         // A failed job needs the operator until a later job for the same container succeeded.
-        var attention = (await jobs.ListJobsAsync(JobStates.Failed, null, 50, cancellationToken))
+        var attention = (await jobs.ListJobsAsync(JobState.Failed, null, 50, cancellationToken))
             .Where(failed => failed.FinishedAt is null || now - failed.FinishedAt < TimeSpan.FromDays(30))
-            .Where(failed => !recent.Any(later => later.Container == failed.Container && later.State == JobStates.Succeeded && later.CreatedAt > failed.CreatedAt))
+            .Where(failed => !recent.Any(later => later.Container == failed.Container && later.State == JobState.Succeeded && later.CreatedAt > failed.CreatedAt))
             .ToList();
 
         var rendered = new List<(string, IReadOnlyList<StatusRow>)>();
@@ -53,7 +39,7 @@ public sealed class StatusReport(JobStore jobs, IEnumerable<IStatusSection> sect
             }
         }
 
-        return new StatusModel(now, attention, pending, active, recent.Where(j => j.State != JobStates.Ignored).Take(20).ToList(), rendered);
+        return new StatusModel(now, attention, pending, active, recent.Where(j => j.State != JobState.Ignored).Take(20).ToList(), rendered);
     }
 
     private async Task<IReadOnlyList<JobView>> WithStepsAsync(IReadOnlyList<JobView> list, CancellationToken cancellationToken)
@@ -61,7 +47,7 @@ public sealed class StatusReport(JobStore jobs, IEnumerable<IStatusSection> sect
         var full = new List<JobView>(list.Count);
         foreach (var job in list)
         {
-            full.Add(job.State == JobStates.Ignored ? job : await jobs.GetJobAsync(job.Id, cancellationToken) ?? job);
+            full.Add(job.State == JobState.Ignored ? job : await jobs.GetJobAsync(job.Id, cancellationToken) ?? job);
         }
 
         return full;

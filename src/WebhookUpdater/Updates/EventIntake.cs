@@ -2,14 +2,13 @@ using System.Net.Sockets;
 using Docker.DotNet;
 using WebhookUpdater.Containers;
 using WebhookUpdater.Persistence;
-using WebhookUpdater.Webhooks;
 
 namespace WebhookUpdater.Updates;
 
 public sealed record IntakeResult(long EventId, IReadOnlyList<JobRef> Jobs, bool Deferred);
 
 /// <summary>
-/// Turns a valid Diun event into recorded decisions: finds the target containers, reads their
+/// Turns an update event into recorded decisions: finds the target containers, reads their
 /// policy from Docker, writes everything to the journal, then hands queued jobs to the worker.
 /// </summary>
 public sealed partial class EventIntake(
@@ -20,11 +19,9 @@ public sealed partial class EventIntake(
     TimeProvider time,
     ILogger<EventIntake> logger)
 {
-    public async Task<IntakeResult> AcceptAsync(DiunEvent diunEvent, string payload, CancellationToken cancellationToken)
+    public async Task<IntakeResult> AcceptAsync(UpdateEvent update, CancellationToken cancellationToken)
     {
-        var record = new EventRecord(
-            time.GetUtcNow(), diunEvent.Status, diunEvent.Provider, diunEvent.Image, diunEvent.Digest,
-            diunEvent.Hostname, diunEvent.HubLink, payload)
+        var record = new EventRecord(time.GetUtcNow(), update)
         {
             TraceParent = System.Diagnostics.Activity.Current?.Id,
         };
@@ -34,13 +31,13 @@ public sealed partial class EventIntake(
         {
             // Not the request's token: a client that gives up must not turn into a deferred
             // "Docker did not answer" event; Docker calls have their own timeout.
-            decisions = await DecideAsync(diunEvent, CancellationToken.None);
+            decisions = await DecideAsync(update, CancellationToken.None);
         }
         catch (Exception e) when (IsEngineUnavailable(e))
         {
             // Diun never sends an event twice: keep it and decide once Docker answers again.
             var deferredId = await store.RecordDeferredEventAsync(record, $"Docker did not answer: {e.GetType().Name}", CancellationToken.None);
-            LogDeferred(logger, deferredId, diunEvent.Image, e.GetType().Name);
+            LogDeferred(logger, deferredId, update.Image, e.GetType().Name);
             return new IntakeResult(deferredId, [], Deferred: true);
         }
 
@@ -51,7 +48,7 @@ public sealed partial class EventIntake(
         foreach (var job in jobs)
         {
             var decision = job.Decision.Name();
-            LogDecision(logger, eventId, job.Id, job.Container, diunEvent.Image, diunEvent.Digest, job.Policy, decision);
+            LogDecision(logger, eventId, job.Id, job.Container, update.Image, update.Digest, job.Policy, decision);
         }
 
         return new IntakeResult(eventId, jobs, Deferred: false);
@@ -63,13 +60,8 @@ public sealed partial class EventIntake(
         var resolved = 0;
         foreach (var (eventId, record) in await store.DeferredEventsAsync(cancellationToken))
         {
-            if (DiunEventReader.Read(System.Text.Encoding.UTF8.GetBytes(record.Payload)) is not { Event: { } diunEvent })
-            {
-                continue;
-            }
-
-            var decisions = await DecideAsync(diunEvent, cancellationToken);
-            var (jobs, queued) = await store.ResolveDeferredEventAsync(eventId, record with { HubLink = diunEvent.HubLink }, decisions, cancellationToken);
+            var decisions = await DecideAsync(record.Event, cancellationToken);
+            var (jobs, queued) = await store.ResolveDeferredEventAsync(eventId, record, decisions, cancellationToken);
             HandOn(queued, jobs);
 
             resolved++;
@@ -92,26 +84,26 @@ public sealed partial class EventIntake(
         }
     }
 
-    private async Task<IReadOnlyList<UpdateDecision>> DecideAsync(DiunEvent diunEvent, CancellationToken cancellationToken)
+    private async Task<IReadOnlyList<UpdateDecision>> DecideAsync(UpdateEvent update, CancellationToken cancellationToken)
     {
-        var image = ImageReference.Parse(diunEvent.Image);
-        var targets = await FindTargetsAsync(diunEvent, image, cancellationToken);
-        return targets.Select(container => UpdateDecider.Decide(image, diunEvent.Digest, container)).ToList();
+        var image = ImageReference.Parse(update.Image);
+        var targets = await FindTargetsAsync(update, image, cancellationToken);
+        return targets.Select(container => UpdateDecider.Decide(image, update.Digest, container)).ToList();
     }
 
     /// <summary>
-    /// The containers Diun named (by id, then by any name the id did not already give), asked of
+    /// The containers the event named (by id, then by any name the id did not already give), asked of
     /// the engine now; without them, every container of the image's repository.
     /// </summary>
-    private async Task<IReadOnlyList<ContainerSnapshot>> FindTargetsAsync(DiunEvent diunEvent, ImageReference image, CancellationToken cancellationToken)
+    private async Task<IReadOnlyList<ContainerSnapshot>> FindTargetsAsync(UpdateEvent update, ImageReference image, CancellationToken cancellationToken)
     {
         var named = new Dictionary<string, ContainerSnapshot>(StringComparer.Ordinal);
-        if (diunEvent.ContainerId is { } id && await containers.FindAsync(id, cancellationToken) is { } byId)
+        if (update.ContainerId is { } id && await containers.FindAsync(id, cancellationToken) is { } byId)
         {
             named[byId.Id] = byId;
         }
 
-        foreach (var name in diunEvent.ContainerNames)
+        foreach (var name in update.ContainerNames)
         {
             if (named.Values.Any(found => found.Name == name.TrimStart('/')))
             {

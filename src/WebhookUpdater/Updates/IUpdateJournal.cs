@@ -32,12 +32,13 @@ public interface IUpdateJournal
 
     Task<int> StartStepAsync(string jobId, string name, CancellationToken cancellationToken);
 
-    Task EndStepAsync(string jobId, int seq, string state, string? detail, CancellationToken cancellationToken);
+    Task EndStepAsync(string jobId, int seq, StepState state, string? detail, CancellationToken cancellationToken);
 
     /// <summary>Closes the steps a crash left open.</summary>
     Task CloseOpenStepsAsync(string jobId, string detail, CancellationToken cancellationToken);
 
-    Task<bool> TransitionAsync(string id, string[] from, string to, string? reason, CancellationToken cancellationToken);
+    /// <summary>Moves a job from <paramref name="from"/> to <paramref name="to"/>; false when it was in another state.</summary>
+    Task<bool> TransitionAsync(string id, JobState from, JobState to, string? reason, CancellationToken cancellationToken);
 
-    Task FinishAsync(string id, string state, string outcome, string reason, string? logTail, CancellationToken cancellationToken);
+    Task FinishAsync(string id, JobState state, string outcome, string reason, string? logTail, CancellationToken cancellationToken);
 }

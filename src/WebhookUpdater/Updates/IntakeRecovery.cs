@@ -5,7 +5,7 @@ namespace WebhookUpdater.Updates;
 /// decides the events that arrived while Docker was not answering.
 /// </summary>
 internal sealed partial class IntakeRecovery(
-    Persistence.JobStore store,
+    JobStore store,
     UpdateQueue queue,
     IServiceProvider services,
     TimeProvider time,

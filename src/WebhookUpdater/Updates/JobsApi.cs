@@ -1,6 +1,5 @@
 using Microsoft.AspNetCore.Http.HttpResults;
 using WebhookUpdater.Leases;
-using WebhookUpdater.Persistence;
 using WebhookUpdater.Security;
 
 namespace WebhookUpdater.Updates;
@@ -12,6 +11,9 @@ public static class JobsApi
         services.AddOptions<UpdateOptions>().BindConfiguration(UpdateOptions.Section)
             .Validate(o => o.LogTailLines is >= 0 and <= 10_000, "Updates:LogTailLines must be between 0 and 10000 (default 50)")
             .ValidateOnStart();
+        services.AddSingleton<JobStore>();
+        services.AddSingleton(JobsRetention.Jobs);
+        services.AddSingleton(JobsRetention.Events);
         services.AddSingleton<UpdateQueue>();
         services.AddSingleton<AwaitingApprovalSignal>();
         services.AddSingleton<EventIntake>();
@@ -45,7 +47,21 @@ public static class JobsApi
             return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["limit"] = ["'limit' must be between 1 and 500 (default 50)."] });
         }
 
-        return TypedResults.Ok(await store.ListJobsAsync(state, container, limit ?? 50, cancellationToken));
+        JobState? of = null;
+        if (state is not null)
+        {
+            if (!JobStates.TryParse(state, out var parsed))
+            {
+                return TypedResults.ValidationProblem(new Dictionary<string, string[]>
+                {
+                    ["state"] = [$"'{state}' is not a job state; use one of {string.Join(", ", JobStates.AllNames)}, or leave it out for all."],
+                });
+            }
+
+            of = parsed;
+        }
+
+        return TypedResults.Ok(await store.ListJobsAsync(of, container, limit ?? 50, cancellationToken));
     }
 
     private static async Task<Results<Ok<JobView>, ProblemHttpResult>> GetAsync(string id, JobStore store, CancellationToken cancellationToken) =>

@@ -11,17 +11,17 @@ public static class UpdateDecider
     public static UpdateDecision Decide(ImageReference eventImage, string digest, ContainerSnapshot container)
     {
         var policy = NormalizePolicy(container.Label(Policies.Label));
-        UpdateDecision Make(Decision decision, string state, string reason) =>
+        UpdateDecision Make(Decision decision, JobState state, string reason) =>
             new(container.Name, container.Id, policy, decision, state, container.ConfiguredImage, container.ImageId, reason);
 
         if (policy == Policies.None)
         {
-            return Make(Decision.IgnoredNoPolicy, JobStates.Ignored, $"the container has no {Policies.Label} label");
+            return Make(Decision.IgnoredNoPolicy, JobState.Ignored, $"the container has no {Policies.Label} label");
         }
 
         if (policy is not (Policies.Automatic or Policies.Manual))
         {
-            return Make(Decision.IgnoredUnknownPolicy, JobStates.Ignored,
+            return Make(Decision.IgnoredUnknownPolicy, JobState.Ignored,
                 $"{Policies.Label}={policy} is neither {Policies.Automatic} nor {Policies.Manual}");
         }
 
@@ -29,18 +29,18 @@ public static class UpdateDecider
             || !current.SameRepository(eventImage)
             || current.EffectiveTag != eventImage.EffectiveTag)
         {
-            return Make(Decision.IgnoredTagMismatch, JobStates.Ignored,
+            return Make(Decision.IgnoredTagMismatch, JobState.Ignored,
                 $"the container runs {container.ConfiguredImage}, the event is for {eventImage}");
         }
 
         if (container.RunsDigest(eventImage, digest))
         {
-            return Make(Decision.IgnoredAlreadyCurrent, JobStates.Ignored, $"the container already runs {digest}");
+            return Make(Decision.IgnoredAlreadyCurrent, JobState.Ignored, $"the container already runs {digest}");
         }
 
         return policy == Policies.Automatic
-            ? Make(Decision.Queued, JobStates.Queued, "automatic update")
-            : Make(Decision.AwaitingApproval, JobStates.AwaitingApproval, "manual update: waiting for the operator's approval");
+            ? Make(Decision.Queued, JobState.Queued, "automatic update")
+            : Make(Decision.AwaitingApproval, JobState.AwaitingApproval, "manual update: waiting for the operator's approval");
     }
 
     public static string NormalizePolicy(string? label)

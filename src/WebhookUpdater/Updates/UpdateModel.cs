@@ -1,3 +1,4 @@
+using System.Collections.Frozen;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
@@ -41,28 +42,53 @@ public static class Decisions
 
 internal sealed class DecisionJsonConverter() : JsonStringEnumConverter<Decision>(JsonNamingPolicy.SnakeCaseLower, allowIntegerValues: false);
 
-/// <summary>Where a job is in its life.</summary>
+/// <summary>Where a job is in its life; stored and answered by its snake_case name.</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<JobState>))]
+public enum JobState
+{
+    [JsonStringEnumMemberName("queued")] Queued,
+    [JsonStringEnumMemberName("awaiting_approval")] AwaitingApproval,
+    [JsonStringEnumMemberName("running")] Running,
+    [JsonStringEnumMemberName("succeeded")] Succeeded,
+    [JsonStringEnumMemberName("failed")] Failed,
+    [JsonStringEnumMemberName("rolled_back")] RolledBack,
+    [JsonStringEnumMemberName("rejected")] Rejected,
+    [JsonStringEnumMemberName("superseded")] Superseded,
+    [JsonStringEnumMemberName("ignored")] Ignored,
+    [JsonStringEnumMemberName("cancelled")] Cancelled,
+}
+
+/// <summary>A job state's name as the journal, the API and the pages spell it, and the groups of states the service acts on.</summary>
 public static class JobStates
 {
-    public const string Queued = "queued";
-    public const string AwaitingApproval = "awaiting_approval";
-    public const string Running = "running";
-    public const string Succeeded = "succeeded";
-    public const string Failed = "failed";
-    public const string RolledBack = "rolled_back";
-    public const string Rejected = "rejected";
-    public const string Superseded = "superseded";
-    public const string Ignored = "ignored";
-    public const string Cancelled = "cancelled";
+    private static readonly FrozenDictionary<JobState, string> Names = WireNames<JobState>.ByValue;
+
+    private static readonly FrozenDictionary<string, JobState> ByName = WireNames<JobState>.ByName;
 
     /// <summary>States a job never leaves.</summary>
-    public static readonly string[] Final = [Succeeded, Failed, RolledBack, Rejected, Superseded, Ignored, Cancelled];
+    public static readonly FrozenSet<JobState> Final =
+        [JobState.Succeeded, JobState.Failed, JobState.RolledBack, JobState.Rejected, JobState.Superseded, JobState.Ignored, JobState.Cancelled];
 
     /// <summary>States in which a job still waits for its turn: a newer digest supersedes it.</summary>
-    public static readonly string[] Pending = [Queued, AwaitingApproval];
+    public static readonly FrozenSet<JobState> Pending = [JobState.Queued, JobState.AwaitingApproval];
 
     /// <summary>States in which the same container and digest must not get a second job.</summary>
-    public static readonly string[] Active = [Queued, AwaitingApproval, Running];
+    public static readonly FrozenSet<JobState> Active = [JobState.Queued, JobState.AwaitingApproval, JobState.Running];
+
+    /// <summary>Every name, in the enum's order, for messages that list what is accepted.</summary>
+    public static IReadOnlyList<string> AllNames { get; } = Enum.GetValues<JobState>().Select(state => Names[state]).ToList();
+
+    public static string Name(this JobState state) => Names[state];
+
+    public static bool IsFinal(this JobState state) => Final.Contains(state);
+
+    public static bool TryParse(string? name, out JobState state) => ByName.TryGetValue(name ?? "", out state);
+
+    public static JobState Parse(string name) =>
+        ByName.TryGetValue(name, out var state) ? state : throw new FormatException($"'{name}' is not a job state of this version.");
+
+    /// <summary>The states as a quoted SQL list: the words are this enum's, never input, so they are safe to inline.</summary>
+    public static string SqlList(IEnumerable<JobState> states) => string.Join(", ", states.Select(state => $"'{state.Name()}'"));
 }
 
 /// <summary>The decision for one container, before it is written down.</summary>
@@ -71,7 +97,7 @@ public sealed record UpdateDecision(
     string? ContainerId,
     string Policy,
     Decision Decision,
-    string State,
+    JobState State,
     string? CurrentImage,
     string? CurrentImageId,
     string Reason);
@@ -80,21 +106,37 @@ public sealed record UpdateDecision(
 public sealed record JobRef(string Id, string Container, string Policy, Decision Decision);
 
 /// <summary>An event as the journal keeps it.</summary>
-public sealed record EventRecord(
-    DateTimeOffset ReceivedAt,
-    string Status,
-    string Provider,
-    string Image,
-    string Digest,
-    string? Hostname,
-    string? HubLink,
-    string Payload)
+public sealed record EventRecord(DateTimeOffset ReceivedAt, UpdateEvent Event)
 {
     /// <summary>The webhook request's trace, so each job's trace can link to it.</summary>
     public string? TraceParent { get; init; }
 }
 
-public sealed record JobStep(int Seq, string Name, string State, DateTimeOffset StartedAt, DateTimeOffset? EndedAt, string? Detail);
+/// <summary>Where one step of a job stands; stored and answered by its lower-case name.</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<StepState>))]
+public enum StepState
+{
+    [JsonStringEnumMemberName("running")] Running,
+    [JsonStringEnumMemberName("succeeded")] Succeeded,
+    [JsonStringEnumMemberName("failed")] Failed,
+
+    /// <summary>The service stopped while the step ran; the job goes on from its journaled phase.</summary>
+    [JsonStringEnumMemberName("interrupted")] Interrupted,
+}
+
+public static class StepStates
+{
+    private static readonly FrozenDictionary<StepState, string> Names = WireNames<StepState>.ByValue;
+
+    private static readonly FrozenDictionary<string, StepState> ByName = WireNames<StepState>.ByName;
+
+    public static string Name(this StepState state) => Names[state];
+
+    public static StepState Parse(string name) =>
+        ByName.TryGetValue(name, out var state) ? state : throw new FormatException($"'{name}' is not a step state of this version.");
+}
+
+public sealed record JobStep(int Seq, string Name, StepState State, DateTimeOffset StartedAt, DateTimeOffset? EndedAt, string? Detail);
 
 public sealed record JobView(
     string Id,
@@ -103,7 +145,7 @@ public sealed record JobView(
     string? ContainerId,
     string Policy,
     Decision Decision,
-    string State,
+    JobState State,
     string Image,
     string Digest,
     string? CurrentImage,

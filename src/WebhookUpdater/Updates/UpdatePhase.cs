@@ -55,11 +55,9 @@ public enum JobOutcome
 
 public static class UpdateVocabulary
 {
-    private static readonly FrozenDictionary<UpdatePhase, string> PhaseNames = Enum.GetValues<UpdatePhase>()
-        .ToFrozenDictionary(phase => phase, phase => typeof(UpdatePhase).GetField(phase.ToString())!
-            .GetCustomAttributes(typeof(JsonStringEnumMemberNameAttribute), false).Cast<JsonStringEnumMemberNameAttribute>().Single().Name);
+    private static readonly FrozenDictionary<UpdatePhase, string> PhaseNames = WireNames<UpdatePhase>.ByValue;
 
-    private static readonly FrozenDictionary<string, UpdatePhase> PhasesByName = PhaseNames.ToFrozenDictionary(entry => entry.Value, entry => entry.Key, StringComparer.Ordinal);
+    private static readonly FrozenDictionary<string, UpdatePhase> PhasesByName = WireNames<UpdatePhase>.ByName;
 
     private static readonly FrozenDictionary<JobOutcome, string> OutcomeNames = new Dictionary<JobOutcome, string>
     {
@@ -85,11 +83,11 @@ public static class UpdateVocabulary
         text is null ? null : OutcomesByName.TryGetValue(text, out var outcome) ? outcome : null;
 
     /// <summary>The job state an outcome ends in.</summary>
-    public static string FinalState(this JobOutcome outcome) => outcome switch
+    public static JobState FinalState(this JobOutcome outcome) => outcome switch
     {
-        JobOutcome.Updated => JobStates.Succeeded,
-        JobOutcome.RolledBackHealthy => JobStates.RolledBack,
-        _ => JobStates.Failed,
+        JobOutcome.Updated => JobState.Succeeded,
+        JobOutcome.RolledBackHealthy => JobState.RolledBack,
+        _ => JobState.Failed,
     };
 
     /// <summary>True from the first step of a rollback on: such a job is finished as a rollback.</summary>

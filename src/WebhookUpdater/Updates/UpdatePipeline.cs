@@ -445,8 +445,8 @@ public sealed partial class UpdatePipeline(
     /// <summary>No change was made: the job ends without a notice.</summary>
     private async Task CancelAsync(UpdateRun run, string reason, CancellationToken cancellationToken)
     {
-        await journal.FinishAsync(run.Job.Id, JobStates.Cancelled, JobOutcome.NothingChanged.ToText(), reason, null, cancellationToken);
-        Ended(run.Job, JobStates.Cancelled, JobOutcome.NothingChanged, reason);
+        await journal.FinishAsync(run.Job.Id, JobState.Cancelled, JobOutcome.NothingChanged.ToText(), reason, null, cancellationToken);
+        Ended(run.Job, JobState.Cancelled, JobOutcome.NothingChanged, reason);
     }
 
     /// <summary>
@@ -459,7 +459,7 @@ public sealed partial class UpdatePipeline(
         var state = outcome.FinalState();
         await EnterAsync(run, UpdatePhase.Finishing, new PhaseFacts { Outcome = outcome, Reason = reason, LogTail = run.LogTail }, cancellationToken);
 
-        var failed = state is JobStates.Failed or JobStates.RolledBack;
+        var failed = state is JobState.Failed or JobState.RolledBack;
         if (failed || job.Policy == Policies.Manual)
         {
             await StepAsync(run, "notify", async () =>
@@ -475,9 +475,10 @@ public sealed partial class UpdatePipeline(
         Ended(job, state, outcome, reason);
     }
 
-    private void Ended(JobView job, string state, JobOutcome outcome, string reason)
+    private void Ended(JobView job, JobState ended, JobOutcome outcome, string reason)
     {
         var text = outcome.ToText();
+        var state = ended.Name();
         LogOutcome(logger, job.Id, job.Container, state, text, reason);
         telemetry.JobEnded(job.Policy, state);
         System.Diagnostics.Activity.Current?.SetTag("job.state", state).SetTag("job.outcome", text);
@@ -500,8 +501,8 @@ public sealed partial class UpdatePipeline(
             result = StepResult.Fail<T>(e.Message);
         }
 
-        var outcome = result.Succeeded ? "succeeded" : "failed";
-        telemetry.StepEnded(name, outcome, time.GetElapsedTime(started));
+        var outcome = result.Succeeded ? StepState.Succeeded : StepState.Failed;
+        telemetry.StepEnded(name, outcome.Name(), time.GetElapsedTime(started));
         await journal.EndStepAsync(run.Job.Id, seq, outcome, result.Detail, result.Succeeded ? cancellationToken : CancellationToken.None);
         if (!result.Succeeded)
         {

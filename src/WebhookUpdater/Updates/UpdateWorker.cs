@@ -32,7 +32,7 @@ internal sealed partial class UpdateWorker(
             return;
         }
 
-        foreach (var jobId in await store.JobIdsInStateAsync(JobStates.Running, stoppingToken))
+        foreach (var jobId in await store.JobIdsInStateAsync(JobState.Running, stoppingToken))
         {
             await RunGuardedAsync(jobId, resuming: true, async job =>
             {
@@ -47,7 +47,7 @@ internal sealed partial class UpdateWorker(
                     await pipeline.Value.ResumeAsync(job, stoppingToken);
                 }
             }, stoppingToken);
-            if ((await store.GetJobAsync(jobId, stoppingToken))?.State == JobStates.Queued)
+            if ((await store.GetJobAsync(jobId, stoppingToken))?.State == JobState.Queued)
             {
                 queue.Enqueue(jobId);
             }
@@ -58,7 +58,7 @@ internal sealed partial class UpdateWorker(
             await foreach (var jobId in queue.Reader.ReadAllAsync(stoppingToken))
             {
                 // The journal is the truth: the job may have been superseded or rejected meanwhile.
-                if (!await store.TransitionAsync(jobId, [JobStates.Queued], JobStates.Running, null, stoppingToken))
+                if (!await store.TransitionAsync(jobId, JobState.Queued, JobState.Running, null, stoppingToken))
                 {
                     continue;
                 }
@@ -68,7 +68,7 @@ internal sealed partial class UpdateWorker(
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
-            // A job cut short stays 'running' and is resumed at the next start.
+            // A job cut short stays running and is resumed at the next start.
         }
     }
 
@@ -93,7 +93,7 @@ internal sealed partial class UpdateWorker(
                     return;
                 }
 
-                await store.FinishAsync(jobId, JobStates.Failed, JobOutcome.NothingChanged.ToText(),
+                await store.FinishAsync(jobId, JobState.Failed, JobOutcome.NothingChanged.ToText(),
                     $"{holder.Container} was busy with {holder.Describe()} for longer than Leases:WaitTimeout ({leaseOptions.Value.WaitTimeout}); nothing was changed: Diun's next notice (or a new approval) queues the update again",
                     null, stoppingToken);
                 return;
@@ -113,7 +113,7 @@ internal sealed partial class UpdateWorker(
         catch (Exception e)
         {
             LogUnexpected(logger, jobId, e);
-            await store.FinishAsync(jobId, JobStates.Failed, JobOutcome.Error.ToText(), $"unexpected error: {e.Message}", null, CancellationToken.None);
+            await store.FinishAsync(jobId, JobState.Failed, JobOutcome.Error.ToText(), $"unexpected error: {e.Message}", null, CancellationToken.None);
         }
     }
 

@@ -1,3 +1,5 @@
+using WebhookUpdater.Updates;
+
 namespace WebhookUpdater.Webhooks;
 
 /// <summary>
@@ -24,4 +26,8 @@ public sealed record DiunEvent(
         Metadata.TryGetValue("ctn_names", out var names)
             ? names.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(name => name.TrimStart('/')).ToList()
             : [];
+
+    /// <summary>The event in the updates' terms, with the body it came in.</summary>
+    public UpdateEvent ToUpdateEvent(string received) =>
+        new(Status, Provider, Image, Digest, Hostname, HubLink, ContainerId, ContainerNames) { Received = received };
 }

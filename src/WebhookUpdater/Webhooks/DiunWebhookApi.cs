@@ -105,7 +105,7 @@ public static class DiunWebhookApi
             return TypedResults.ValidationProblem(validation.ToDictionary(), title: "The Diun event is invalid");
         }
 
-        var result = await intake.AcceptAsync(diunEvent, System.Text.Encoding.UTF8.GetString(body), cancellationToken);
+        var result = await intake.AcceptAsync(diunEvent.ToUpdateEvent(System.Text.Encoding.UTF8.GetString(body)), cancellationToken);
         metrics.Request("accepted");
         foreach (var job in result.Jobs)
         {

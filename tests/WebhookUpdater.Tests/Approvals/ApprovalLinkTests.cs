@@ -84,7 +84,7 @@ public sealed partial class ApprovalLinkTests : IAsyncLifetime
     }
 
     private async Task<string> StateAsync(string jobId) =>
-        (await _app.Services.GetRequiredService<JobStore>().GetJobAsync(jobId, Cancel))!.State;
+        (await _app.Services.GetRequiredService<JobStore>().GetJobAsync(jobId, Cancel))!.State.Name();
 
     private async Task<HttpResponseMessage> PostAsync(string path, string decision, bool json = false)
     {
@@ -186,7 +186,7 @@ public sealed partial class ApprovalLinkTests : IAsyncLifetime
         await PostAsync(path, "approve");
 
         var running = await (await Browser().GetAsync(path + "/progress", Cancel)).Content.ReadAsStringAsync(Cancel);
-        await _app.Services.GetRequiredService<JobStore>().FinishAsync(jobId, "succeeded", "updated", "gitea runs the new image", null, Cancel);
+        await _app.Services.GetRequiredService<JobStore>().FinishAsync(jobId, JobState.Succeeded, JobOutcome.Updated.ToText(), "gitea runs the new image", null, Cancel);
         var done = await (await Browser().GetAsync(path + "/progress", Cancel)).Content.ReadAsStringAsync(Cancel);
         var json = await (await GetJsonAsync(path + "/progress")).JsonAsync();
 

@@ -51,12 +51,20 @@ internal sealed class TestApp : WebApplicationFactory<Program>
 
     public FakeContainerRuntime Containers { get; } = new();
 
+    /// <summary>Every registration is checked when the provider is built: a service nobody registered fails at once.</summary>
+    public bool ValidateServices { get; init; }
+
     /// <summary>More service replacements (a FakeTimeProvider, …), applied after the fake engine.</summary>
     public Action<IServiceCollection>? ConfigureServices { get; init; }
 
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
         builder.UseEnvironment(Environment);
+        if (ValidateServices)
+        {
+            builder.UseDefaultServiceProvider(options => { options.ValidateOnBuild = true; options.ValidateScopes = true; });
+        }
+
         foreach (var (key, value) in _settings)
         {
             builder.UseSetting(key, value);

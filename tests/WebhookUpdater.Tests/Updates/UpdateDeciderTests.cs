@@ -24,7 +24,7 @@ public sealed class UpdateDeciderTests
     {
         var decision = Decide("docker.io/gitea/gitea:1.22", Container("gitea/gitea:1.22", "manual"));
         Assert.Equal(Decision.AwaitingApproval, decision.Decision);
-        Assert.Equal(JobStates.AwaitingApproval, decision.State);
+        Assert.Equal(JobState.AwaitingApproval, decision.State);
     }
 
     [Fact]

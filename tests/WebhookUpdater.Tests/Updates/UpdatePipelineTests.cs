@@ -73,7 +73,7 @@ public sealed class UpdatePipelineTests : IAsyncLifetime
 
         var job = await RunAsync();
 
-        Assert.Equal(JobStates.Succeeded, job.State);
+        Assert.Equal(JobState.Succeeded, job.State);
         Assert.Equal(JobOutcome.Updated.ToText(), job.Outcome);
         Assert.Equal(
             [$"create {Name}.new", $"rename {Name} {Name}.old", $"rename {Name}.new {Name}", $"stop {Name}.old", $"start {Name} {job.NewContainerId}", $"remove {Name}.old"],
@@ -93,7 +93,7 @@ public sealed class UpdatePipelineTests : IAsyncLifetime
 
         var job = await RunAsync();
 
-        Assert.Equal(JobStates.RolledBack, job.State);
+        Assert.Equal(JobState.RolledBack, job.State);
         Assert.Equal(JobOutcome.RolledBackHealthy.ToText(), job.Outcome);
         Assert.StartsWith("the new container failed its health gate: container exited", job.Reason, StringComparison.Ordinal);
         Assert.Contains("configuration error", job.LogTail, StringComparison.Ordinal);
@@ -114,7 +114,7 @@ public sealed class UpdatePipelineTests : IAsyncLifetime
 
         var job = await RunAsync();
 
-        Assert.Equal(JobStates.Failed, job.State);
+        Assert.Equal(JobState.Failed, job.State);
         Assert.Equal("backup failed, nothing was changed: s3 answered 503", job.Reason);
         Assert.Empty(Engine.Operations);
         Assert.Equal(1, await NoticesAsync(job.Id));
@@ -127,7 +127,7 @@ public sealed class UpdatePipelineTests : IAsyncLifetime
 
         var job = await RunAsync();
 
-        Assert.Equal(JobStates.Failed, job.State);
+        Assert.Equal(JobState.Failed, job.State);
         Assert.StartsWith("pull failed, the running container was not touched", job.Reason, StringComparison.Ordinal);
         Assert.Empty(Engine.Operations);
     }
@@ -140,7 +140,7 @@ public sealed class UpdatePipelineTests : IAsyncLifetime
 
         var job = await RunAsync();
 
-        Assert.Equal(JobStates.Failed, job.State);
+        Assert.Equal(JobState.Failed, job.State);
         Assert.Contains("the registry moved on", job.Reason, StringComparison.Ordinal);
         Assert.Empty(Engine.Operations);
     }
@@ -154,7 +154,7 @@ public sealed class UpdatePipelineTests : IAsyncLifetime
 
         var job = await RunAsync();
 
-        Assert.Equal(JobStates.Failed, job.State);
+        Assert.Equal(JobState.Failed, job.State);
         Assert.Equal(JobOutcome.NothingChanged.ToText(), job.Outcome);
         Assert.Contains("invalid mount config", job.Reason, StringComparison.Ordinal);
         Assert.Equal(old.Id, Engine.Named(Name)!.Id);
@@ -171,7 +171,7 @@ public sealed class UpdatePipelineTests : IAsyncLifetime
 
         var job = await RunUntilAsync(() => Engine.Failures.Remove("start"), UpdatePhase.RollingBack);
 
-        Assert.Equal(JobStates.RolledBack, job.State);
+        Assert.Equal(JobState.RolledBack, job.State);
         Assert.StartsWith("recreate failed: port is already allocated", job.Reason, StringComparison.Ordinal);
         Assert.Equal(old.Id, Engine.Named(Name)!.Id);
         Assert.Equal("running", Engine.Named(Name)!.State);
@@ -186,7 +186,7 @@ public sealed class UpdatePipelineTests : IAsyncLifetime
 
         var job = await RunUntilAsync(() => Engine.Failures["rename"] = "the engine refused the rename", UpdatePhase.RollingBack);
 
-        Assert.Equal(JobStates.Failed, job.State);
+        Assert.Equal(JobState.Failed, job.State);
         Assert.Equal(JobOutcome.RollbackFailed.ToText(), job.Outcome);
         Assert.Contains("then the rollback failed: the engine refused the rename", job.Reason, StringComparison.Ordinal);
         Assert.Equal(1, await NoticesAsync(job.Id));
@@ -217,7 +217,7 @@ public sealed class UpdatePipelineTests : IAsyncLifetime
         await Pipeline.RunAsync(queued, Cancel);
         var job = (await Store.GetJobAsync(queued.Id, Cancel))!;
 
-        Assert.Equal(JobStates.Cancelled, job.State);
+        Assert.Equal(JobState.Cancelled, job.State);
         Assert.Contains(reason, job.Reason, StringComparison.Ordinal);
         Assert.Empty(Engine.Operations);
         Assert.Equal(0, await NoticesAsync(job.Id));
@@ -232,7 +232,7 @@ public sealed class UpdatePipelineTests : IAsyncLifetime
 
         var job = await CrashAndResumeAsync(phase);
 
-        Assert.True(job.State == JobStates.Succeeded, $"{job.State}: {job.Reason}");
+        Assert.True(job.State == JobState.Succeeded, $"{job.State}: {job.Reason}");
         Assert.Equal(1, Engine.Starts(job.NewContainerId!));
         Assert.Equal(0, Engine.Starts(old.Id));
         Assert.Equal(job.NewContainerId, Engine.Named(Name)!.Id);
@@ -252,7 +252,7 @@ public sealed class UpdatePipelineTests : IAsyncLifetime
 
         var job = await CrashAndResumeAsync(phase);
 
-        Assert.True(job.State == JobStates.RolledBack, $"{job.State}: {job.Reason}");
+        Assert.True(job.State == JobState.RolledBack, $"{job.State}: {job.Reason}");
         Assert.StartsWith("the new container failed its health gate", job.Reason, StringComparison.Ordinal);
         Assert.Equal(1, Engine.Starts(job.NewContainerId!));
         Assert.Equal(old.Id, Engine.Named(Name)!.Id);
@@ -276,7 +276,7 @@ public sealed class UpdatePipelineTests : IAsyncLifetime
 
         var job = await CrashAndResumeAsync(UpdatePhase.StartingOld);
 
-        Assert.Equal(JobStates.Failed, job.State);
+        Assert.Equal(JobState.Failed, job.State);
         Assert.Equal(JobOutcome.RollbackFailed.ToText(), job.Outcome);
         Assert.Contains("its pre-update data could not be restored: the set's checksum does not match", job.Reason, StringComparison.Ordinal);
         Assert.Equal("running", Engine.Named(Name)!.State);
@@ -299,7 +299,7 @@ public sealed class UpdatePipelineTests : IAsyncLifetime
         await Pipeline.ResumeAsync(interrupted, Cancel);
         var job = (await Store.GetJobAsync(queued.Id, Cancel))!;
 
-        Assert.Equal(JobStates.RolledBack, job.State);
+        Assert.Equal(JobState.RolledBack, job.State);
         Assert.Equal(1, Engine.Starts(job.NewContainerId!));
         Assert.Equal(old.Id, Engine.Named(Name)!.Id);
         Assert.Equal("running", Engine.Named(Name)!.State);
@@ -316,7 +316,7 @@ public sealed class UpdatePipelineTests : IAsyncLifetime
         await Pipeline.ResumeAsync(queued, Cancel);
         var job = (await Store.GetJobAsync(queued.Id, Cancel))!;
 
-        Assert.Equal(JobStates.RolledBack, job.State);
+        Assert.Equal(JobState.RolledBack, job.State);
         Assert.Equal(old.Id, Engine.Named(Name)!.Id);
         Assert.Equal("running", Engine.Named(Name)!.State);
     }
@@ -346,7 +346,7 @@ public sealed class UpdatePipelineTests : IAsyncLifetime
         _crashAfter = phase;
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Pipeline.RunAsync(queued, Cancel));
         var interrupted = (await Store.GetJobAsync(queued.Id, Cancel))!;
-        Assert.Equal(JobStates.Running, interrupted.State);
+        Assert.Equal(JobState.Running, interrupted.State);
         Assert.Equal(phase, interrupted.Phase);
 
         await Pipeline.ResumeAsync(interrupted, Cancel);
@@ -356,10 +356,10 @@ public sealed class UpdatePipelineTests : IAsyncLifetime
     private async Task<JobView> QueueAsync(string? containerId = null)
     {
         var container = Engine.Named(Name) ?? Engine.Named(Name + ".old");
-        var record = new EventRecord(DateTimeOffset.UtcNow, "update", "docker", Image, Payloads.DigestB, "myserver", null, "{}");
-        var decision = new UpdateDecision(Name, containerId ?? container?.Id, Policies.Automatic, Decision.Queued, JobStates.Queued, Image, container?.ImageId, "automatic update");
+        var record = new EventRecord(DateTimeOffset.UtcNow, new UpdateEvent("update", "docker", Image, Payloads.DigestB, "myserver", null, null, []));
+        var decision = new UpdateDecision(Name, containerId ?? container?.Id, Policies.Automatic, Decision.Queued, JobState.Queued, Image, container?.ImageId, "automatic update");
         var (_, jobs, _) = await Store.RecordEventAsync(record, [decision], Cancel);
-        Assert.True(await Store.TransitionAsync(jobs[0].Id, [JobStates.Queued], JobStates.Running, null, Cancel));
+        Assert.True(await Store.TransitionAsync(jobs[0].Id, JobState.Queued, JobState.Running, null, Cancel));
         return (await Store.GetJobAsync(jobs[0].Id, Cancel))!;
     }
 
@@ -386,15 +386,15 @@ public sealed class UpdatePipelineTests : IAsyncLifetime
 
         public Task<int> StartStepAsync(string jobId, string name, CancellationToken cancellationToken) => inner.StartStepAsync(jobId, name, cancellationToken);
 
-        public Task EndStepAsync(string jobId, int seq, string state, string? detail, CancellationToken cancellationToken) =>
+        public Task EndStepAsync(string jobId, int seq, StepState state, string? detail, CancellationToken cancellationToken) =>
             inner.EndStepAsync(jobId, seq, state, detail, cancellationToken);
 
         public Task CloseOpenStepsAsync(string jobId, string detail, CancellationToken cancellationToken) => inner.CloseOpenStepsAsync(jobId, detail, cancellationToken);
 
-        public Task<bool> TransitionAsync(string id, string[] from, string to, string? reason, CancellationToken cancellationToken) =>
+        public Task<bool> TransitionAsync(string id, JobState from, JobState to, string? reason, CancellationToken cancellationToken) =>
             inner.TransitionAsync(id, from, to, reason, cancellationToken);
 
-        public Task FinishAsync(string id, string state, string outcome, string reason, string? logTail, CancellationToken cancellationToken) =>
+        public Task FinishAsync(string id, JobState state, string outcome, string reason, string? logTail, CancellationToken cancellationToken) =>
             inner.FinishAsync(id, state, outcome, reason, logTail, cancellationToken);
     }
 

@@ -266,6 +266,29 @@ public sealed class DiunWebhookTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_deferred_event_is_decided_later_from_what_the_journal_kept_not_from_its_body()
+    {
+        _app.Containers.Add("nginx-a", "nginx:1.27", "automatic");
+        _app.Containers.Add("nginx-b", "nginx:1.27", "automatic");
+        _app.Containers.Failure = new HttpRequestException("connection refused");
+        Assert.Equal(HttpStatusCode.Accepted, (await PostAsync(Payloads.Diun("nginx:1.27", containerName: "nginx-b"))).StatusCode);
+
+        // The body is kept for the operator only: deciding must not need it.
+        var database = _app.Services.GetRequiredService<WebhookUpdater.Persistence.Database>();
+        await using (var connection = await database.OpenAsync(TestContext.Current.CancellationToken))
+        {
+            await Dapper.SqlMapper.ExecuteAsync(connection, "UPDATE events SET payload = 'not json'");
+        }
+
+        _app.Containers.Failure = null;
+        var intake = _app.Services.GetRequiredService<WebhookUpdater.Updates.EventIntake>();
+        Assert.Equal(1, await intake.ResolveDeferredAsync(TestContext.Current.CancellationToken));
+
+        Assert.Equal(1, await _app.CountAsync("jobs", "state = 'queued'"));
+        Assert.Equal(1, await _app.CountAsync("jobs", "container = 'nginx-b' AND hub_link = 'https://hub.docker.com/r/gitea/gitea'"));
+    }
+
+    [Fact]
     public async Task Jobs_need_the_admin_token()
     {
         var anonymous = await _app.CreateClient().GetAsync("/api/jobs", TestContext.Current.CancellationToken);
@@ -282,5 +305,21 @@ public sealed class DiunWebhookTests : IAsyncLifetime
     {
         var response = await _app.Admin().GetAsync("/api/jobs/nope", TestContext.Current.CancellationToken);
         await AssertProblemAsync(response, HttpStatusCode.NotFound);
+    }
+
+    [Fact]
+    public async Task Jobs_are_listed_by_state_in_the_journals_words_and_an_unknown_state_is_a_400_that_lists_them()
+    {
+        _app.Containers.Add("gitea", "gitea/gitea:1.22", "manual");
+        Assert.Equal(HttpStatusCode.Accepted, (await PostAsync(Payloads.Diun("gitea/gitea:1.22"))).StatusCode);
+
+        var waiting = await (await _app.Admin().GetAsync("/api/jobs?state=awaiting_approval", TestContext.Current.CancellationToken)).JsonAsync();
+        var queued = await (await _app.Admin().GetAsync("/api/jobs?state=queued", TestContext.Current.CancellationToken)).JsonAsync();
+        var problem = await AssertProblemAsync(
+            await _app.Admin().GetAsync("/api/jobs?state=AwaitingApproval", TestContext.Current.CancellationToken), HttpStatusCode.BadRequest);
+
+        Assert.Equal("awaiting_approval", Assert.Single(waiting.EnumerateArray()).GetProperty("state").GetString());
+        Assert.Empty(queued.EnumerateArray());
+        Assert.Contains("awaiting_approval", problem.GetProperty("errors").GetProperty("state")[0].GetString(), StringComparison.Ordinal);
     }
 }

@@ -1,9 +1,8 @@
-using System.Globalization;
 using Dapper;
 using Microsoft.Data.Sqlite;
-using WebhookUpdater.Updates;
+using WebhookUpdater.Persistence;
 
-namespace WebhookUpdater.Persistence;
+namespace WebhookUpdater.Updates;
 
 /// <summary>Events, jobs and their steps in the journal.</summary>
 public sealed class JobStore(Database database, TimeProvider time) : IUpdateJournal
@@ -50,7 +49,7 @@ public sealed class JobStore(Database database, TimeProvider time) : IUpdateJour
         database.ReadAsync<IReadOnlyList<(long, EventRecord)>>(async connection =>
         {
             var rows = await connection.QueryAsync<EventRow>(
-                "SELECT id, received_at, status, provider, image, digest, hostname, payload FROM events WHERE resolution = @Deferred ORDER BY id",
+                "SELECT id, received_at, status, provider, image, digest, hostname, hub_link, container_id, container_names FROM events WHERE resolution = @Deferred ORDER BY id",
                 new { Deferred });
             return rows.Select(row => (row.id, row.ToRecord())).ToList();
         }, cancellationToken);
@@ -58,7 +57,7 @@ public sealed class JobStore(Database database, TimeProvider time) : IUpdateJour
     public Task<IReadOnlyList<string>> QueuedJobIdsAsync(CancellationToken cancellationToken) =>
         database.ReadAsync<IReadOnlyList<string>>(async connection =>
             (await connection.QueryAsync<string>(
-                "SELECT id FROM jobs WHERE state = @Queued ORDER BY created_at, id", new { JobStates.Queued })).ToList(),
+                "SELECT id FROM jobs WHERE state = @queued ORDER BY created_at, id", new { queued = JobState.Queued.Name() })).ToList(),
             cancellationToken);
 
     public Task<JobView?> GetJobAsync(string id, CancellationToken cancellationToken) =>
@@ -75,9 +74,10 @@ public sealed class JobStore(Database database, TimeProvider time) : IUpdateJour
             return row.ToView(steps.Select(step => step.ToStep()).ToList());
         }, cancellationToken);
 
-    public Task<IReadOnlyList<JobView>> ListJobsAsync(string? state, string? container, int limit, CancellationToken cancellationToken) =>
+    public Task<IReadOnlyList<JobView>> ListJobsAsync(JobState? of, string? container, int limit, CancellationToken cancellationToken) =>
         database.ReadAsync<IReadOnlyList<JobView>>(async connection =>
         {
+            var state = of?.Name();
             var rows = await connection.QueryAsync<JobRow>(
                 $"""
                 {SelectJob}
@@ -89,19 +89,18 @@ public sealed class JobStore(Database database, TimeProvider time) : IUpdateJour
         }, cancellationToken);
 
     /// <summary>Moves a job from one of <paramref name="from"/> to <paramref name="to"/>; false when it was elsewhere.</summary>
-    public Task<bool> TransitionAsync(string id, string[] from, string to, string? reason, CancellationToken cancellationToken) =>
+    public Task<bool> TransitionAsync(string id, JobState from, JobState to, string? reason, CancellationToken cancellationToken) =>
         database.WriteAsync(async (connection, transaction) =>
         {
             var now = Now();
-            var final = JobStates.Final.Contains(to);
             var changed = await connection.ExecuteAsync(
                 """
                 UPDATE jobs SET state = @to, reason = COALESCE(@reason, reason), updated_at = @now,
-                                attempts = attempts + CASE WHEN @to = 'running' THEN 1 ELSE 0 END,
+                                attempts = attempts + CASE WHEN @started THEN 1 ELSE 0 END,
                                 finished_at = CASE WHEN @final THEN @now ELSE finished_at END
-                WHERE id = @id AND state IN @from
+                WHERE id = @id AND state = @from
                 """,
-                new { id, from, to, reason, now, final }, transaction);
+                new { id, from = from.Name(), to = to.Name(), reason, now, started = to == JobState.Running, final = to.IsFinal() }, transaction);
             return changed == 1;
         }, cancellationToken);
 
@@ -111,14 +110,14 @@ public sealed class JobStore(Database database, TimeProvider time) : IUpdateJour
             "UPDATE jobs SET attempts = attempts + 1 WHERE id = @id RETURNING attempts", new { id }, transaction), cancellationToken);
 
     /// <summary>Ends a job with its outcome.</summary>
-    public Task FinishAsync(string id, string state, string outcome, string reason, string? logTail, CancellationToken cancellationToken) =>
+    public Task FinishAsync(string id, JobState state, string outcome, string reason, string? logTail, CancellationToken cancellationToken) =>
         database.WriteAsync((connection, transaction) => connection.ExecuteAsync(
             """
             UPDATE jobs SET state = @state, outcome = @outcome, reason = @reason, log_tail = COALESCE(@logTail, log_tail),
                             updated_at = @now, finished_at = @now
             WHERE id = @id
             """,
-            new { id, state, outcome, reason, logTail, now = Now() }, transaction), cancellationToken);
+            new { id, state = state.Name(), outcome, reason, logTail, now = Now() }, transaction), cancellationToken);
 
     /// <summary>
     /// Journals a phase before it is acted on. What a run learned is written once: a re-run of a
@@ -157,25 +156,25 @@ public sealed class JobStore(Database database, TimeProvider time) : IUpdateJour
             var seq = await connection.ExecuteScalarAsync<int>(
                 "SELECT COALESCE(MAX(seq), 0) + 1 FROM job_steps WHERE job_id = @jobId", new { jobId }, transaction);
             await connection.ExecuteAsync(
-                "INSERT INTO job_steps (job_id, seq, name, state, started_at) VALUES (@jobId, @seq, @name, 'running', @now)",
-                new { jobId, seq, name, now = Now() }, transaction);
+                "INSERT INTO job_steps (job_id, seq, name, state, started_at) VALUES (@jobId, @seq, @name, @running, @now)",
+                new { jobId, seq, name, running = StepState.Running.Name(), now = Now() }, transaction);
             return seq;
         }, cancellationToken);
 
-    public Task EndStepAsync(string jobId, int seq, string state, string? detail, CancellationToken cancellationToken) =>
+    public Task EndStepAsync(string jobId, int seq, StepState state, string? detail, CancellationToken cancellationToken) =>
         database.WriteAsync((connection, transaction) => connection.ExecuteAsync(
             "UPDATE job_steps SET state = @state, ended_at = @now, detail = @detail WHERE job_id = @jobId AND seq = @seq",
-            new { jobId, seq, state, detail, now = Now() }, transaction), cancellationToken);
+            new { jobId, seq, state = state.Name(), detail, now = Now() }, transaction), cancellationToken);
 
     /// <summary>Closes the steps a crash left open.</summary>
     public Task CloseOpenStepsAsync(string jobId, string detail, CancellationToken cancellationToken) =>
         database.WriteAsync((connection, transaction) => connection.ExecuteAsync(
-            "UPDATE job_steps SET state = 'interrupted', ended_at = @now, detail = @detail WHERE job_id = @jobId AND state = 'running'",
-            new { jobId, detail, now = Now() }, transaction), cancellationToken);
+            "UPDATE job_steps SET state = @interrupted, ended_at = @now, detail = @detail WHERE job_id = @jobId AND state = @running",
+            new { jobId, detail, interrupted = StepState.Interrupted.Name(), running = StepState.Running.Name(), now = Now() }, transaction), cancellationToken);
 
-    public Task<IReadOnlyList<string>> JobIdsInStateAsync(string state, CancellationToken cancellationToken) =>
+    public Task<IReadOnlyList<string>> JobIdsInStateAsync(JobState of, CancellationToken cancellationToken) =>
         database.ReadAsync<IReadOnlyList<string>>(async connection =>
-            (await connection.QueryAsync<string>("SELECT id FROM jobs WHERE state = @state ORDER BY created_at, id", new { state })).ToList(),
+            (await connection.QueryAsync<string>("SELECT id FROM jobs WHERE state = @state ORDER BY created_at, id", new { state = of.Name() })).ToList(),
             cancellationToken);
 
     /// <summary>Proves the journal can be written to (readiness).</summary>
@@ -184,18 +183,24 @@ public sealed class JobStore(Database database, TimeProvider time) : IUpdateJour
             "INSERT INTO heartbeat (id, at) VALUES (1, @at) ON CONFLICT (id) DO UPDATE SET at = excluded.at",
             new { at = Now() }, transaction), cancellationToken);
 
-    // The state lists are constants in the SQL: one statement text per query, no list expansion.
-    private const string ActiveStates = $"'{JobStates.Queued}', '{JobStates.AwaitingApproval}', '{JobStates.Running}'";
-    private const string PendingStates = $"'{JobStates.Queued}', '{JobStates.AwaitingApproval}'";
+    // The state lists are literals in the SQL: one statement text per query, no list expansion.
+    private static readonly string ActiveStates = JobStates.SqlList(JobStates.Active);
+    private static readonly string PendingStates = JobStates.SqlList(JobStates.Pending);
+    private static readonly string SupersededState = JobStates.SqlList([JobState.Superseded]);
 
     private static Task<long> InsertEventAsync(SqliteConnection connection, SqliteTransaction transaction, EventRecord record, string resolution, string? note) =>
         connection.ExecuteScalarAsync<long>(
             """
-            INSERT INTO events (received_at, status, provider, image, digest, hostname, payload, resolution, note)
-            VALUES (@receivedAt, @Status, @Provider, @Image, @Digest, @Hostname, @Payload, @resolution, @note)
+            INSERT INTO events (received_at, status, provider, image, digest, hostname, hub_link, container_id, container_names, payload, resolution, note)
+            VALUES (@receivedAt, @Status, @Provider, @Image, @Digest, @Hostname, @HubLink, @ContainerId, @containerNames, @Received, @resolution, @note)
             RETURNING id
             """,
-            new { receivedAt = Format(record.ReceivedAt), record.Status, record.Provider, record.Image, record.Digest, record.Hostname, record.Payload, resolution, note },
+            new
+            {
+                receivedAt = Format(record.ReceivedAt), record.Event.Status, record.Event.Provider, record.Event.Image, record.Event.Digest,
+                record.Event.Hostname, record.Event.HubLink, record.Event.ContainerId, containerNames = JoinNames(record.Event.ContainerNames),
+                record.Event.Received, resolution, note,
+            },
             transaction);
 
     private async Task<(IReadOnlyList<JobRef>, IReadOnlyList<string>)> InsertJobsAsync(
@@ -213,7 +218,7 @@ public sealed class JobStore(Database database, TimeProvider time) : IUpdateJour
                 // Writes take turns, so no other event can slip a job in between this check and the insert.
                 var existing = await connection.ExecuteScalarAsync<string?>(
                     $"SELECT id FROM jobs WHERE container = @container AND digest = @Digest AND state IN ({ActiveStates}) ORDER BY created_at LIMIT 1",
-                    new { container, record.Digest }, transaction);
+                    new { container, record.Event.Digest }, transaction);
                 if (existing is not null)
                 {
                     jobs.Add(new JobRef(existing, container, decision.Policy, Decision.Duplicate));
@@ -226,13 +231,13 @@ public sealed class JobStore(Database database, TimeProvider time) : IUpdateJour
                 """
                 INSERT INTO jobs (id, event_id, container, container_id, policy, decision, state, image, digest,
                                   current_image, current_image_id, hub_link, reason, trace_parent, created_at, updated_at)
-                VALUES (@id, @eventId, @container, @ContainerId, @Policy, @decisionName, @State, @Image, @Digest,
+                VALUES (@id, @eventId, @container, @ContainerId, @Policy, @decisionName, @state, @Image, @Digest,
                         @CurrentImage, @CurrentImageId, @HubLink, @Reason, @TraceParent, @now, @now)
                 """,
                 new
                 {
-                    id, eventId, container, decision.ContainerId, decision.Policy, decisionName = decision.Decision.Name(), decision.State,
-                    record.Image, record.Digest, decision.CurrentImage, decision.CurrentImageId, record.HubLink, decision.Reason,
+                    id, eventId, container, decision.ContainerId, decision.Policy, decisionName = decision.Decision.Name(), state = decision.State.Name(),
+                    record.Event.Image, record.Event.Digest, decision.CurrentImage, decision.CurrentImageId, record.Event.HubLink, decision.Reason,
                     record.TraceParent, now,
                 },
                 transaction);
@@ -241,14 +246,14 @@ public sealed class JobStore(Database database, TimeProvider time) : IUpdateJour
             {
                 await connection.ExecuteAsync(
                     $"""
-                    UPDATE jobs SET state = '{JobStates.Superseded}', superseded_by = @id, updated_at = @now,
+                    UPDATE jobs SET state = {SupersededState}, superseded_by = @id, updated_at = @now,
                                     reason = 'superseded by job ' || @id || ' for a newer digest'
                     WHERE container = @container AND digest <> @Digest AND state IN ({PendingStates})
                     """,
-                    new { id, now, container, record.Digest }, transaction);
+                    new { id, now, container, record.Event.Digest }, transaction);
             }
 
-            if (decision.State == JobStates.Queued)
+            if (decision.State == JobState.Queued)
             {
                 queued.Add(id);
             }
@@ -269,18 +274,26 @@ public sealed class JobStore(Database database, TimeProvider time) : IUpdateJour
 
     private string Now() => Format(time.GetUtcNow());
 
-    internal static string Format(DateTimeOffset value) => value.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'", CultureInfo.InvariantCulture);
+    private static string Format(DateTimeOffset value) => JournalTime.Format(value);
 
-    internal static DateTimeOffset Parse(string value) =>
-        DateTimeOffset.Parse(value, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal);
+    private static DateTimeOffset Parse(string value) => JournalTime.Parse(value);
+
+    // Container names never hold a comma (Docker allows [a-zA-Z0-9_.-]), so they are kept as one text.
+    private static string? JoinNames(IReadOnlyList<string> names) => names.Count == 0 ? null : string.Join(',', names);
+
+    private static List<string> SplitNames(string? names) =>
+        names?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(name => name.TrimStart('/')).ToList() ?? [];
 
     /// <summary>Time-ordered, so ids sort like the jobs were created.</summary>
     private static string NewJobId() => Guid.CreateVersion7().ToString("N");
 
 #pragma warning disable IDE1006, CA1707 // column names as SQLite has them
-    internal sealed record EventRow(long id, string received_at, string status, string provider, string image, string digest, string? hostname, string payload)
+    internal sealed record EventRow(
+        long id, string received_at, string status, string provider, string image, string digest, string? hostname,
+        string? hub_link, string? container_id, string? container_names)
     {
-        public EventRecord ToRecord() => new(Parse(received_at), status, provider, image, digest, hostname, null, payload);
+        public EventRecord ToRecord() =>
+            new(Parse(received_at), new UpdateEvent(status, provider, image, digest, hostname, hub_link, container_id, SplitNames(container_names)));
     }
 
     internal sealed record JobRow(
@@ -290,7 +303,7 @@ public sealed class JobStore(Database database, TimeProvider time) : IUpdateJour
         string? new_container_id, string? backup_id, string? outcome, string? log_tail, string? finished_at, string? trace_parent)
     {
         public JobView ToView(IReadOnlyList<JobStep> steps) => new(
-            id, event_id, container, container_id, policy, Decisions.Parse(decision), state, image, digest, current_image, hub_link, reason,
+            id, event_id, container, container_id, policy, Decisions.Parse(decision), JobStates.Parse(state), image, digest, current_image, hub_link, reason,
             superseded_by, Parse(created_at), Parse(updated_at), steps)
         {
             Attempts = (int)attempts,
@@ -308,7 +321,7 @@ public sealed class JobStore(Database database, TimeProvider time) : IUpdateJour
 
     internal sealed record StepRow(long seq, string name, string state, string started_at, string? ended_at, string? detail)
     {
-        public JobStep ToStep() => new((int)seq, name, state, Parse(started_at), ended_at is null ? null : Parse(ended_at), detail);
+        public JobStep ToStep() => new((int)seq, name, StepStates.Parse(state), Parse(started_at), ended_at is null ? null : Parse(ended_at), detail);
     }
 #pragma warning restore IDE1006, CA1707
 }
