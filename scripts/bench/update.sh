@@ -40,7 +40,7 @@ wait_healthy() { for _ in $(seq 1 600); do [[ "$(docker inspect -f '{{.State.Hea
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : int((a[NR/2]+a[NR/2+1])/2))}'; }
 # probe PORT FILE: writes the time (ms) of every answer of the app until killed.
 probe() {
-  python3 - "$1" "$2" <<'PY' &
+  python3 - "$1" "$2" >/dev/null 2>&1 <<'PY' &
 import socket, sys, time
 port, out = int(sys.argv[1]), open(sys.argv[2], "w", buffering=1)
 while True:
