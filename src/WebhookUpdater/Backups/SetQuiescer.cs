@@ -116,7 +116,7 @@ public sealed partial class SetQuiescer(IContainerLifecycle containers, Database
     private Task<int> RecordAsync(string id, string name, string setId, CancellationToken cancellationToken) =>
         database.WriteAsync((connection, transaction) => connection.ExecuteAsync(
             "INSERT OR REPLACE INTO paused_containers (container_id, name, set_id, since) VALUES (@id, @name, @setId, @since)",
-            new { id, name, setId, since = JobStore.Format(time.GetUtcNow()) }, transaction), cancellationToken);
+            new { id, name, setId, since = JournalTime.Format(time.GetUtcNow()) }, transaction), cancellationToken);
 
     private Task<int> ForgetAsync(string id) =>
         database.WriteAsync((connection, transaction) => connection.ExecuteAsync(
