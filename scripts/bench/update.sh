@@ -55,6 +55,8 @@ while True:
 PY
   echo $!
 }
+# wait_answered FILE: until the prober has seen the app answer (python takes a while to start).
+wait_answered() { for _ in $(seq 1 500); do [[ -s "$1" ]] && return 0; sleep 0.01; done; return 1; }
 # longest_gap FILE: the longest time between two answers, in ms.
 longest_gap() { awk 'NR > 1 && $1 - p > g { g = $1 - p } { p = $1 } END { print g + 0 }' "$1"; }
 api() { curl -s -o /dev/null -w '%{time_total}\n' --unix-socket /var/run/docker.sock -X "$1" "http://localhost/v1.41$2" ${3:+-H 'Content-Type: application/json' -d "$3"}; }
@@ -93,7 +95,7 @@ for round in $(seq 1 "$ROUNDS"); do
   docker run -d --name "wu-bench-plain-$round" --network host -e APP_PORT="$app_port" -l wu.bench.update=true localhost:5000/wu-test/app:1.0 >/dev/null
   wait_healthy "wu-bench-plain-$round"
   prober="$(probe "$app_port" "$WORK/plain-$round.probe")"
-  sleep 0.2
+  wait_answered "$WORK/plain-$round.probe"
   t0="$(now_ms)"
   docker stop "wu-bench-plain-$round" >/dev/null && docker rm "wu-bench-plain-$round" >/dev/null
   docker run -d --name "wu-bench-plain-$round" --network host -e APP_PORT="$app_port" -l wu.bench.update=true localhost:5000/wu-test/app:1.1 >/dev/null
@@ -111,7 +113,7 @@ for round in $(seq 1 "$ROUNDS"); do
   wait_healthy "$name"
   digest="$(publish 1.1)"
   prober="$(probe "$svc_port" "$WORK/svc-$round.probe")"
-  sleep 0.2
+  wait_answered "$WORK/svc-$round.probe"
   body=$(printf '{"status":"update","provider":"docker","image":"%s:stable","digest":"%s","metadata":{"ctn_names":"%s"}}' "$REPO" "$digest" "$name")
   job=$(curl -fsS -X POST "http://127.0.0.1:$port/api/diun" -H "Authorization: Bearer $SECRET" -d "$body" | python3 -c 'import json,sys; print(json.load(sys.stdin)["jobs"][0]["id"])')
   for _ in $(seq 1 1200); do
