@@ -21,6 +21,9 @@ remove_test_objects() {
     "$DOCKER_CLI" -H "$host" ps -aq --filter label=wu.testenv.verify=true) | sort -u)"
   if [[ -n "$ids" ]]; then
     log "engine $name: removing $(wc -w <<<"$ids") test container(s) labelled wu.test=true"
+    # A paused container (a backup test cut short mid-copy) blocks `rm -f` on dockerd 20.10: thaw it first.
+    # shellcheck disable=SC2086
+    "$DOCKER_CLI" -H "$host" ps -q --filter status=paused $(printf -- '--filter id=%s ' $ids) | xargs -r "$DOCKER_CLI" -H "$host" unpause >/dev/null 2>&1 || true
     # shellcheck disable=SC2086
     "$DOCKER_CLI" -H "$host" rm -fv $ids >/dev/null || warn "engine $name: some containers could not be removed"
   fi
