@@ -13,7 +13,7 @@ public sealed record IntakeResult(long EventId, IReadOnlyList<JobRef> Jobs, bool
 /// policy from Docker, writes everything to the journal, then hands queued jobs to the worker.
 /// </summary>
 public sealed partial class EventIntake(
-    IContainerLookup containers,
+    [FromKeyedServices(DockerResilience.Quick)] IContainerLookup containers,
     JobStore store,
     UpdateQueue queue,
     AwaitingApprovalSignal awaitingApproval,
@@ -103,9 +103,9 @@ public sealed partial class EventIntake(
     /// The containers Diun named (by id, then by any name the id did not already give), asked of
     /// the engine now; without them, every container of the image's repository.
     /// </summary>
-    private async Task<IReadOnlyList<ContainerSnapshot>> FindTargetsAsync(DiunEvent diunEvent, ImageReference image, CancellationToken cancellationToken)
+    private async Task<IReadOnlyList<ContainerInfo>> FindTargetsAsync(DiunEvent diunEvent, ImageReference image, CancellationToken cancellationToken)
     {
-        var named = new Dictionary<string, ContainerSnapshot>(StringComparer.Ordinal);
+        var named = new Dictionary<string, ContainerInfo>(StringComparer.Ordinal);
         if (diunEvent.ContainerId is { } id && await containers.FindAsync(id, cancellationToken) is { } byId)
         {
             named[byId.Id] = byId;
