@@ -52,17 +52,17 @@ public sealed record BackupSource(string Container, string Type, string Target, 
 }
 
 /// <summary>Reads the labels and says what a set of a container holds.</summary>
-public sealed class BackupPlanner(IContainerLifecycle containers)
+public sealed class BackupPlanner(IContainerLookup containers)
 {
     /// <summary>The sources of a set for <paramref name="container"/>: its own, then those of the containers it names in backup.with.</summary>
     public async Task<IReadOnlyList<BackupSource>> PlanAsync(string container, CancellationToken cancellationToken)
     {
-        var primary = await containers.StatusAsync(container, cancellationToken)
+        var primary = await containers.FindAsync(container, cancellationToken)
             ?? throw new BackupSourceException($"container {container} does not exist");
         var sources = new List<BackupSource>(await OwnSourcesAsync(primary, cancellationToken));
         foreach (var other in BackupLabels.List(primary.Labels, BackupLabels.With))
         {
-            var status = await containers.StatusAsync(other, cancellationToken)
+            var status = await containers.FindAsync(other, cancellationToken)
                 ?? await ComposeServiceAsync(primary, other, cancellationToken)
                 ?? throw new BackupSourceException($"{primary.Name} has {BackupLabels.With}={other}, but no container {other} exists: fix the label or start {other}");
             sources.AddRange(await OwnSourcesAsync(status, cancellationToken));
@@ -78,7 +78,7 @@ public sealed class BackupPlanner(IContainerLifecycle containers)
     /// </summary>
     public async Task<IReadOnlyList<string>> MembersAsync(string container, CancellationToken cancellationToken)
     {
-        if (await containers.StatusAsync(container, cancellationToken) is not { } primary)
+        if (await containers.FindAsync(container, cancellationToken) is not { } primary)
         {
             return [container];
         }
@@ -86,7 +86,7 @@ public sealed class BackupPlanner(IContainerLifecycle containers)
         var members = new List<string> { container };
         foreach (var other in BackupLabels.List(primary.Labels, BackupLabels.With))
         {
-            if ((await containers.StatusAsync(other, cancellationToken) ?? await ComposeServiceAsync(primary, other, cancellationToken)) is { } partner)
+            if ((await containers.FindAsync(other, cancellationToken) ?? await ComposeServiceAsync(primary, other, cancellationToken)) is { } partner)
             {
                 members.Add(partner.Name);
             }
@@ -113,7 +113,7 @@ public sealed class BackupPlanner(IContainerLifecycle containers)
     /// backup.with=postgres in a compose file names the service: compose v1 names its container
     /// {project}_postgres_1, so a name that is no container is looked up as a service of the same project.
     /// </summary>
-    private async Task<ContainerStatus?> ComposeServiceAsync(ContainerStatus primary, string service, CancellationToken cancellationToken)
+    private async Task<ContainerInfo?> ComposeServiceAsync(ContainerInfo primary, string service, CancellationToken cancellationToken)
     {
         if (primary.Labels.GetValueOrDefault(ComposeProject) is not { Length: > 0 } project)
         {
@@ -124,10 +124,10 @@ public sealed class BackupPlanner(IContainerLifecycle containers)
             .Where(c => c.Labels.GetValueOrDefault(ComposeProject) == project && c.Labels.GetValueOrDefault(ComposeService) == service)
             .OrderByDescending(c => c.Running).ThenBy(c => c.Name, StringComparer.Ordinal)
             .ToList();
-        return matches.Count == 0 ? null : await containers.StatusAsync(matches[0].Name, cancellationToken);
+        return matches.Count == 0 ? null : await containers.FindAsync(matches[0].Name, cancellationToken);
     }
 
-    private async Task<IReadOnlyList<BackupSource>> OwnSourcesAsync(ContainerStatus container, CancellationToken cancellationToken)
+    private async Task<IReadOnlyList<BackupSource>> OwnSourcesAsync(ContainerInfo container, CancellationToken cancellationToken)
     {
         var labels = container.Labels;
         if (string.Equals(labels.GetValueOrDefault(BackupLabels.Enable), "false", StringComparison.OrdinalIgnoreCase))
@@ -148,7 +148,7 @@ public sealed class BackupPlanner(IContainerLifecycle containers)
             : isPostgres
                 // A live copy of a data directory is not a consistent backup: the dump is.
                 ? []
-                : (await containers.DataMountsAsync(container.Name, cancellationToken)).Select(mount => mount.Destination);
+                : container.Mounts.Select(mount => mount.Destination);
         foreach (var path in paths)
         {
             if (!path.StartsWith('/'))
@@ -162,7 +162,7 @@ public sealed class BackupPlanner(IContainerLifecycle containers)
         return sources;
     }
 
-    public async Task<(string User, string Database)> PostgresConnectionAsync(ContainerStatus container, CancellationToken cancellationToken)
+    public async Task<(string User, string Database)> PostgresConnectionAsync(ContainerInfo container, CancellationToken cancellationToken)
     {
         var environment = Environment(await containers.EnvironmentAsync(container.Name, cancellationToken) ?? []);
         var user = container.Labels.GetValueOrDefault(BackupLabels.PostgresUser) is { Length: > 0 } labelUser ? labelUser

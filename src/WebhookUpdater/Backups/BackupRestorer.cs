@@ -35,7 +35,8 @@ public sealed class RestoreRefusedException(string message, bool notFound = fals
 /// </summary>
 public sealed partial class BackupRestorer(
     IBackupStore store,
-    IContainerLifecycle containers,
+    IContainerLookup lookup,
+    IContainerActions containers,
     BackupPlanner planner,
     BackupManifestSigner signer,
     Microsoft.Extensions.Options.IOptions<BackupOptions> options,
@@ -64,10 +65,10 @@ public sealed partial class BackupRestorer(
         Step($"targets of set {manifest.Id}: every container, path and database asks for this backup today");
 
         var involved = manifest.Objects.Select(o => o.Container ?? manifest.Container).Prepend(manifest.Container).Distinct(StringComparer.Ordinal).ToList();
-        var status = new Dictionary<string, ContainerStatus>(StringComparer.Ordinal);
+        var status = new Dictionary<string, ContainerInfo>(StringComparer.Ordinal);
         foreach (var name in involved)
         {
-            status[name] = await containers.StatusAsync(name, cancellationToken)
+            status[name] = await lookup.FindAsync(name, cancellationToken)
                 ?? throw new RestoreRefusedException($"set {manifest.Id} restores into container {name}, which does not exist: create it (same name, same volumes) first");
         }
 
@@ -353,7 +354,8 @@ public sealed partial class BackupRestorer(
     private async Task EmptyAsync(string container, string target, bool dryRun, Action<string> step, CancellationToken cancellationToken)
     {
         var path = Normalize(target);
-        var mounts = await containers.DataMountsAsync(container, cancellationToken);
+        var found = await lookup.FindAsync(container, cancellationToken) ?? throw new BackupSourceException($"container {container} disappeared during the restore");
+        var mounts = found.Mounts;
         if (!mounts.Any(mount => path == Normalize(mount.Destination) || path.StartsWith(Normalize(mount.Destination).TrimEnd('/') + "/", StringComparison.Ordinal)))
         {
             step($"{container}:{path} is not on a volume or bind: extracted over (files added since the backup stay)");
@@ -361,7 +363,7 @@ public sealed partial class BackupRestorer(
         }
 
         var image = options.Value.RestoreHelperImage is { Length: > 0 } helper ? helper
-            : (await containers.StatusAsync(container, cancellationToken))?.ImageId ?? throw new BackupSourceException($"container {container} disappeared during the restore");
+            : found.ImageId;
         step($"empty {container}:{path} (a throwaway container of {ShortImage(image)} with its volumes): what was written after the backup goes");
         if (dryRun)
         {
@@ -383,7 +385,7 @@ public sealed partial class BackupRestorer(
 
     private async Task RestoreDatabaseAsync(string setId, BackupObject dump, string container, string database, string maintenance, CancellationToken cancellationToken)
     {
-        var status = await containers.StatusAsync(container, cancellationToken)
+        var status = await lookup.FindAsync(container, cancellationToken)
             ?? throw new BackupSourceException($"container {container} disappeared during the restore");
         var (user, _) = await planner.PostgresConnectionAsync(status, cancellationToken);
         var environment = await planner.PostgresEnvironmentAsync(container, user, cancellationToken);

@@ -10,7 +10,7 @@ namespace WebhookUpdater.Backups;
 /// is written only after every object is stored and verified; any failure removes the set.
 /// </summary>
 public sealed partial class ContainerSnapshotter(
-    IContainerLifecycle containers,
+    IContainerActions containers,
     IBackupStore store,
     BackupPlanner planner,
     SetQuiescer quiescer,

@@ -60,7 +60,8 @@ public sealed partial class RestoreJobs(
     Database database,
     ContainerLeases leases,
     BackupRestorer restorer,
-    IContainerLifecycle containers,
+    IContainerLookup lookup,
+    IContainerActions containers,
     TimeProvider time,
     ILogger<RestoreJobs> logger)
 {
@@ -94,7 +95,7 @@ public sealed partial class RestoreJobs(
             var wasRunning = new List<string>();
             foreach (var name in involved)
             {
-                if (await containers.StatusAsync(name, cancellationToken) is { Running: true })
+                if (await lookup.FindAsync(name, cancellationToken) is { Running: true })
                 {
                     wasRunning.Add(name);
                 }
@@ -178,7 +179,7 @@ public sealed partial class RestoreJobs(
         {
             try
             {
-                if (await containers.StatusAsync(name, cancellationToken) is { Running: false })
+                if (await lookup.FindAsync(name, cancellationToken) is { Running: false })
                 {
                     await containers.StartAsync(name, cancellationToken);
                     steps.Add($"start {name} (it ran before the restore)");

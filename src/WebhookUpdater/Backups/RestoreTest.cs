@@ -48,8 +48,8 @@ public static class RestoreTestKinds
 public sealed partial class RestoreTester(
     BackupCatalog catalog,
     IBackupStore store,
-    IContainerLifecycle containers,
-    IThrowawayContainers throwaway,
+    IContainerLookup lookup,
+    IContainerActions containers,
     BackupPlanner planner,
     INotifier notifier,
     RestoreTestMetrics metrics,
@@ -107,7 +107,7 @@ public sealed partial class RestoreTester(
     {
         RestoreTestResult Failed(string detail) => new(setId, container, database, false, 0, detail);
 
-        var status = await containers.StatusAsync(container, cancellationToken);
+        var status = await lookup.FindAsync(container, cancellationToken);
         if (status is null)
         {
             return Failed($"container {container} does not exist any more: there is no image to restore into");
@@ -115,13 +115,13 @@ public sealed partial class RestoreTester(
 
         var (user, _) = await planner.PostgresConnectionAsync(status, cancellationToken);
         var clientEnvironment = await planner.PostgresEnvironmentAsync(container, user, cancellationToken);
-        var serverEnvironment = await containers.EnvironmentAsync(container, cancellationToken) ?? [];
+        var serverEnvironment = await lookup.EnvironmentAsync(container, cancellationToken) ?? [];
         var name = $"{BackupNames.Safe(container)}-restore-test-{Guid.NewGuid().ToString("N")[..6]}";
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         deadline.CancelAfter(options.Value.RestoreTestTimeout);
         try
         {
-            await throwaway.RunAsync(name, status.ImageId, serverEnvironment, new Dictionary<string, string> { [RestoreTestKinds.Label] = setId }, deadline.Token);
+            await containers.RunThrowawayAsync(name, status.ImageId, serverEnvironment, new Dictionary<string, string> { [RestoreTestKinds.Label] = setId }, deadline.Token);
             if (!await ReadyAsync(name, deadline.Token))
             {
                 return Failed($"the throwaway container from {container}'s image never accepted connections (pg_isready)");
@@ -183,7 +183,7 @@ public sealed partial class RestoreTester(
             using var removal = new CancellationTokenSource(TimeSpan.FromMinutes(1));
             try
             {
-                await throwaway.RemoveAsync(name, removal.Token);
+                await containers.RemoveThrowawayAsync(name, removal.Token);
             }
             catch (Exception e)
             {

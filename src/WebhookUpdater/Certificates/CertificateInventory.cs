@@ -22,7 +22,7 @@ public sealed record LiveCertificate(
 /// symlinks into archive/, so it is listed first and each cert.pem target is then fetched alone:
 /// private keys never leave the container.
 /// </summary>
-internal sealed class CertificateInventory(IStackContainers stack)
+internal sealed class CertificateInventory(IContainerActions containers)
 {
     private const int MaxLinkHops = 8;
     private const int MaxArchiveBytes = 4 * 1024 * 1024;
@@ -31,7 +31,7 @@ internal sealed class CertificateInventory(IStackContainers stack)
     {
         var live = $"{configDirectory.TrimEnd('/')}/live";
         var pointers = new SortedDictionary<string, FilePointer>(StringComparer.Ordinal);
-        await using (var tar = await stack.TryArchiveAsync(container, live, cancellationToken)
+        await using (var tar = await containers.TryArchiveAsync(container, live, cancellationToken)
             ?? throw new RenewalSetupException(
                 $"{live} does not exist in container {container}: set Certificates:ConfigDirectory to certbot's configuration directory (default /etc/letsencrypt) or obtain a certificate first."))
         {
@@ -118,7 +118,7 @@ internal sealed class CertificateInventory(IStackContainers stack)
         {
             path = ResolveLink(path, link);
             link = null;
-            await using var tar = await stack.TryArchiveAsync(container, path, cancellationToken)
+            await using var tar = await containers.TryArchiveAsync(container, path, cancellationToken)
                 ?? throw new RenewalSetupException($"{pointer.Path} points at {path}, which does not exist in container {container}: certbot's files are damaged.");
             await foreach (var entry in EntriesAsync(tar, cancellationToken))
             {

@@ -15,8 +15,8 @@ namespace WebhookUpdater.Certificates;
 /// schedule waits for it (at most Leases:WaitTimeout), the API answers 409 at once.
 /// </summary>
 public sealed partial class CertificateRenewal(
-    IStackContainers stack,
-    IContainerLifecycle containers,
+    IContainerLookup lookup,
+    IContainerActions containers,
     INotifier notifier,
     IOptionsMonitor<CertificatesOptions> options,
     TimeProvider time,
@@ -28,7 +28,7 @@ public sealed partial class CertificateRenewal(
     public const string OneOffLabel = "webhook-updater.one-off";
     public const string OneOffValue = "certbot-renew";
 
-    private readonly CertificateInventory _inventory = new(stack);
+    private readonly CertificateInventory _inventory = new(containers);
 
     // The run in progress doubles as the gate: set only when it was null.
     private RunningRenewal? _running;
@@ -124,7 +124,7 @@ public sealed partial class CertificateRenewal(
             {
                 keys.AddRange(!string.IsNullOrWhiteSpace(configured)
                     ? [configured]
-                    : await stack.FindByLabelAsync(CertificatesOptions.RoleLabel, role, cancellationToken));
+                    : (await lookup.ListByLabelAsync(CertificatesOptions.RoleLabel, role, cancellationToken)).Select(container => container.Name));
             }
         }
         catch (Exception e) when (e is not OperationCanceledException)
@@ -156,8 +156,8 @@ public sealed partial class CertificateRenewal(
         OneOffResult run;
         try
         {
-            await stack.RemoveLeftoversAsync(OneOffLabel, OneOffValue, cancellationToken);
-            run = await stack.RunAsync(
+            await containers.RemoveLeftoversAsync(OneOffLabel, OneOffValue, cancellationToken);
+            run = await containers.RunOneOffAsync(
                 new OneOffRun(
                     certbotContainer,
                     command,
@@ -281,7 +281,7 @@ public sealed partial class CertificateRenewal(
             return new NginxResult(null, NginxActions.NotFound, e.Message);
         }
 
-        var status = await containers.StatusAsync(nginx, cancellationToken);
+        var status = await lookup.FindAsync(nginx, cancellationToken);
         if (status is null)
         {
             return new NginxResult(nginx, NginxActions.NotFound, $"container {nginx} does not exist");
@@ -333,12 +333,12 @@ public sealed partial class CertificateRenewal(
         var variable = setting.Replace(":", "__", StringComparison.Ordinal);
         if (!string.IsNullOrWhiteSpace(configured))
         {
-            return await containers.StatusAsync(configured, cancellationToken) is null
+            return await lookup.FindAsync(configured, cancellationToken) is null
                 ? throw new RenewalSetupException($"{setting} names '{configured}', but no such container exists: fix {variable}.")
                 : configured;
         }
 
-        var labelled = await stack.FindByLabelAsync(CertificatesOptions.RoleLabel, role, cancellationToken);
+        var labelled = (await lookup.ListByLabelAsync(CertificatesOptions.RoleLabel, role, cancellationToken)).Select(container => container.Name).ToList();
         // The old container an interrupted update left beside the new one is not a second one.
         var found = labelled.Where(name => !(name.EndsWith(".old", StringComparison.Ordinal) && labelled.Contains(name[..^4]))).ToList();
         return found.Count switch

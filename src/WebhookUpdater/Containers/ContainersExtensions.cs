@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using Polly.Registry;
 using WebhookUpdater.Configuration;
 
 namespace WebhookUpdater.Containers;
@@ -11,12 +12,13 @@ public static class ContainersExtensions
         services.AddSingleton<IValidateOptions<DockerOptions>, DockerOptionsValidator>();
         services.AddSingleton<DockerApi>();
         services.AddDockerResilience();
-        services.AddSingleton<IContainerRuntime, DockerContainerRuntime>();
-        services.AddSingleton<IContainerLookup>(provider => provider.GetRequiredService<IContainerRuntime>());
+        services.AddSingleton<IContainerLookup>(provider => Lookup(provider, DockerResilience.Patient));
+        services.AddKeyedSingleton<IContainerLookup>(DockerResilience.Quick, (provider, _) => Lookup(provider, DockerResilience.Quick));
         services.AddRetiredSetting("Docker:IndexContainers", "every webhook event asks the engine for its containers");
-        services.AddSingleton<IContainerLifecycle, DockerContainerLifecycle>();
-        services.AddSingleton<IStackContainers, DockerStackContainers>();
-        services.AddSingleton<IThrowawayContainers, DockerThrowawayContainers>();
+        services.AddSingleton<IContainerActions, DockerContainerActions>();
         return services;
     }
+
+    private static DockerContainerLookup Lookup(IServiceProvider provider, string pipeline) =>
+        new(provider.GetRequiredService<DockerApi>(), provider.GetRequiredService<ResiliencePipelineProvider<string>>().Docker(pipeline));
 }

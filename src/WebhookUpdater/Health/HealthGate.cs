@@ -40,11 +40,11 @@ public sealed record GateResult(bool Passed, string Detail);
 /// the label probes pass, all of it without a break for the stable time, within the timeout.
 /// A container that exits, restarts or turns unhealthy fails at once: no point waiting.
 /// </summary>
-public sealed class HealthGate(IContainerLifecycle containers, OutboundHttp http, IOptions<HealthGateOptions> options, TimeProvider time)
+public sealed class HealthGate(IContainerLookup lookup, IContainerActions containers, OutboundHttp http, IOptions<HealthGateOptions> options, TimeProvider time)
 {
     public async Task<GateResult> WaitAsync(string container, CancellationToken cancellationToken)
     {
-        var first = await containers.StatusAsync(container, cancellationToken);
+        var first = await lookup.FindAsync(container, cancellationToken);
         if (first is null)
         {
             return new GateResult(false, $"container {container} does not exist");
@@ -59,7 +59,7 @@ public sealed class HealthGate(IContainerLifecycle containers, OutboundHttp http
 
         while (true)
         {
-            var status = await containers.StatusAsync(container, cancellationToken);
+            var status = await lookup.FindAsync(container, cancellationToken);
             if (status is null)
             {
                 return new GateResult(false, $"container {container} disappeared");
@@ -106,7 +106,7 @@ public sealed class HealthGate(IContainerLifecycle containers, OutboundHttp http
     }
 
     /// <summary>Empty when healthy, else what is not.</summary>
-    private async Task<string> CheckAsync(ContainerStatus status, TimeSpan budget, CancellationToken cancellationToken)
+    private async Task<string> CheckAsync(ContainerInfo status, TimeSpan budget, CancellationToken cancellationToken)
     {
         if (!status.Running)
         {

@@ -152,7 +152,7 @@ internal static class Otlp
             logging => logging.IncludeScopes = true);
 }
 
-internal sealed class DockerHealthCheck(IContainerRuntime containers) : IHealthCheck
+internal sealed class DockerHealthCheck(IContainerLookup containers) : IHealthCheck
 {
     public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {

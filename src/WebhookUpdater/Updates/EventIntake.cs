@@ -12,7 +12,7 @@ public sealed record IntakeResult(long EventId, IReadOnlyList<JobRef> Jobs, bool
 /// policy from Docker, writes everything to the journal, then hands queued jobs to the worker.
 /// </summary>
 public sealed partial class EventIntake(
-    IContainerLookup containers,
+    [FromKeyedServices(DockerResilience.Quick)] IContainerLookup containers,
     JobStore store,
     UpdateQueue queue,
     AwaitingApprovalSignal awaitingApproval,
@@ -95,9 +95,9 @@ public sealed partial class EventIntake(
     /// The containers the event named (by id, then by any name the id did not already give), asked of
     /// the engine now; without them, every container of the image's repository.
     /// </summary>
-    private async Task<IReadOnlyList<ContainerSnapshot>> FindTargetsAsync(UpdateEvent update, ImageReference image, CancellationToken cancellationToken)
+    private async Task<IReadOnlyList<ContainerInfo>> FindTargetsAsync(UpdateEvent update, ImageReference image, CancellationToken cancellationToken)
     {
-        var named = new Dictionary<string, ContainerSnapshot>(StringComparer.Ordinal);
+        var named = new Dictionary<string, ContainerInfo>(StringComparer.Ordinal);
         if (update.ContainerId is { } id && await containers.FindAsync(id, cancellationToken) is { } byId)
         {
             named[byId.Id] = byId;

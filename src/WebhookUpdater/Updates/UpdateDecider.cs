@@ -8,7 +8,7 @@ namespace WebhookUpdater.Updates;
 /// </summary>
 public static class UpdateDecider
 {
-    public static UpdateDecision Decide(ImageReference eventImage, string digest, ContainerSnapshot container)
+    public static UpdateDecision Decide(ImageReference eventImage, string digest, ContainerInfo container)
     {
         var policy = NormalizePolicy(container.Label(Policies.Label));
         UpdateDecision Make(Decision decision, JobState state, string reason) =>

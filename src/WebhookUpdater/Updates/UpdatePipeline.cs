@@ -16,8 +16,8 @@ namespace WebhookUpdater.Updates;
 /// </summary>
 public sealed partial class UpdatePipeline(
     IUpdateJournal journal,
-    IContainerRuntime runtime,
-    IContainerLifecycle containers,
+    IContainerLookup lookup,
+    IContainerActions containers,
     IUpdateBackups backups,
     HealthGate gate,
     INotifier notifier,
@@ -63,7 +63,7 @@ public sealed partial class UpdatePipeline(
             default:
                 // Nothing journaled yet (or a phase this version does not know): start over, or
                 // undo what an older version left renamed.
-                if (await containers.StatusAsync(OldName(job.Container), cancellationToken) is { } old)
+                if (await lookup.FindAsync(OldName(job.Container), cancellationToken) is { } old)
                 {
                     run.ContainerId = old.Id;
                     await RollBackAsync(run, UpdatePhase.RollingBack, "the service restarted mid-update", cancellationToken);
@@ -94,7 +94,7 @@ public sealed partial class UpdatePipeline(
         {
             try
             {
-                seen.Add(await containers.StatusAsync(name, cancellationToken) is { } status ? $"{name} {status.Status}" : $"no {name}");
+                seen.Add(await lookup.FindAsync(name, cancellationToken) is { } status ? $"{name} {status.Status}" : $"no {name}");
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
@@ -225,7 +225,7 @@ public sealed partial class UpdatePipeline(
         {
             await containers.StartAsync(newId, cancellationToken);
         }
-        else if (await containers.StatusAsync(newId, cancellationToken) is not { } status)
+        else if (await lookup.FindAsync(newId, cancellationToken) is not { } status)
         {
             return StepResult.Fail<bool>("the new container disappeared");
         }
@@ -274,7 +274,7 @@ public sealed partial class UpdatePipeline(
                 await EnterAsync(run, UpdatePhase.RollingBack, new PhaseFacts { Reason = why }, cancellationToken);
                 if (run.NewContainerId is { } failed && run.LogTail is null)
                 {
-                    run.LogTail = await containers.LogTailAsync(failed, options.Value.LogTailLines, cancellationToken);
+                    run.LogTail = await lookup.LogTailAsync(failed, options.Value.LogTailLines, cancellationToken);
                 }
             }
 
@@ -289,7 +289,7 @@ public sealed partial class UpdatePipeline(
                 await containers.RemoveAsync(NewName(run.Container), cancellationToken);
             }
 
-            var old = await containers.StatusAsync(run.ContainerId ?? OldName(run.Container), cancellationToken);
+            var old = await lookup.FindAsync(run.ContainerId ?? OldName(run.Container), cancellationToken);
             if (old is null)
             {
                 return StepResult.Fail<string>($"neither {run.Container} nor {OldName(run.Container)} is the original container any more");
@@ -335,7 +335,7 @@ public sealed partial class UpdatePipeline(
     /// version starts: a new version may have migrated the data, and the old one may not start on it.
     /// Returns a note for the step's detail, or the error.
     /// </summary>
-    private async Task<(string Note, string? Error)> RestoreDataBeforeStartAsync(UpdateRun run, ContainerStatus old, CancellationToken cancellationToken)
+    private async Task<(string Note, string? Error)> RestoreDataBeforeStartAsync(UpdateRun run, ContainerInfo old, CancellationToken cancellationToken)
     {
         if (!BackupLabels.IsTrue(old.Labels, BackupLabels.RestoreOnRollback))
         {
@@ -355,7 +355,7 @@ public sealed partial class UpdatePipeline(
     private async Task<StepResult<string>> CheckTargetAsync(UpdateRun run, CancellationToken cancellationToken)
     {
         var job = run.Job;
-        var container = await runtime.FindAsync(job.Container, cancellationToken);
+        var container = await lookup.FindAsync(job.Container, cancellationToken);
         if (container is null)
         {
             return StepResult.Fail<string>($"container {job.Container} was removed since the event");
@@ -373,7 +373,7 @@ public sealed partial class UpdatePipeline(
 
         foreach (var taken in new[] { OldName(job.Container), NewName(job.Container) })
         {
-            if (await containers.StatusAsync(taken, cancellationToken) is not null)
+            if (await lookup.FindAsync(taken, cancellationToken) is not null)
             {
                 return StepResult.Fail<string>($"a container named {taken} already exists; remove or rename it, then send the event again");
             }
@@ -389,7 +389,7 @@ public sealed partial class UpdatePipeline(
         return backup.Succeeded ? StepResult.Ok(backup.BackupId!, backup.Detail) : StepResult.Fail<string>(backup.Detail);
     }
 
-    private async Task<StepResult<PulledImage>> PullAsync(UpdateRun run, CancellationToken cancellationToken)
+    private async Task<StepResult<ContainerImage>> PullAsync(UpdateRun run, CancellationToken cancellationToken)
     {
         var job = run.Job;
         var image = ImageReference.Parse(job.Image);
@@ -398,7 +398,7 @@ public sealed partial class UpdatePipeline(
         // Diun saw one digest; if the tag now points elsewhere, the operator approved something else.
         if (!pulled.RepoDigests.Any(repoDigest => repoDigest.EndsWith("@" + job.Digest, StringComparison.OrdinalIgnoreCase)))
         {
-            return StepResult.Fail<PulledImage>(
+            return StepResult.Fail<ContainerImage>(
                 $"the registry moved on: {image} now has {string.Join(", ", pulled.RepoDigests.Select(d => d[(d.IndexOf('@', StringComparison.Ordinal) + 1)..]))}, not {job.Digest}");
         }
 
@@ -432,7 +432,7 @@ public sealed partial class UpdatePipeline(
 
     private async Task RenameIfNeededAsync(string id, string name, CancellationToken cancellationToken)
     {
-        var status = await containers.StatusAsync(id, cancellationToken);
+        var status = await lookup.FindAsync(id, cancellationToken);
         if (status is not null && status.Name != name)
         {
             await containers.RenameAsync(id, name, cancellationToken);

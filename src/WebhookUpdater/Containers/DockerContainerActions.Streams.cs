@@ -1,12 +1,11 @@
 using System.Buffers;
-using System.Net;
 using System.Text;
 using Docker.DotNet;
 using Docker.DotNet.Models;
 
 namespace WebhookUpdater.Containers;
 
-internal sealed partial class DockerContainerLifecycle
+internal sealed partial class DockerContainerActions
 {
     private const int StderrTail = 4000;
 
@@ -107,34 +106,6 @@ internal sealed partial class DockerContainerLifecycle
                 await exec.DisposeAsync();
             }
         }
-    }
-
-    public async Task<IReadOnlyList<string>?> EnvironmentAsync(string nameOrId, CancellationToken cancellationToken)
-    {
-        try
-        {
-            var container = await _docker.Containers.InspectContainerAsync(nameOrId, cancellationToken);
-            return container.Config?.Env?.ToList() ?? [];
-        }
-        catch (DockerApiException e) when (e.StatusCode == HttpStatusCode.NotFound)
-        {
-            return null;
-        }
-    }
-
-    public async Task<IReadOnlyList<ContainerStatus>> ListAsync(CancellationToken cancellationToken)
-    {
-        var all = await _docker.Containers.ListContainersAsync(new ContainersListParameters { All = true }, cancellationToken);
-        var statuses = new List<ContainerStatus>();
-        foreach (var summary in all)
-        {
-            if (await StatusAsync(summary.ID, cancellationToken) is { } status)
-            {
-                statuses.Add(status);
-            }
-        }
-
-        return statuses;
     }
 
     private sealed class ExecOutput(DockerExec exec, ProgressWatchdog watchdog, OutputTail stderr, string what, TimeSpan idle) : IExecOutput

@@ -7,8 +7,8 @@ using Polly.Registry;
 
 namespace WebhookUpdater.Containers;
 
-internal sealed partial class DockerContainerLifecycle(
-    DockerApi engine, ResiliencePipelineProvider<string> pipelines, IOptions<DockerOptions> options, TimeProvider time) : IContainerLifecycle
+internal sealed partial class DockerContainerActions(
+    DockerApi engine, ResiliencePipelineProvider<string> pipelines, IOptions<DockerOptions> options, TimeProvider time) : IContainerActions
 {
     private readonly DockerClient _docker = engine.Client;
 
@@ -16,29 +16,7 @@ internal sealed partial class DockerContainerLifecycle(
 
     private DockerOptions Settings => options.Value;
 
-    public async Task<ContainerStatus?> StatusAsync(string nameOrId, CancellationToken cancellationToken)
-    {
-        var container = await InspectOrNullAsync(nameOrId, cancellationToken);
-        if (container is null)
-        {
-            return null;
-        }
-
-        var state = container.State;
-        return new ContainerStatus(
-            container.ID,
-            container.Name.TrimStart('/'),
-            container.Image,
-            state?.Status ?? "unknown",
-            state?.Running ?? false,
-            state?.Restarting ?? false,
-            container.RestartCount,
-            state?.ExitCode ?? 0,
-            state?.Health?.Status is { Length: > 0 } health && health != "none" ? health : null,
-            container.Config?.Labels is { } labels ? new Dictionary<string, string>(labels) : new Dictionary<string, string>());
-    }
-
-    public async Task<PulledImage> PullAsync(ImageReference image, IProgress<string> progress, CancellationToken cancellationToken)
+    public async Task<ContainerImage> PullAsync(ImageReference image, IProgress<string> progress, CancellationToken cancellationToken)
     {
         using var watchdog = new ProgressWatchdog(Settings.StallTimeout, Settings.PullTimeout, time, cancellationToken);
         string? failure = null;
@@ -79,26 +57,31 @@ internal sealed partial class DockerContainerLifecycle(
         }
 
         var reference = image.Tag is null && image.Digest is not null ? $"{image.FamiliarRepository}@{image.Digest}" : $"{image.FamiliarRepository}:{tagOrDigest}";
-        var inspect = await _docker.Images.InspectImageAsync(reference, cancellationToken);
-        return new PulledImage(inspect.ID, inspect.RepoDigests?.ToList() ?? []);
+        var inspect = await _pipeline.CallAsync("inspect-image", reference, token => _docker.Images.InspectImageAsync(reference, token), cancellationToken);
+        return new ContainerImage(inspect.ID, inspect.RepoDigests?.ToList() ?? []);
     }
 
-    public async Task<IReadOnlyList<DataMount>> DataMountsAsync(string nameOrId, CancellationToken cancellationToken)
-    {
-        var container = await _pipeline.CallAsync("inspect", nameOrId, token => _docker.Containers.InspectContainerAsync(nameOrId, token), cancellationToken);
-        return (container.Mounts ?? [])
-            .Where(mount => mount.Type is "volume" or "bind")
-            .Select(mount => new DataMount(mount.Type!, NullIfEmpty(mount.Name), mount.Source ?? "", mount.Destination ?? ""))
-            .ToList();
-    }
+    public async Task<Stream> ArchiveAsync(string nameOrId, string path, CancellationToken cancellationToken) =>
+        await OpenArchiveAsync(nameOrId, path, pathMayBeMissing: false, cancellationToken) ?? Stream.Null;
 
-    public async Task<Stream> ArchiveAsync(string nameOrId, string path, CancellationToken cancellationToken)
+    public Task<Stream?> TryArchiveAsync(string nameOrId, string path, CancellationToken cancellationToken) =>
+        OpenArchiveAsync(nameOrId, path, pathMayBeMissing: true, cancellationToken);
+
+    /// <summary>Bounded by progress, not by the request timeout: the stream is read for as long as bytes come.</summary>
+    private async Task<Stream?> OpenArchiveAsync(string nameOrId, string path, bool pathMayBeMissing, CancellationToken cancellationToken)
     {
-        // Bounded by progress, not by the request timeout: the stream is read for as long as bytes come.
         var watchdog = new ProgressWatchdog(Settings.StallTimeout, Timeout.InfiniteTimeSpan, time, cancellationToken);
         try
         {
-            var archive = await _pipeline.CallAsync("archive", nameOrId, token => engine.Transfers.Containers.GetArchiveFromContainerAsync(nameOrId, new ContainerPathStatParameters { Path = path }, false, token), watchdog.Token);
+            var archive = await DockerCalls.OrNothingAsync(
+                () => _pipeline.CallAsync("archive", nameOrId, token => engine.Transfers.Containers.GetArchiveFromContainerAsync(nameOrId, new ContainerPathStatParameters { Path = path }, false, token), watchdog.Token),
+                e => pathMayBeMissing && e.ResponseBody?.Contains("No such container", StringComparison.OrdinalIgnoreCase) != true);
+            if (archive is null)
+            {
+                watchdog.Dispose();
+                return null;
+            }
+
             return new WatchedStream(archive.Stream ?? Stream.Null, watchdog, $"reading {nameOrId}:{path}", Settings.StallTimeout, ownsWatchdog: true);
         }
         catch
@@ -143,23 +126,15 @@ internal sealed partial class DockerContainerLifecycle(
     public Task UnpauseAsync(string nameOrId, CancellationToken cancellationToken) =>
         _pipeline.CallAsync("unpause", nameOrId, token => _docker.Containers.UnpauseContainerAsync(nameOrId, token), cancellationToken);
 
-    public async Task RemoveAsync(string nameOrId, CancellationToken cancellationToken)
-    {
-        try
-        {
-            // Never the volumes: the other container (old or new) uses them.
-            await _pipeline.CallAsync("remove", nameOrId, token => _docker.Containers.RemoveContainerAsync(nameOrId, new ContainerRemoveParameters { Force = true, RemoveVolumes = false }, token), cancellationToken);
-        }
-        catch (DockerApiException e) when (e.StatusCode == HttpStatusCode.NotFound)
-        {
-        }
-    }
+    // Never the volumes: the other container (old or new) uses them.
+    public Task RemoveAsync(string nameOrId, CancellationToken cancellationToken) =>
+        DockerCalls.OrNothingAsync(() => _pipeline.CallAsync("remove", nameOrId, token => _docker.Containers.RemoveContainerAsync(nameOrId, new ContainerRemoveParameters { Force = true, RemoveVolumes = false }, token), cancellationToken));
 
     public async Task<ExecResult> RunWithVolumesOfAsync(string volumesOf, string image, IReadOnlyList<string> command, TimeSpan timeout, CancellationToken cancellationToken)
     {
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         deadline.CancelAfter(timeout);
-        var created = await _docker.Containers.CreateContainerAsync(new CreateContainerParameters
+        var created = await _pipeline.CallAsync("create", image, token => _docker.Containers.CreateContainerAsync(new CreateContainerParameters
         {
             Image = image,
             Entrypoint = [command[0]],
@@ -167,12 +142,12 @@ internal sealed partial class DockerContainerLifecycle(
             User = "0",
             NetworkDisabled = true,
             HostConfig = new HostConfig { VolumesFrom = [volumesOf], NetworkMode = "none" },
-        }, deadline.Token);
+        }, token), deadline.Token);
         try
         {
-            await _docker.Containers.StartContainerAsync(created.ID, new ContainerStartParameters(), deadline.Token);
-            var exit = await _docker.Containers.WaitContainerAsync(created.ID, deadline.Token);
-            return new ExecResult(exit.StatusCode, await LogTailAsync(created.ID, 20, deadline.Token));
+            await _pipeline.CallAsync("start", created.ID, token => _docker.Containers.StartContainerAsync(created.ID, new ContainerStartParameters(), token), deadline.Token);
+            var exit = await _pipeline.CallAsync("wait", created.ID, token => _docker.Containers.WaitContainerAsync(created.ID, token), deadline.Token);
+            return new ExecResult(exit.StatusCode, await _pipeline.LogTailAsync(_docker, created.ID, 20, deadline.Token));
         }
         finally
         {
@@ -183,27 +158,18 @@ internal sealed partial class DockerContainerLifecycle(
     public async Task<string> CreateLikeAsync(string template, string name, string image, CancellationToken cancellationToken)
     {
         var old = await _pipeline.CallAsync("inspect", template, token => _docker.Containers.InspectContainerAsync(template, token), cancellationToken);
-        ImageInspectResponse? oldImage = null;
-        try
-        {
-            oldImage = await _docker.Images.InspectImageAsync(old.Image, cancellationToken);
-        }
-        catch (DockerApiException e) when (e.StatusCode == HttpStatusCode.NotFound)
-        {
-            // Without the old image nothing tells its defaults apart: everything is kept as set.
-        }
+
+        // Without the old image nothing tells its defaults apart: everything is kept as set.
+        var oldImage = await _pipeline.InspectImageOrNothingAsync(_docker, old.Image, cancellationToken);
 
         var created = await _pipeline.CallAsync("create", name, token => _docker.Containers.CreateContainerAsync(ContainerBlueprint.From(old, oldImage, name, image), token), cancellationToken);
         foreach (var (network, endpoint) in ContainerBlueprint.SecondaryNetworks(old))
         {
-            await _docker.Networks.ConnectNetworkAsync(network, new NetworkConnectParameters { Container = created.ID, EndpointConfig = endpoint }, cancellationToken);
+            await _pipeline.CallAsync("connect", network, token => _docker.Networks.ConnectNetworkAsync(network, new NetworkConnectParameters { Container = created.ID, EndpointConfig = endpoint }, token), cancellationToken);
         }
 
         return created.ID;
     }
-
-    public Task<ExecResult> ExecAsync(string nameOrId, IReadOnlyList<string> command, CancellationToken cancellationToken) =>
-        ExecAsync(nameOrId, command, Timeout.InfiniteTimeSpan, cancellationToken);
 
     public async Task<ExecResult> ExecAsync(string nameOrId, IReadOnlyList<string> command, TimeSpan budget, CancellationToken cancellationToken)
     {
@@ -240,42 +206,7 @@ internal sealed partial class DockerContainerLifecycle(
         }
     }
 
-    public async Task<string> LogTailAsync(string nameOrId, int lines, CancellationToken cancellationToken)
-    {
-        try
-        {
-            using var stream = await _docker.Containers.GetContainerLogsAsync(nameOrId, new ContainerLogsParameters
-            {
-                ShowStdout = true,
-                ShowStderr = true,
-                Tail = lines.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            }, cancellationToken);
-            var (stdout, stderr) = await stream.ReadOutputToEndAsync(cancellationToken);
-            return Tail(stdout + stderr, 8000);
-        }
-        catch (DockerApiException e) when (e.StatusCode == HttpStatusCode.NotFound)
-        {
-            return "";
-        }
-    }
-
-    private async Task<ContainerInspectResponse?> InspectOrNullAsync(string nameOrId, CancellationToken cancellationToken)
-    {
-        try
-        {
-            return await _pipeline.CallAsync("inspect", nameOrId, token => _docker.Containers.InspectContainerAsync(nameOrId, token), cancellationToken);
-        }
-        catch (DockerApiException e) when (e.StatusCode == HttpStatusCode.NotFound)
-        {
-            return null;
-        }
-    }
-
-    private static string? NullIfEmpty(string? value) => string.IsNullOrEmpty(value) ? null : value;
-
     private const int OutputTailCharacters = 4000;
-
-    private static string Tail(string text, int characters) => text.Length <= characters ? text : text[^characters..];
 }
 
 public sealed class ImagePullException(string message) : Exception(message);

@@ -5,47 +5,23 @@ using System.Net;
 using System.Text;
 using Docker.DotNet;
 using Docker.DotNet.Models;
+using Polly;
 
 namespace WebhookUpdater.Containers;
 
-internal sealed class DockerStackContainers(DockerApi engine, TimeProvider time) : IStackContainers
+/// <summary>Containers the service runs for itself: one-offs shaped like a service, and throwaways.</summary>
+internal sealed partial class DockerContainerActions
 {
-    private readonly DockerClient _docker = engine.Client;
-
     private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(250);
     private static readonly string[] FinishedStates = ["created", "exited", "dead"];
 
-    public async Task<IReadOnlyList<string>> FindByLabelAsync(string key, string value, CancellationToken cancellationToken)
-    {
-        var containers = await _docker.Containers.ListContainersAsync(new ContainersListParameters
-        {
-            All = true,
-            Filters = new Dictionary<string, IDictionary<string, bool>> { ["label"] = new Dictionary<string, bool> { [$"{key}={value}"] = true } },
-        }, cancellationToken);
-        return containers.Select(c => c.Names?.FirstOrDefault()?.TrimStart('/') ?? c.ID).ToList();
-    }
-
-    public async Task<Stream?> TryArchiveAsync(string nameOrId, string path, CancellationToken cancellationToken)
-    {
-        try
-        {
-            var archive = await _docker.Containers.GetArchiveFromContainerAsync(nameOrId, new ContainerPathStatParameters { Path = path }, false, cancellationToken);
-            return archive.Stream ?? Stream.Null;
-        }
-        catch (DockerApiException e) when (e.StatusCode == HttpStatusCode.NotFound
-            && e.ResponseBody?.Contains("No such container", StringComparison.OrdinalIgnoreCase) != true)
-        {
-            return null;
-        }
-    }
-
     public async Task RemoveLeftoversAsync(string key, string value, CancellationToken cancellationToken)
     {
-        var containers = await _docker.Containers.ListContainersAsync(new ContainersListParameters
+        var containers = await _pipeline.CallAsync("list", $"{key}={value}", token => _docker.Containers.ListContainersAsync(new ContainersListParameters
         {
             All = true,
             Filters = new Dictionary<string, IDictionary<string, bool>> { ["label"] = new Dictionary<string, bool> { [$"{key}={value}"] = true } },
-        }, cancellationToken);
+        }, token), cancellationToken);
 
         // A one-off still running belongs to a live run (or one that may still be writing): left alone.
         foreach (var container in containers.Where(c => FinishedStates.Contains(c.State)))
@@ -54,18 +30,18 @@ internal sealed class DockerStackContainers(DockerApi engine, TimeProvider time)
         }
     }
 
-    public async Task<OneOffResult> RunAsync(OneOffRun run, int maxOutput, CancellationToken cancellationToken)
+    public async Task<OneOffResult> RunOneOffAsync(OneOffRun run, int maxOutput, CancellationToken cancellationToken)
     {
         if (run.Command.Count == 0)
         {
             throw new ArgumentException("a one-off run needs a command", nameof(run));
         }
 
-        var template = await _docker.Containers.InspectContainerAsync(run.Template, cancellationToken);
-        var created = await _docker.Containers.CreateContainerAsync(Parameters(template, run), cancellationToken);
+        var template = await _pipeline.CallAsync("inspect", run.Template, token => _docker.Containers.InspectContainerAsync(run.Template, token), cancellationToken);
+        var created = await _pipeline.CallAsync("create", run.Name, token => _docker.Containers.CreateContainerAsync(Parameters(template, run), token), cancellationToken);
         try
         {
-            await _docker.Containers.StartContainerAsync(created.ID, new ContainerStartParameters(), cancellationToken);
+            await _pipeline.CallAsync("start", run.Name, token => _docker.Containers.StartContainerAsync(created.ID, new ContainerStartParameters(), token), cancellationToken);
             var (exitCode, timedOut) = await WaitForExitAsync(created.ID, run.Timeout, cancellationToken);
             var output = await OutputAsync(created.ID, maxOutput, cancellationToken);
             return new OneOffResult(timedOut ? -1 : exitCode, output, timedOut, template.Image);
@@ -76,6 +52,32 @@ internal sealed class DockerStackContainers(DockerApi engine, TimeProvider time)
             await RemoveQuietlyAsync(created.ID);
         }
     }
+
+    public async Task<string> RunThrowawayAsync(string name, string image, IReadOnlyList<string> environment, IReadOnlyDictionary<string, string> labels, CancellationToken cancellationToken)
+    {
+        var created = await _pipeline.CallAsync("create", name, token => _docker.Containers.CreateContainerAsync(new CreateContainerParameters
+        {
+            Name = name,
+            Image = image,
+            Env = environment.ToList(),
+            Labels = new Dictionary<string, string>(labels),
+            HostConfig = new HostConfig { NetworkMode = "none" },
+        }, token), cancellationToken);
+        try
+        {
+            await _pipeline.CallAsync("start", name, token => _docker.Containers.StartContainerAsync(created.ID, new ContainerStartParameters(), token), cancellationToken);
+        }
+        catch
+        {
+            await RemoveThrowawayAsync(created.ID, CancellationToken.None);
+            throw;
+        }
+
+        return created.ID;
+    }
+
+    public Task RemoveThrowawayAsync(string nameOrId, CancellationToken cancellationToken) =>
+        DockerCalls.OrNothingAsync(() => _pipeline.CallAsync("remove", nameOrId, token => _docker.Containers.RemoveContainerAsync(nameOrId, new ContainerRemoveParameters { Force = true, RemoveVolumes = true }, token), cancellationToken));
 
     private static CreateContainerParameters Parameters(ContainerInspectResponse template, OneOffRun run)
     {
@@ -139,7 +141,7 @@ internal sealed class DockerStackContainers(DockerApi engine, TimeProvider time)
         var deadline = time.GetUtcNow() + timeout;
         while (true)
         {
-            var state = (await _docker.Containers.InspectContainerAsync(id, cancellationToken)).State;
+            var state = (await _pipeline.CallAsync("inspect", id, token => _docker.Containers.InspectContainerAsync(id, token), cancellationToken)).State;
             if (state is { Running: false } && state.Status is "exited" or "dead")
             {
                 return (state.ExitCode, false);
@@ -149,7 +151,7 @@ internal sealed class DockerStackContainers(DockerApi engine, TimeProvider time)
             {
                 try
                 {
-                    await _docker.Containers.KillContainerAsync(id, new ContainerKillParameters(), cancellationToken);
+                    await _pipeline.CallAsync("kill", id, token => _docker.Containers.KillContainerAsync(id, new ContainerKillParameters(), token), cancellationToken);
                 }
                 catch (DockerApiException e) when (e.StatusCode is HttpStatusCode.Conflict or HttpStatusCode.NotFound)
                 {
@@ -165,12 +167,12 @@ internal sealed class DockerStackContainers(DockerApi engine, TimeProvider time)
 
     private async Task<string> OutputAsync(string id, int maxOutput, CancellationToken cancellationToken)
     {
-        using var stream = await _docker.Containers.GetContainerLogsAsync(id, new ContainerLogsParameters
+        using var stream = await _pipeline.CallAsync("logs", id, token => _docker.Containers.GetContainerLogsAsync(id, new ContainerLogsParameters
         {
             ShowStdout = true,
             ShowStderr = true,
             Follow = false,
-        }, cancellationToken);
+        }, token), cancellationToken);
 
         // Read frame by frame so stdout and stderr keep the order they were written in.
         var text = new StringBuilder();
@@ -198,13 +200,8 @@ internal sealed class DockerStackContainers(DockerApi engine, TimeProvider time)
 
     private async Task RemoveQuietlyAsync(string id)
     {
-        try
-        {
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-            await _docker.Containers.RemoveContainerAsync(id, new ContainerRemoveParameters { Force = true, RemoveVolumes = false }, timeout.Token);
-        }
-        catch (DockerApiException e) when (e.StatusCode == HttpStatusCode.NotFound)
-        {
-        }
+        // Its own deadline: called when the caller may have given up already.
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await DockerCalls.OrNothingAsync(() => _pipeline.CallAsync("remove", id, token => _docker.Containers.RemoveContainerAsync(id, new ContainerRemoveParameters { Force = true, RemoveVolumes = false }, token), timeout.Token));
     }
 }
