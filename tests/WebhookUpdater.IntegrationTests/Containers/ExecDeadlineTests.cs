@@ -13,7 +13,7 @@ public sealed class ExecDeadlineTests(DockerFixture docker) : DockerTest
 
     private static readonly TimeSpan Margin = TimeSpan.FromSeconds(10);
 
-    private readonly EngineLifecycle _engine = new(new() { ["Docker:ExecTimeout"] = "00:01:00" });
+    private readonly EngineDoor _engine = new(new() { ["Docker:ExecTimeout"] = "00:01:00" });
 
     public override async ValueTask DisposeAsync()
     {
@@ -56,7 +56,7 @@ public sealed class ExecDeadlineTests(DockerFixture docker) : DockerTest
     public async Task The_setting_bounds_a_command_when_the_step_gives_no_budget()
     {
         var name = await RunAppAsync("exec-setting");
-        using var engine = new EngineLifecycle(new() { ["Docker:ExecTimeout"] = "00:00:02" });
+        using var engine = new EngineDoor(new() { ["Docker:ExecTimeout"] = "00:00:02" });
 
         var result = await engine.Containers.ExecAsync(name, ["sleep", "100003"], CancellationToken.None);
 
@@ -99,7 +99,7 @@ public sealed class ExecDeadlineTests(DockerFixture docker) : DockerTest
     public async Task A_streamed_command_that_stops_writing_is_killed_at_the_stall_timeout()
     {
         var name = await RunAppAsync("exec-stall");
-        using var engine = new EngineLifecycle(new() { ["Docker:StallTimeout"] = "00:00:02" });
+        using var engine = new EngineDoor(new() { ["Docker:StallTimeout"] = "00:00:02" });
         var clock = Stopwatch.StartNew();
 
         await using var output = await engine.Containers.ExecReadAsync(name, ["/bin/sh", "-c", "echo first; sleep 100005"], [], CancellationToken.None);

@@ -7,7 +7,7 @@ public sealed class BackupPlannerTests
 {
     /// <summary>
     /// Containers as Docker would describe them: labels, environment, mounts. A proxy rather than
-    /// a class, so members other branches add to IContainerLifecycle need nothing here.
+    /// a class, so look-ups the planner never makes need nothing here.
     /// </summary>
     private sealed class Containers
     {
@@ -19,20 +19,19 @@ public sealed class BackupPlannerTests
             return this;
         }
 
-        private ContainerStatus Status(string name) =>
-            new(name + "-id", name, "sha256:1", "running", true, false, 0, 0, null, _all[name].Labels);
+        private ContainerInfo Status(string name) =>
+            new(name + "-id", name, "app", "sha256:1", "running", true, false, 0, 0, null, _all[name].Labels, [], _all[name].Mounts);
 
-        public static implicit operator BackupPlanner(Containers containers) => new(containers.Lifecycle());
+        public static implicit operator BackupPlanner(Containers containers) => new(containers.Lookup());
 
-        public IContainerLifecycle Lifecycle()
+        public IContainerLookup Lookup()
         {
-            var proxy = System.Reflection.DispatchProxy.Create<IContainerLifecycle, Proxy>();
+            var proxy = System.Reflection.DispatchProxy.Create<IContainerLookup, Proxy>();
             ((Proxy)(object)proxy).Answer = (method, args) => method switch
             {
-                nameof(IContainerLifecycle.StatusAsync) => Task.FromResult(_all.ContainsKey((string)args[0]!) ? Status((string)args[0]!) : null),
-                nameof(IContainerLifecycle.DataMountsAsync) => Task.FromResult<IReadOnlyList<DataMount>>(_all[(string)args[0]!].Mounts),
-                nameof(IContainerLifecycle.EnvironmentAsync) => Task.FromResult<IReadOnlyList<string>?>(_all.TryGetValue((string)args[0]!, out var c) ? c.Env : null),
-                nameof(IContainerLifecycle.ListAsync) => Task.FromResult<IReadOnlyList<ContainerStatus>>(_all.Keys.Select(Status).ToList()),
+                nameof(IContainerLookup.FindAsync) => Task.FromResult(_all.ContainsKey((string)args[0]!) ? Status((string)args[0]!) : null),
+                nameof(IContainerLookup.EnvironmentAsync) => Task.FromResult<IReadOnlyList<string>?>(_all.TryGetValue((string)args[0]!, out var c) ? c.Env : null),
+                nameof(IContainerLookup.ListAsync) => Task.FromResult<IReadOnlyList<ContainerInfo>>(_all.Keys.Select(Status).ToList()),
                 _ => throw new NotSupportedException($"the planner should not call {method}"),
             };
             return proxy;

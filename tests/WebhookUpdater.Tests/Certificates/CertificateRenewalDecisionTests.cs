@@ -1,3 +1,4 @@
+using WebhookUpdater.Containers;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Time.Testing;
@@ -178,17 +179,29 @@ public sealed class CertificateRenewalDecisionTests
         public IDisposable? OnChange(Action<CertificatesOptions, string?> listener) => null;
     }
 
-    private sealed class TwoCertbots(FakeCertificateStack inner, Exception? failure = null) : WebhookUpdater.Containers.IStackContainers
+    /// <summary>The stack with two containers labelled as certbot (or an engine that does not answer the label look-up).</summary>
+    private sealed class TwoCertbots(FakeCertificateStack inner, Exception? failure = null) : IContainerLookup
     {
-        public Task<IReadOnlyList<string>> FindByLabelAsync(string key, string value, CancellationToken cancellationToken) =>
-            failure is null ? Task.FromResult<IReadOnlyList<string>>(["certbot-1", "certbot-2"]) : Task.FromException<IReadOnlyList<string>>(failure);
+        public Task<IReadOnlyList<ContainerInfo>> ListByLabelAsync(string key, string value, CancellationToken cancellationToken) =>
+            failure is null
+                ? Task.FromResult<IReadOnlyList<ContainerInfo>>([Certbot("certbot-1"), Certbot("certbot-2")])
+                : Task.FromException<IReadOnlyList<ContainerInfo>>(failure);
 
-        public Task<WebhookUpdater.Containers.OneOffResult> RunAsync(WebhookUpdater.Containers.OneOffRun run, int maxOutput, CancellationToken cancellationToken) =>
-            inner.RunAsync(run, maxOutput, cancellationToken);
+        private static ContainerInfo Certbot(string name) =>
+            new(name, name, "certbot/certbot", "sha256:c", "exited", false, false, 0, 0, null, new Dictionary<string, string> { ["webhook-updater.role"] = "certbot" }, [], []);
 
-        public Task<Stream?> TryArchiveAsync(string nameOrId, string path, CancellationToken cancellationToken) =>
-            inner.TryArchiveAsync(nameOrId, path, cancellationToken);
+        public Task<ContainerInfo?> FindAsync(string nameOrId, CancellationToken cancellationToken) => inner.FindAsync(nameOrId, cancellationToken);
 
-        public Task RemoveLeftoversAsync(string key, string value, CancellationToken cancellationToken) => Task.CompletedTask;
+        public Task<IReadOnlyList<ContainerInfo>> FindByRepositoryAsync(ImageReference repository, CancellationToken cancellationToken) => inner.FindByRepositoryAsync(repository, cancellationToken);
+
+        public Task<IReadOnlyList<ContainerInfo>> ListAsync(CancellationToken cancellationToken) => inner.ListAsync(cancellationToken);
+
+        public Task<ContainerImage?> ImageAsync(string reference, CancellationToken cancellationToken) => inner.ImageAsync(reference, cancellationToken);
+
+        public Task<IReadOnlyList<string>?> EnvironmentAsync(string nameOrId, CancellationToken cancellationToken) => inner.EnvironmentAsync(nameOrId, cancellationToken);
+
+        public Task<string> LogTailAsync(string nameOrId, int lines, CancellationToken cancellationToken) => inner.LogTailAsync(nameOrId, lines, cancellationToken);
+
+        public Task<string> PingAsync(CancellationToken cancellationToken) => inner.PingAsync(cancellationToken);
     }
 }

@@ -13,7 +13,7 @@ namespace WebhookUpdater.Tests.Certificates;
 /// symlinks into archive/ (as certbot writes them), a certbot run that may issue a new
 /// certificate, and an nginx whose nginx -t / reload answers are set by the test.
 /// </summary>
-internal sealed class FakeCertificateStack : IStackContainers, IContainerLifecycle
+internal sealed class FakeCertificateStack : IContainerLookup, IContainerActions
 {
     private readonly Dictionary<string, List<string>> _archive = [];
 
@@ -56,10 +56,10 @@ internal sealed class FakeCertificateStack : IStackContainers, IContainerLifecyc
         return certificate.SerialNumber;
     }
 
-    public Task<IReadOnlyList<string>> FindByLabelAsync(string key, string value, CancellationToken cancellationToken) =>
-        Task.FromResult<IReadOnlyList<string>>(key == "webhook-updater.role" && RoleLabels.TryGetValue(value, out var name) ? [name] : []);
+    public Task<IReadOnlyList<ContainerInfo>> ListByLabelAsync(string key, string value, CancellationToken cancellationToken) =>
+        Task.FromResult<IReadOnlyList<ContainerInfo>>(key == "webhook-updater.role" && RoleLabels.TryGetValue(value, out var name) ? [Info(name)] : []);
 
-    public async Task<OneOffResult> RunAsync(OneOffRun run, int maxOutput, CancellationToken cancellationToken)
+    public async Task<OneOffResult> RunOneOffAsync(OneOffRun run, int maxOutput, CancellationToken cancellationToken)
     {
         Calls.Enqueue($"run {run.Template}: {string.Join(' ', run.Command)}");
         if (HoldCertbot is { } hold)
@@ -121,13 +121,16 @@ internal sealed class FakeCertificateStack : IStackContainers, IContainerLifecyc
     public Task<IReadOnlyList<string>?> EnvironmentAsync(string nameOrId, CancellationToken cancellationToken) =>
         throw new NotSupportedException();
 
-    public Task<IReadOnlyList<ContainerStatus>> ListAsync(CancellationToken cancellationToken) =>
+    public Task<IReadOnlyList<ContainerInfo>> ListAsync(CancellationToken cancellationToken) =>
         throw new NotSupportedException();
 
-    public Task<ContainerStatus?> StatusAsync(string nameOrId, CancellationToken cancellationToken) =>
-        Task.FromResult<ContainerStatus?>(new ContainerStatus(nameOrId, nameOrId, "sha256:x", NginxRunning ? "running" : "exited", NginxRunning, false, 0, 0, null, new Dictionary<string, string>()));
+    public Task<ContainerInfo?> FindAsync(string nameOrId, CancellationToken cancellationToken) =>
+        Task.FromResult<ContainerInfo?>(Info(nameOrId));
 
-    public Task<ExecResult> ExecAsync(string nameOrId, IReadOnlyList<string> command, CancellationToken cancellationToken)
+    private ContainerInfo Info(string name) =>
+        new(name, name, "nginx", "sha256:x", NginxRunning ? "running" : "exited", NginxRunning, false, 0, 0, null, new Dictionary<string, string>(), [], []);
+
+    public Task<ExecResult> ExecAsync(string nameOrId, IReadOnlyList<string> command, TimeSpan budget, CancellationToken cancellationToken)
     {
         var line = string.Join(' ', command);
         Calls.Enqueue($"exec {nameOrId}: {line}");
@@ -155,9 +158,17 @@ internal sealed class FakeCertificateStack : IStackContainers, IContainerLifecyc
 
     public Task UnpauseAsync(string nameOrId, CancellationToken cancellationToken) => throw new NotSupportedException();
 
-    public Task<PulledImage> PullAsync(ImageReference image, IProgress<string> progress, CancellationToken cancellationToken) => throw new NotSupportedException();
+    public Task<ContainerImage> PullAsync(ImageReference image, IProgress<string> progress, CancellationToken cancellationToken) => throw new NotSupportedException();
 
-    public Task<IReadOnlyList<DataMount>> DataMountsAsync(string nameOrId, CancellationToken cancellationToken) => throw new NotSupportedException();
+    public Task<IReadOnlyList<ContainerInfo>> FindByRepositoryAsync(ImageReference repository, CancellationToken cancellationToken) => throw new NotSupportedException();
+
+    public Task<ContainerImage?> ImageAsync(string reference, CancellationToken cancellationToken) => throw new NotSupportedException();
+
+    public Task<string> PingAsync(CancellationToken cancellationToken) => Task.FromResult("fake engine");
+
+    public Task<string> RunThrowawayAsync(string name, string image, IReadOnlyList<string> environment, IReadOnlyDictionary<string, string> labels, CancellationToken cancellationToken) => throw new NotSupportedException();
+
+    public Task RemoveThrowawayAsync(string nameOrId, CancellationToken cancellationToken) => throw new NotSupportedException();
 
     public Task<Stream> ArchiveAsync(string nameOrId, string path, CancellationToken cancellationToken) => throw new NotSupportedException();
 

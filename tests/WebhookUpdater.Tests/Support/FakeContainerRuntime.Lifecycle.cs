@@ -7,14 +7,14 @@ namespace WebhookUpdater.Tests.Support;
 /// stopped as Docker would, an image marked as exiting stops right after its start, and every
 /// change is written to <see cref="Operations"/> so a test can read the order of things.
 /// </summary>
-internal sealed partial class FakeContainerRuntime : IContainerLifecycle
+internal sealed partial class FakeContainerRuntime : IContainerActions
 {
     private readonly Lock _lock = new();
 
     private readonly HashSet<string> _exitingImages = [];
 
     /// <summary>What the registry serves now for any pull; null: the pull fails with "not found".</summary>
-    public PulledImage? Published { get; set; }
+    public ContainerImage? Published { get; set; }
 
     /// <summary>The changes made, in order: "create NAME", "stop NAME", "rename OLD NEW", "start NAME ID", "remove NAME".</summary>
     public List<string> Operations { get; } = [];
@@ -23,7 +23,7 @@ internal sealed partial class FakeContainerRuntime : IContainerLifecycle
     public Dictionary<string, string> Failures { get; } = [];
 
     /// <summary>Publishes an image whose containers exit at once (a version that does not start).</summary>
-    public PulledImage PublishExiting(string repository, string digest)
+    public ContainerImage PublishExiting(string repository, string digest)
     {
         var image = Publish(repository, digest);
         lock (_lock)
@@ -35,9 +35,9 @@ internal sealed partial class FakeContainerRuntime : IContainerLifecycle
     }
 
     /// <summary>Makes <paramref name="digest"/> what the registry serves for the repository.</summary>
-    public PulledImage Publish(string repository, string digest)
+    public ContainerImage Publish(string repository, string digest)
     {
-        Published = new PulledImage("sha256:" + digest[^64..].Replace('0', 'f'), [$"{repository}@{digest}"]);
+        Published = new ContainerImage("sha256:" + digest[^64..].Replace('0', 'f'), [$"{repository}@{digest}"]);
         return Published;
     }
 
@@ -50,17 +50,9 @@ internal sealed partial class FakeContainerRuntime : IContainerLifecycle
         }
     }
 
-    public ContainerSnapshot? Named(string name) => _containers.TryGetValue(name, out var container) ? container : null;
+    public ContainerInfo? Named(string name) => _containers.TryGetValue(name, out var container) ? container : null;
 
-    public Task<ContainerStatus?> StatusAsync(string nameOrId, CancellationToken cancellationToken)
-    {
-        var container = Lookup(nameOrId);
-        return Task.FromResult(container is null ? null : new ContainerStatus(
-            container.Id, container.Name, container.ImageId, container.State, container.State is "running" or "paused", false, 0,
-            container.State == "exited" ? 1 : 0, null, container.Labels));
-    }
-
-    public Task<PulledImage> PullAsync(ImageReference image, IProgress<string> progress, CancellationToken cancellationToken)
+    public Task<ContainerImage> PullAsync(ImageReference image, IProgress<string> progress, CancellationToken cancellationToken)
     {
         Fail("pull");
         return Published is { } published ? Task.FromResult(published) : throw new InvalidOperationException($"pulling {image} failed: manifest unknown: not found");
@@ -88,7 +80,7 @@ internal sealed partial class FakeContainerRuntime : IContainerLifecycle
     public Task StopAsync(string nameOrId, CancellationToken cancellationToken)
     {
         Fail("stop");
-        Change(nameOrId, container => container with { State = container.State == "running" ? "exited" : container.State }, "stop");
+        Change(nameOrId, container => container.Running ? InState(container, "exited") : container, "stop");
         return Task.CompletedTask;
     }
 
@@ -98,7 +90,7 @@ internal sealed partial class FakeContainerRuntime : IContainerLifecycle
         lock (_lock)
         {
             var container = Lookup(nameOrId) ?? throw new InvalidOperationException($"No such container: {nameOrId}");
-            _containers[container.Name] = container with { State = _exitingImages.Contains(container.ImageId) ? "exited" : "running" };
+            _containers[container.Name] = InState(container, _exitingImages.Contains(container.ImageId) ? "exited" : "running");
             Operations.Add($"start {container.Name} {container.Id}");
         }
 
@@ -108,14 +100,14 @@ internal sealed partial class FakeContainerRuntime : IContainerLifecycle
     public Task PauseAsync(string nameOrId, CancellationToken cancellationToken)
     {
         Fail("pause");
-        Change(nameOrId, container => container with { State = container.State == "running" ? "paused" : container.State }, "pause");
+        Change(nameOrId, container => container.Status == "running" ? InState(container, "paused") : container, "pause");
         return Task.CompletedTask;
     }
 
     public Task UnpauseAsync(string nameOrId, CancellationToken cancellationToken)
     {
         Fail("unpause");
-        Change(nameOrId, container => container with { State = container.State == "paused" ? "running" : container.State }, "unpause");
+        Change(nameOrId, container => container.Status == "paused" ? InState(container, "running") : container, "unpause");
         return Task.CompletedTask;
     }
 
@@ -145,14 +137,13 @@ internal sealed partial class FakeContainerRuntime : IContainerLifecycle
                 throw new InvalidOperationException($"Conflict: the name {name} is already in use");
             }
 
-            var created = old with
+            var created = InState(old, "created") with
             {
                 Id = Convert.ToHexStringLower(Guid.NewGuid().ToByteArray()) + Convert.ToHexStringLower(Guid.NewGuid().ToByteArray()),
                 Name = name,
                 ConfiguredImage = image,
                 ImageId = Published?.Id ?? old.ImageId,
                 RepoDigests = Published?.RepoDigests ?? old.RepoDigests,
-                State = "created",
             };
             _containers[name] = created;
             Operations.Add($"create {name}");
@@ -160,19 +151,16 @@ internal sealed partial class FakeContainerRuntime : IContainerLifecycle
         }
     }
 
-    public Task<string> LogTailAsync(string nameOrId, int lines, CancellationToken cancellationToken) =>
-        Task.FromResult(Lookup(nameOrId) is { State: "exited" } ? "app: cannot start: configuration error" : "");
-
-    public Task<IReadOnlyList<DataMount>> DataMountsAsync(string nameOrId, CancellationToken cancellationToken) => Task.FromResult<IReadOnlyList<DataMount>>([]);
-
     public Task<Stream> ArchiveAsync(string nameOrId, string path, CancellationToken cancellationToken) => throw new NotSupportedException("the fake engine keeps no files");
+
+    public Task<Stream?> TryArchiveAsync(string nameOrId, string path, CancellationToken cancellationToken) => throw new NotSupportedException("the fake engine keeps no files");
 
     public Task ExtractAsync(string nameOrId, string path, Stream tar, CancellationToken cancellationToken) => throw new NotSupportedException("the fake engine keeps no files");
 
     public Task<ExecResult> RunWithVolumesOfAsync(string volumesOf, string image, IReadOnlyList<string> command, TimeSpan timeout, CancellationToken cancellationToken) =>
         throw new NotSupportedException("the fake engine runs no commands");
 
-    public Task<ExecResult> ExecAsync(string nameOrId, IReadOnlyList<string> command, CancellationToken cancellationToken) => Task.FromResult(new ExecResult(0, ""));
+    public Task<ExecResult> ExecAsync(string nameOrId, IReadOnlyList<string> command, TimeSpan budget, CancellationToken cancellationToken) => Task.FromResult(new ExecResult(0, ""));
 
     public Task<IExecOutput> ExecReadAsync(string nameOrId, IReadOnlyList<string> command, IReadOnlyList<string> environment, CancellationToken cancellationToken) =>
         throw new NotSupportedException("the fake engine runs no commands");
@@ -180,24 +168,20 @@ internal sealed partial class FakeContainerRuntime : IContainerLifecycle
     public Task<ExecResult> ExecWriteAsync(string nameOrId, IReadOnlyList<string> command, IReadOnlyList<string> environment, Stream input, CancellationToken cancellationToken) =>
         throw new NotSupportedException("the fake engine runs no commands");
 
-    public Task<IReadOnlyList<string>?> EnvironmentAsync(string nameOrId, CancellationToken cancellationToken) =>
-        Task.FromResult<IReadOnlyList<string>?>(Lookup(nameOrId) is null ? null : []);
+    public Task<OneOffResult> RunOneOffAsync(OneOffRun run, int maxOutput, CancellationToken cancellationToken) =>
+        throw new NotSupportedException("the fake engine runs no commands");
 
-    public async Task<IReadOnlyList<ContainerStatus>> ListAsync(CancellationToken cancellationToken)
-    {
-        var all = new List<ContainerStatus>();
-        foreach (var container in _containers.Values)
-        {
-            all.Add((await StatusAsync(container.Id, cancellationToken))!);
-        }
+    public Task RemoveLeftoversAsync(string key, string value, CancellationToken cancellationToken) => Task.CompletedTask;
 
-        return all;
-    }
+    public Task<string> RunThrowawayAsync(string name, string image, IReadOnlyList<string> environment, IReadOnlyDictionary<string, string> labels, CancellationToken cancellationToken) =>
+        throw new NotSupportedException("the fake engine runs no throwaway containers");
 
-    private ContainerSnapshot? Lookup(string nameOrId) =>
+    public Task RemoveThrowawayAsync(string nameOrId, CancellationToken cancellationToken) => Task.CompletedTask;
+
+    private ContainerInfo? Lookup(string nameOrId) =>
         _containers.TryGetValue(nameOrId, out var byName) ? byName : _containers.Values.FirstOrDefault(c => c.Id == nameOrId);
 
-    private void Change(string nameOrId, Func<ContainerSnapshot, ContainerSnapshot> change, string operation)
+    private void Change(string nameOrId, Func<ContainerInfo, ContainerInfo> change, string operation)
     {
         lock (_lock)
         {

@@ -4,9 +4,9 @@ using WebhookUpdater.Containers;
 namespace WebhookUpdater.Tests.Support;
 
 /// <summary>An in-memory engine for the fast tests: containers are what the test says they are.</summary>
-internal sealed partial class FakeContainerRuntime : IContainerRuntime
+internal sealed partial class FakeContainerRuntime : IContainerLookup
 {
-    private readonly ConcurrentDictionary<string, ContainerSnapshot> _containers = new();
+    private readonly ConcurrentDictionary<string, ContainerInfo> _containers = new();
 
     public Exception? Failure { get; set; }
 
@@ -15,7 +15,7 @@ internal sealed partial class FakeContainerRuntime : IContainerRuntime
     /// <summary>Holds back the answer to a container look-up (an engine slow to inspect) until released.</summary>
     public TaskCompletionSource? InspectGate { get; set; }
 
-    public ContainerSnapshot Add(string name, string image, string? policy = null, string? repoDigest = null, IReadOnlyDictionary<string, string>? moreLabels = null)
+    public ContainerInfo Add(string name, string image, string? policy = null, string? repoDigest = null, IReadOnlyDictionary<string, string>? moreLabels = null)
     {
         var labels = new Dictionary<string, string>(moreLabels ?? new Dictionary<string, string>());
         if (policy is not null)
@@ -23,14 +23,20 @@ internal sealed partial class FakeContainerRuntime : IContainerRuntime
             labels["update.policy"] = policy;
         }
 
-        var container = new ContainerSnapshot(
+        var container = InState(new ContainerInfo(
             Id: Convert.ToHexStringLower(Guid.NewGuid().ToByteArray()) + Convert.ToHexStringLower(Guid.NewGuid().ToByteArray()),
             Name: name,
             ConfiguredImage: image,
             ImageId: "sha256:" + new string('a', 64),
+            Status: "",
+            Running: false,
+            Restarting: false,
+            RestartCount: 0,
+            ExitCode: 0,
+            Health: null,
             Labels: labels,
             RepoDigests: repoDigest is null ? [] : [repoDigest],
-            State: "running");
+            Mounts: []), "running");
         _containers[name] = container;
         return container;
     }
@@ -40,7 +46,7 @@ internal sealed partial class FakeContainerRuntime : IContainerRuntime
         _containers.TryRemove(name, out _);
     }
 
-    public async Task<ContainerSnapshot?> FindAsync(string nameOrId, CancellationToken cancellationToken)
+    public async Task<ContainerInfo?> FindAsync(string nameOrId, CancellationToken cancellationToken)
     {
         Interlocked.Increment(ref Calls);
         if (Failure is not null)
@@ -56,7 +62,7 @@ internal sealed partial class FakeContainerRuntime : IContainerRuntime
         return _containers.Values.FirstOrDefault(c => c.Name == nameOrId || c.Id == nameOrId || (nameOrId.Length >= 12 && c.Id.StartsWith(nameOrId, StringComparison.Ordinal)));
     }
 
-    public Task<IReadOnlyList<ContainerSnapshot>> FindByRepositoryAsync(ImageReference repository, CancellationToken cancellationToken)
+    public Task<IReadOnlyList<ContainerInfo>> FindByRepositoryAsync(ImageReference repository, CancellationToken cancellationToken)
     {
         Interlocked.Increment(ref Calls);
         if (Failure is not null)
@@ -64,12 +70,31 @@ internal sealed partial class FakeContainerRuntime : IContainerRuntime
             throw Failure;
         }
 
-        IReadOnlyList<ContainerSnapshot> found = _containers.Values
+        IReadOnlyList<ContainerInfo> found = _containers.Values
             .Where(c => ImageReference.TryParse(c.ConfiguredImage, out var r, out _) && r.SameRepository(repository))
             .OrderBy(c => c.Name, StringComparer.Ordinal)
             .ToList();
         return Task.FromResult(found);
     }
+
+    public Task<IReadOnlyList<ContainerInfo>> ListAsync(CancellationToken cancellationToken) =>
+        Task.FromResult<IReadOnlyList<ContainerInfo>>(_containers.Values.ToList());
+
+    public Task<IReadOnlyList<ContainerInfo>> ListByLabelAsync(string key, string value, CancellationToken cancellationToken) =>
+        Task.FromResult<IReadOnlyList<ContainerInfo>>(_containers.Values.Where(c => c.Label(key) == value).ToList());
+
+    public Task<ContainerImage?> ImageAsync(string reference, CancellationToken cancellationToken) =>
+        Task.FromResult(_containers.Values.FirstOrDefault(c => c.ImageId == reference) is { } container ? new ContainerImage(container.ImageId, container.RepoDigests) : null);
+
+    public Task<IReadOnlyList<string>?> EnvironmentAsync(string nameOrId, CancellationToken cancellationToken) =>
+        Task.FromResult<IReadOnlyList<string>?>(Lookup(nameOrId) is null ? null : []);
+
+    public Task<string> LogTailAsync(string nameOrId, int lines, CancellationToken cancellationToken) =>
+        Task.FromResult(Lookup(nameOrId) is { Status: "exited" } ? "app: cannot start: configuration error" : "");
+
+    /// <summary>The container as the engine shows it in this state; one that exited failed (exit code 1).</summary>
+    private static ContainerInfo InState(ContainerInfo container, string state) =>
+        container with { Status = state, Running = state is "running" or "paused", ExitCode = state == "exited" ? 1 : 0 };
 
     public Task<string> PingAsync(CancellationToken cancellationToken) =>
         Failure is null ? Task.FromResult("fake engine") : throw Failure;

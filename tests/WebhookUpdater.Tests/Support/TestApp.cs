@@ -72,8 +72,9 @@ internal sealed class TestApp : WebApplicationFactory<Program>
 
         builder.ConfigureTestServices(services =>
         {
-            services.RemoveAll<IContainerRuntime>();
-            services.AddSingleton<IContainerRuntime>(Containers);
+            services.RemoveAll<IContainerLookup>();
+            services.AddSingleton<IContainerLookup>(Containers);
+            services.AddKeyedSingleton<IContainerLookup>(DockerResilience.Quick, Containers);
             ConfigureServices?.Invoke(services);
         });
     }

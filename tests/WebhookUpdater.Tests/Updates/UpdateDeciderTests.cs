@@ -7,12 +7,12 @@ public sealed class UpdateDeciderTests
 {
     private const string Digest = "sha256:216a8a6e6a3f7c1f0e7c8b9a1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b8c9d0e";
 
-    private static ContainerSnapshot Container(string image, string? policy, params string[] repoDigests) => new(
-        "0123456789ab", "web", image, "sha256:" + new string('b', 64),
+    private static ContainerInfo Container(string image, string? policy, params string[] repoDigests) => new(
+        "0123456789ab", "web", image, "sha256:" + new string('b', 64), "running", true, false, 0, 0, null,
         policy is null ? new Dictionary<string, string>() : new Dictionary<string, string> { ["update.policy"] = policy },
-        repoDigests, "running");
+        repoDigests, []);
 
-    private static UpdateDecision Decide(string eventImage, ContainerSnapshot container) =>
+    private static UpdateDecision Decide(string eventImage, ContainerInfo container) =>
         UpdateDecider.Decide(ImageReference.Parse(eventImage), Digest, container);
 
     [Fact]

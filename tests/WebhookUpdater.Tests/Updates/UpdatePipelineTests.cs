@@ -31,8 +31,8 @@ public sealed class UpdatePipelineTests : IAsyncLifetime
         {
             ConfigureServices = services =>
             {
-                services.RemoveAll<IContainerLifecycle>();
-                services.AddSingleton<IContainerLifecycle>(_ => _app!.Containers);
+                services.RemoveAll<IContainerActions>();
+                services.AddSingleton<IContainerActions>(_ => _app!.Containers);
                 services.RemoveAll<IUpdateBackups>();
                 services.AddSingleton<IUpdateBackups>(_backups);
                 services.RemoveAll<IUpdateJournal>();
@@ -79,7 +79,7 @@ public sealed class UpdatePipelineTests : IAsyncLifetime
             [$"create {Name}.new", $"rename {Name} {Name}.old", $"rename {Name}.new {Name}", $"stop {Name}.old", $"start {Name} {job.NewContainerId}", $"remove {Name}.old"],
             Engine.Operations);
         Assert.Equal(["check", "backup", "pull", "create", "recreate", "health-gate", "cleanup"], job.Steps.Select(s => s.Name));
-        Assert.Equal("running", Engine.Named(Name)!.State);
+        Assert.Equal("running", Engine.Named(Name)!.Status);
         Assert.NotEqual(old.Id, Engine.Named(Name)!.Id);
         Assert.Equal("set-1", job.BackupId);
         Assert.Equal(0, await NoticesAsync(job.Id));
@@ -98,7 +98,7 @@ public sealed class UpdatePipelineTests : IAsyncLifetime
         Assert.StartsWith("the new container failed its health gate: container exited", job.Reason, StringComparison.Ordinal);
         Assert.Contains("configuration error", job.LogTail, StringComparison.Ordinal);
         Assert.Equal(old.Id, Engine.Named(Name)!.Id);
-        Assert.Equal("running", Engine.Named(Name)!.State);
+        Assert.Equal("running", Engine.Named(Name)!.Status);
         Assert.Null(Engine.Named(Name + ".old"));
         Assert.Equal(1, Engine.Starts(job.NewContainerId!));
         Assert.Equal(1, await NoticesAsync(job.Id));
@@ -158,7 +158,7 @@ public sealed class UpdatePipelineTests : IAsyncLifetime
         Assert.Equal(JobOutcome.NothingChanged.ToText(), job.Outcome);
         Assert.Contains("invalid mount config", job.Reason, StringComparison.Ordinal);
         Assert.Equal(old.Id, Engine.Named(Name)!.Id);
-        Assert.Equal("running", Engine.Named(Name)!.State);
+        Assert.Equal("running", Engine.Named(Name)!.Status);
         Assert.Empty(Engine.Operations);
     }
 
@@ -174,7 +174,7 @@ public sealed class UpdatePipelineTests : IAsyncLifetime
         Assert.Equal(JobState.RolledBack, job.State);
         Assert.StartsWith("recreate failed: port is already allocated", job.Reason, StringComparison.Ordinal);
         Assert.Equal(old.Id, Engine.Named(Name)!.Id);
-        Assert.Equal("running", Engine.Named(Name)!.State);
+        Assert.Equal("running", Engine.Named(Name)!.Status);
         Assert.Equal(0, Engine.Starts(job.NewContainerId!));
     }
 
@@ -236,7 +236,7 @@ public sealed class UpdatePipelineTests : IAsyncLifetime
         Assert.Equal(1, Engine.Starts(job.NewContainerId!));
         Assert.Equal(0, Engine.Starts(old.Id));
         Assert.Equal(job.NewContainerId, Engine.Named(Name)!.Id);
-        Assert.Equal("running", Engine.Named(Name)!.State);
+        Assert.Equal("running", Engine.Named(Name)!.Status);
         Assert.Null(Engine.Named(Name + ".old"));
         Assert.Null(Engine.Named(Name + ".new"));
         Assert.Equal(["set-1"], _backups.Taken);
@@ -256,7 +256,7 @@ public sealed class UpdatePipelineTests : IAsyncLifetime
         Assert.StartsWith("the new container failed its health gate", job.Reason, StringComparison.Ordinal);
         Assert.Equal(1, Engine.Starts(job.NewContainerId!));
         Assert.Equal(old.Id, Engine.Named(Name)!.Id);
-        Assert.Equal("running", Engine.Named(Name)!.State);
+        Assert.Equal("running", Engine.Named(Name)!.Status);
         Assert.Null(Engine.Named(Name + ".old"));
         Assert.Null(Engine.Named(Name + ".new"));
         Assert.Equal(["set-1"], _backups.Taken);
@@ -279,7 +279,7 @@ public sealed class UpdatePipelineTests : IAsyncLifetime
         Assert.Equal(JobState.Failed, job.State);
         Assert.Equal(JobOutcome.RollbackFailed.ToText(), job.Outcome);
         Assert.Contains("its pre-update data could not be restored: the set's checksum does not match", job.Reason, StringComparison.Ordinal);
-        Assert.Equal("running", Engine.Named(Name)!.State);
+        Assert.Equal("running", Engine.Named(Name)!.Status);
         Assert.Equal(old.Id, Engine.Named(Name)!.Id);
         Assert.Equal(1, await NoticesAsync(job.Id));
     }
@@ -302,7 +302,7 @@ public sealed class UpdatePipelineTests : IAsyncLifetime
         Assert.Equal(JobState.RolledBack, job.State);
         Assert.Equal(1, Engine.Starts(job.NewContainerId!));
         Assert.Equal(old.Id, Engine.Named(Name)!.Id);
-        Assert.Equal("running", Engine.Named(Name)!.State);
+        Assert.Equal("running", Engine.Named(Name)!.Status);
     }
 
     [Fact]
@@ -318,7 +318,7 @@ public sealed class UpdatePipelineTests : IAsyncLifetime
 
         Assert.Equal(JobState.RolledBack, job.State);
         Assert.Equal(old.Id, Engine.Named(Name)!.Id);
-        Assert.Equal("running", Engine.Named(Name)!.State);
+        Assert.Equal("running", Engine.Named(Name)!.Status);
     }
 
     private async Task<JobView> RunAsync()

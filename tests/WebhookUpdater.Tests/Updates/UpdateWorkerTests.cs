@@ -25,8 +25,8 @@ public sealed class UpdateWorkerTests
     {
         ConfigureServices = services =>
         {
-            services.RemoveAll<IContainerLifecycle>();
-            services.AddSingleton(provider => (IContainerLifecycle)provider.GetRequiredService<IContainerRuntime>());
+            services.RemoveAll<IContainerActions>();
+            services.AddSingleton(provider => (IContainerActions)provider.GetRequiredService<IContainerLookup>());
         },
     };
 

@@ -6,11 +6,11 @@ using WebhookUpdater.IntegrationTests.Support;
 namespace WebhookUpdater.IntegrationTests.Containers;
 
 /// <summary>The service's own door to the engine (DOCKER_HOST), built as the service builds it, with the settings a test gives.</summary>
-internal sealed class EngineLifecycle : IDisposable
+internal sealed class EngineDoor : IDisposable
 {
     private readonly ServiceProvider _provider;
 
-    public EngineLifecycle(Dictionary<string, string?> settings)
+    public EngineDoor(Dictionary<string, string?> settings)
     {
         var configuration = new ConfigurationBuilder()
             .AddInMemoryCollection(new Dictionary<string, string?>(settings) { ["Docker:Endpoint"] = TestEnvironment.DockerHost })
@@ -23,7 +23,9 @@ internal sealed class EngineLifecycle : IDisposable
             .BuildServiceProvider();
     }
 
-    public IContainerLifecycle Containers => _provider.GetRequiredService<IContainerLifecycle>();
+    public IContainerActions Containers => _provider.GetRequiredService<IContainerActions>();
+
+    public IContainerLookup Lookup => _provider.GetRequiredService<IContainerLookup>();
 
     public void Dispose() => _provider.Dispose();
 }
