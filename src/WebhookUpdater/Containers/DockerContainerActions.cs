@@ -67,6 +67,9 @@ internal sealed partial class DockerContainerActions(
     public Task<Stream?> TryArchiveAsync(string nameOrId, string path, CancellationToken cancellationToken) =>
         OpenArchiveAsync(nameOrId, path, pathMayBeMissing: true, cancellationToken);
 
+    /// <summary>The archive API answers 404 for a missing path and for a missing container; only the first is "nothing there".</summary>
+    internal static bool IsMissingPath(DockerApiException e) => e.ResponseBody?.Contains("No such container", StringComparison.OrdinalIgnoreCase) != true;
+
     /// <summary>Bounded by progress, not by the request timeout: the stream is read for as long as bytes come.</summary>
     private async Task<Stream?> OpenArchiveAsync(string nameOrId, string path, bool pathMayBeMissing, CancellationToken cancellationToken)
     {
@@ -75,7 +78,7 @@ internal sealed partial class DockerContainerActions(
         {
             var archive = await DockerCalls.OrNothingAsync(
                 () => _pipeline.CallAsync("archive", nameOrId, token => engine.Transfers.Containers.GetArchiveFromContainerAsync(nameOrId, new ContainerPathStatParameters { Path = path }, false, token), watchdog.Token),
-                e => pathMayBeMissing && e.ResponseBody?.Contains("No such container", StringComparison.OrdinalIgnoreCase) != true);
+                e => pathMayBeMissing && IsMissingPath(e));
             if (archive is null)
             {
                 watchdog.Dispose();

@@ -29,7 +29,7 @@ public sealed class ContainerBlueprintTests
             writer.WriteNumberValue(value.Ticks * 100);
     }
 
-    private static (ContainerInspectResponse Container, ImageInspectResponse Image) Recorded(string engine)
+    internal static (ContainerInspectResponse Container, ImageInspectResponse Image) Recorded(string engine)
     {
         var folder = Path.Combine(AppContext.BaseDirectory, "Containers", "InspectData");
         var container = JsonSerializer.Deserialize<List<ContainerInspectResponse>>(File.ReadAllText(Path.Combine(folder, $"container-engine-{engine}.json")), Json)!;
