@@ -19,7 +19,7 @@ public enum BackupQuiesce
 /// database's dump show the same moment. A pause is journaled before it is made: after a crash
 /// mid-copy the next start unpauses it (<see cref="PauseRecovery"/>).
 /// </summary>
-public sealed partial class SetQuiescer(IContainerLifecycle containers, Database database, TimeProvider time, ILogger<SetQuiescer> logger)
+public sealed partial class SetQuiescer(IContainerLookup lookup, IContainerActions containers, Database database, TimeProvider time, ILogger<SetQuiescer> logger)
 {
     public static BackupQuiesce ModeOf(string container, IReadOnlyDictionary<string, string> labels) =>
         labels.GetValueOrDefault(BackupLabels.Quiesce)?.Trim().ToLowerInvariant() switch
@@ -43,7 +43,7 @@ public sealed partial class SetQuiescer(IContainerLifecycle containers, Database
         {
             foreach (var name in sources.Where(s => s.Type == BackupObjectTypes.Archive).Select(s => s.Container).Distinct(StringComparer.Ordinal))
             {
-                if (dumped.Contains(name) || await containers.StatusAsync(name, cancellationToken) is not { } status)
+                if (dumped.Contains(name) || await lookup.FindAsync(name, cancellationToken) is not { } status)
                 {
                     continue;
                 }
@@ -84,7 +84,7 @@ public sealed partial class SetQuiescer(IContainerLifecycle containers, Database
         {
             // Not the caller's token: a cancelled backup must still let go of the container.
             using var deadline = new CancellationTokenSource(TimeSpan.FromMinutes(2));
-            if (await containers.StatusAsync(id, deadline.Token) is { Status: "paused" })
+            if (await lookup.FindAsync(id, deadline.Token) is { Status: "paused" })
             {
                 await containers.UnpauseAsync(id, deadline.Token);
             }

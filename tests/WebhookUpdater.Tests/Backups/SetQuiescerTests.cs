@@ -14,7 +14,7 @@ public sealed class SetQuiescerTests : IAsyncLifetime
 
     public ValueTask DisposeAsync() => _journal.DisposeAsync();
 
-    private SetQuiescer Quiescer() => new(_engine, _journal.Database, TimeProvider.System, NullLogger<SetQuiescer>.Instance);
+    private SetQuiescer Quiescer() => new(_engine, _engine, _journal.Database, TimeProvider.System, NullLogger<SetQuiescer>.Instance);
 
     private static CancellationToken Cancel => TestContext.Current.CancellationToken;
 
@@ -22,7 +22,7 @@ public sealed class SetQuiescerTests : IAsyncLifetime
 
     private static BackupSource Dump(string container) => new(container, BackupObjectTypes.PostgresDump, "gitea", $"{container}-gitea", "gitea");
 
-    private string StateOf(string name) => _engine.Named(name)!.State;
+    private string StateOf(string name) => _engine.Named(name)!.Status;
 
     private Task<long> PausedRowsAsync() => _journal.Database.ReadAsync(
         connection => Dapper.SqlMapper.ExecuteScalarAsync<long>(connection, "SELECT COUNT(*) FROM paused_containers"), Cancel);
