@@ -92,6 +92,7 @@ public sealed class BackupsApiTests
     public async Task A_good_set_while_Docker_does_not_answer_is_a_503_that_says_what_to_check()
     {
         await using var app = new TestApp(new() { ["Docker:Endpoint"] = DeadEngine });
+        app.Containers.Failure = new HttpRequestException("connection refused");
         const string setId = "20240102-020000-daily-gitea-cccccc";
         var folder = Directory.CreateDirectory(Path.Combine(app.DataDirectory, "backups", setId)).FullName;
         var content = "a good archive"u8.ToArray();
