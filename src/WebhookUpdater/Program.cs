@@ -23,8 +23,6 @@ if (RestoreCommand.Matches(args))
 
 var builder = WebApplication.CreateBuilder(args);
 
-builder.Services.AddSingleton(TimeProvider.System);
-builder.Services.AddLazyResolution();
 builder.AddServiceDefaults();
 builder.Services.AddPersistence();
 builder.Services.AddContainers();

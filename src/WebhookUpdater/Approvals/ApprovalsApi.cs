@@ -33,6 +33,14 @@ public static class ApprovalsApi
 
     public static IServiceCollection AddApprovals(this IServiceCollection services)
     {
+        if (!services.FirstRegistrationOf(nameof(Approvals)))
+        {
+            return services;
+        }
+
+        // An approved job goes to the update queue: approvals without the worker would approve into nothing.
+        services.AddUpdates();
+        services.AddNotifications();
         services.AddOptions<ApprovalOptions>()
             .BindConfiguration(ApprovalOptions.Section)
             .Configure<IConfiguration>((options, configuration) => options.SigningKey = configuration.ReadSecret("Approvals:SigningKey"))

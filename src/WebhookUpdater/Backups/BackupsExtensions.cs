@@ -1,6 +1,10 @@
 using Microsoft.Extensions.Options;
 using WebhookUpdater.Configuration;
+using WebhookUpdater.Containers;
+using WebhookUpdater.Health;
 using WebhookUpdater.Leases;
+using WebhookUpdater.Notifications;
+using WebhookUpdater.Persistence;
 
 namespace WebhookUpdater.Backups;
 
@@ -8,6 +12,16 @@ public static class BackupsExtensions
 {
     public static IServiceCollection AddBackups(this IServiceCollection services)
     {
+        if (!services.FirstRegistrationOf(nameof(Backups)))
+        {
+            return services;
+        }
+
+        services.AddPersistence();
+        services.AddContainers();
+        services.AddHealthGate();
+        services.AddNotifications();
+        services.AddLeases();
         services.AddOptions<BackupOptions>().BindConfiguration(BackupOptions.Section)
             .Configure<IConfiguration>((options, configuration) => options.SigningKey = configuration.ReadSecret("Backups:SigningKey"))
             .ValidateOnStart();
@@ -24,18 +38,21 @@ public static class BackupsExtensions
         services.AddSingleton<BackupCatalog>();
         services.AddSingleton<BackupRetention>();
         services.AddSingleton<SetQuiescer>();
+        services.AddLazy<SetQuiescer>();
         services.AddHostedService<PauseRecovery>();
         services.AddSingleton<ContainerSnapshotter>();
         services.AddSingleton<BackupRunner>();
         services.AddSingleton<IDailyBackup>(provider => provider.GetRequiredService<BackupRunner>());
         services.AddSingleton<BackupRestorer>();
-        services.AddLeases();
         services.AddSingleton<RestoreJobs>();
+        services.AddLazy<RestoreJobs>();
         services.AddHostedService<RestoreRecovery>();
+        services.AddLazy<IDailyBackup>();
         services.AddHostedService<BackupSchedule>();
         services.AddSingleton<BackupMetrics>();
         services.AddSingleton<RestoreTestMetrics>();
         services.AddSingleton<RestoreTester>();
+        services.AddLazy<RestoreTester>();
         services.AddHostedService<RestoreTestSchedule>();
         services.AddSingleton<Observability.IStatusSection, BackupsStatus>();
         return services;

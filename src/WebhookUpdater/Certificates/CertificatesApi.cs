@@ -1,7 +1,11 @@
 using System.Globalization;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
+using WebhookUpdater.Configuration;
+using WebhookUpdater.Containers;
 using WebhookUpdater.Leases;
+using WebhookUpdater.Notifications;
+using WebhookUpdater.Persistence;
 using WebhookUpdater.Security;
 
 namespace WebhookUpdater.Certificates;
@@ -10,10 +14,19 @@ public static class CertificatesApi
 {
     public static IServiceCollection AddCertificates(this IServiceCollection services)
     {
+        if (!services.FirstRegistrationOf(nameof(Certificates)))
+        {
+            return services;
+        }
+
+        services.AddPersistence();
+        services.AddContainers();
+        services.AddNotifications();
         services.AddOptions<CertificatesOptions>().BindConfiguration(CertificatesOptions.Section).ValidateOnStart();
         services.AddSingleton<IValidateOptions<CertificatesOptions>, CertificatesOptionsValidator>();
         services.AddLeases();
         services.AddSingleton<CertificateRenewal>();
+        services.AddLazy<CertificateRenewal>();
         services.AddSingleton<Observability.IStatusSection, CertificatesStatus>();
         services.AddSingleton<CertificateMetrics>();
         services.AddHostedService(provider => new Observability.MeterActivation(provider.GetRequiredService<CertificateMetrics>()));

@@ -8,6 +8,12 @@ public static class ContainersExtensions
 {
     public static IServiceCollection AddContainers(this IServiceCollection services)
     {
+        if (!services.FirstRegistrationOf(nameof(Containers)))
+        {
+            return services;
+        }
+
+        services.AddTime();
         services.AddOptions<DockerOptions>().BindConfiguration(DockerOptions.Section).ValidateOnStart();
         services.AddSingleton<IValidateOptions<DockerOptions>, DockerOptionsValidator>();
         services.AddSingleton<DockerApi>();

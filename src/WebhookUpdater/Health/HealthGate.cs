@@ -174,6 +174,12 @@ public static class HealthExtensions
 {
     public static IServiceCollection AddHealthGate(this IServiceCollection services)
     {
+        if (!services.FirstRegistrationOf(nameof(Health)))
+        {
+            return services;
+        }
+
+        services.AddContainers();
         services.AddOptions<HealthGateOptions>().BindConfiguration(HealthGateOptions.Section)
             .Validate(o => o.StableFor >= TimeSpan.Zero && o.Timeout > TimeSpan.Zero && o.PollInterval > TimeSpan.Zero,
                 "HealthGate:StableFor must be 0 or more, HealthGate:Timeout and HealthGate:PollInterval positive (e.g. 00:00:10, 00:02:00, 00:00:00.500)")

@@ -1,4 +1,6 @@
 using Microsoft.Extensions.Options;
+using WebhookUpdater.Configuration;
+using WebhookUpdater.Persistence;
 
 namespace WebhookUpdater.Leases;
 
@@ -27,12 +29,12 @@ public static class LeasesExtensions
 {
     public static IServiceCollection AddLeases(this IServiceCollection services)
     {
-        // Every feature that takes leases calls this; the first call registers them.
-        if (services.Any(service => service.ServiceType == typeof(ContainerLeases)))
+        if (!services.FirstRegistrationOf(nameof(Leases)))
         {
             return services;
         }
 
+        services.AddPersistence();
         services.AddOptions<LeaseOptions>().BindConfiguration(LeaseOptions.Section).ValidateOnStart();
         services.AddSingleton<IValidateOptions<LeaseOptions>, LeaseOptionsValidator>();
         services.AddSingleton<ContainerLeases>();

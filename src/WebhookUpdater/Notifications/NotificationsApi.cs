@@ -3,6 +3,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using WebhookUpdater.Configuration;
 using WebhookUpdater.Notifications.Senders;
+using WebhookUpdater.Persistence;
 using WebhookUpdater.Security;
 
 namespace WebhookUpdater.Notifications;
@@ -12,6 +13,12 @@ public static class NotificationsApi
     /// <summary>Email through the sender <c>Email:Sender</c> names, behind a durable outbox.</summary>
     public static IServiceCollection AddNotifications(this IServiceCollection services)
     {
+        if (!services.FirstRegistrationOf(nameof(Notifications)))
+        {
+            return services;
+        }
+
+        services.AddPersistence();
         services.AddOptions<EmailOptions>()
             .BindConfiguration(EmailOptions.Section)
             .Configure<IConfiguration>((options, configuration) => options.Smtp.Password = configuration.ReadSecret("Email:Smtp:Password"))

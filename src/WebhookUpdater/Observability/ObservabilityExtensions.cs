@@ -2,13 +2,14 @@ using System.Runtime.CompilerServices;
 using System.Text.Json;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Options;
 using OpenTelemetry;
 using OpenTelemetry.Logs;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
+using WebhookUpdater.Configuration;
 using WebhookUpdater.Containers;
-using Microsoft.Extensions.Options;
 using WebhookUpdater.Persistence;
 using WebhookUpdater.Security;
 
@@ -37,6 +38,13 @@ public static class ObservabilityExtensions
 
     public static IHostApplicationBuilder AddServiceDefaults(this IHostApplicationBuilder builder)
     {
+        if (!builder.Services.FirstRegistrationOf(nameof(Observability)))
+        {
+            return builder;
+        }
+
+        builder.Services.AddContainers();
+        builder.Services.AddPersistence();
         var options = builder.Configuration.GetSection(ObservabilityOptions.Section).Get<ObservabilityOptions>() ?? new ObservabilityOptions();
         builder.Services.Configure<ObservabilityOptions>(builder.Configuration.GetSection(ObservabilityOptions.Section));
         builder.Services.AddProblemDetails();

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using WebhookUpdater.Configuration;
 
 namespace WebhookUpdater.Persistence;
 
@@ -6,6 +7,12 @@ public static class PersistenceExtensions
 {
     public static IServiceCollection AddPersistence(this IServiceCollection services)
     {
+        if (!services.FirstRegistrationOf(nameof(Persistence)))
+        {
+            return services;
+        }
+
+        services.AddTime();
         services.AddOptions<StoreOptions>().BindConfiguration(StoreOptions.Section).ValidateOnStart();
         services.AddSingleton<IValidateOptions<StoreOptions>, StoreOptionsValidator>();
         services.AddSingleton<Database>();

@@ -15,6 +15,11 @@ public static class SecurityExtensions
 {
     public static IServiceCollection AddAdminAccess(this IServiceCollection services)
     {
+        if (!services.FirstRegistrationOf("AdminAccess"))
+        {
+            return services;
+        }
+
         services.AddOptions<AdminOptions>()
             .BindConfiguration(AdminOptions.Section)
             .Configure<IConfiguration>((options, configuration) => options.Token = configuration.ReadSecret("Admin:Token"))

@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.HttpOverrides;
 using Microsoft.Extensions.Options;
+using WebhookUpdater.Configuration;
 
 namespace WebhookUpdater.Security;
 
@@ -49,6 +50,11 @@ public static class ProxyExtensions
 {
     public static IServiceCollection AddReverseProxy(this IServiceCollection services)
     {
+        if (!services.FirstRegistrationOf("ReverseProxy"))
+        {
+            return services;
+        }
+
         services.AddOptions<ProxyOptions>().BindConfiguration(ProxyOptions.Section).ValidateOnStart();
         services.AddSingleton<IValidateOptions<ProxyOptions>, ProxyOptionsValidator>();
         services.AddOptions<ForwardedHeadersOptions>().Configure<IOptions<ProxyOptions>>((forwarded, proxy) =>

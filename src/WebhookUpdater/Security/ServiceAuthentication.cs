@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.DataProtection.KeyManagement;
 using Microsoft.AspNetCore.DataProtection.Repositories;
 using Microsoft.AspNetCore.DataProtection.XmlEncryption;
 using Microsoft.Extensions.Options;
+using WebhookUpdater.Configuration;
 using WebhookUpdater.Persistence;
 
 namespace WebhookUpdater.Security;
@@ -37,6 +38,13 @@ public static class ServiceAuthenticationExtensions
     /// </summary>
     public static IServiceCollection AddServiceAuthentication(this IServiceCollection services)
     {
+        if (!services.FirstRegistrationOf("Authentication"))
+        {
+            return services;
+        }
+
+        services.AddAdminAccess();
+        services.AddPersistence();
         services.AddAuthentication()
             .AddScheme<BearerSecretOptions, BearerSecretHandler>(AuthSchemes.Admin, options =>
                 options.Secret = provider => provider.GetRequiredService<IOptionsMonitor<AdminOptions>>().CurrentValue.Token);

@@ -8,6 +8,7 @@ using Microsoft.AspNetCore.Authentication.Cookies;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 using WebhookUpdater.Approvals;
+using WebhookUpdater.Configuration;
 using WebhookUpdater.Security;
 
 namespace WebhookUpdater.Status;
@@ -30,6 +31,14 @@ public static class StatusApi
 
     public static IServiceCollection AddStatusPage(this IServiceCollection services)
     {
+        if (!services.FirstRegistrationOf(nameof(Status)))
+        {
+            return services;
+        }
+
+        // The page shows the jobs and decides waiting ones (ApprovalService), with the admin token's session.
+        services.AddApprovals();
+        services.AddAdminAccess();
         services.AddSingleton<StatusReport>();
         services.AddAuthentication().AddCookie(AuthSchemes.StatusCookie, cookie =>
         {

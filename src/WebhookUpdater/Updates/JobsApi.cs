@@ -1,5 +1,11 @@
 using Microsoft.AspNetCore.Http.HttpResults;
+using WebhookUpdater.Backups;
+using WebhookUpdater.Configuration;
+using WebhookUpdater.Containers;
+using WebhookUpdater.Health;
 using WebhookUpdater.Leases;
+using WebhookUpdater.Notifications;
+using WebhookUpdater.Persistence;
 using WebhookUpdater.Security;
 
 namespace WebhookUpdater.Updates;
@@ -8,21 +14,33 @@ public static class JobsApi
 {
     public static IServiceCollection AddUpdates(this IServiceCollection services)
     {
+        if (!services.FirstRegistrationOf(nameof(Updates)))
+        {
+            return services;
+        }
+
+        services.AddPersistence();
+        services.AddContainers();
+        services.AddBackups();
+        services.AddHealthGate();
+        services.AddNotifications();
+        services.AddLeases();
         services.AddOptions<UpdateOptions>().BindConfiguration(UpdateOptions.Section)
             .Validate(o => o.LogTailLines is >= 0 and <= 10_000, "Updates:LogTailLines must be between 0 and 10000 (default 50)")
             .ValidateOnStart();
         services.AddSingleton<JobStore>();
+        services.AddSingleton<IUpdateJournal>(provider => provider.GetRequiredService<JobStore>());
         services.AddSingleton(JobsRetention.Jobs);
         services.AddSingleton(JobsRetention.Events);
         services.AddSingleton<UpdateQueue>();
         services.AddSingleton<AwaitingApprovalSignal>();
         services.AddSingleton<EventIntake>();
-        services.AddSingleton<IUpdateJournal>(provider => provider.GetRequiredService<JobStore>());
         services.AddSingleton<IUpdateBackups, UpdateBackups>();
         services.AddSingleton<UpdatePipeline>();
         services.AddSingleton<UpdateTelemetry>();
         services.AddHostedService<IntakeRecovery>();
-        services.AddLeases();
+        services.AddLazy<UpdatePipeline>();
+        services.AddLazy<IUpdateBackups>();
         services.AddHostedService<UpdateWorker>();
         return services;
     }

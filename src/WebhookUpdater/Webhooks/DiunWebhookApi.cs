@@ -3,6 +3,7 @@ using System.Threading.RateLimiting;
 using FluentValidation;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
+using WebhookUpdater.Configuration;
 using WebhookUpdater.Security;
 using WebhookUpdater.Updates;
 
@@ -16,6 +17,12 @@ public static class DiunWebhookApi
 
     public static IServiceCollection AddDiunWebhook(this IServiceCollection services)
     {
+        if (!services.FirstRegistrationOf(nameof(Webhooks)))
+        {
+            return services;
+        }
+
+        services.AddUpdates();
         services.AddOptions<WebhookOptions>()
             .BindConfiguration(WebhookOptions.Section)
             .Configure<IConfiguration>((options, configuration) => options.Secret = Configuration.SecretConfiguration.ReadSecret(configuration, "Webhook:Secret"))
