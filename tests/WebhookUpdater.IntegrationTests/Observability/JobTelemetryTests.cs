@@ -52,7 +52,7 @@ public sealed class JobTelemetryTests(DockerFixture docker) : DockerTest
         var steps = finished.Where(a => a.ParentSpanId == root.SpanId).OrderBy(a => a.StartTimeUtc).Select(a => a.OperationName);
         Assert.Equal(["step check", "step backup", "step pull", "step create", "step recreate", "step health-gate", "step cleanup"], steps);
         var create = finished.Single(a => a.OperationName == "step create" && a.TraceId == root.TraceId);
-        Assert.Equal(["docker inspect", "docker create"],
+        Assert.Equal(["docker inspect", "docker inspect-image", "docker create"],
             finished.Where(a => a.ParentSpanId == create.SpanId).OrderBy(a => a.StartTimeUtc).Select(a => a.OperationName));
 
         // The new container was created and both were renamed while the old one ran: the downtime holds only the stop and the start.
