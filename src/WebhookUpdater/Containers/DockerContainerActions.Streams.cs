@@ -16,7 +16,7 @@ internal sealed partial class DockerContainerActions
         var stderr = new OutputTail(StderrTail);
         try
         {
-            var exec = await DockerExec.StartAsync(_docker, nameOrId, command, environment, stdin: false, stderr, watchdog.Token);
+            var exec = await DockerExec.StartAsync(_docker, _pipeline, nameOrId, command, environment, stdin: false, stderr, watchdog.Token);
             return new ExecOutput(exec, watchdog, stderr, $"{command[0]} in {nameOrId}", Settings.StallTimeout);
         }
         catch
@@ -34,7 +34,7 @@ internal sealed partial class DockerContainerActions
         DockerExec? exec = null;
         try
         {
-            exec = await DockerExec.StartAsync(_docker, nameOrId, command, environment, stdin: true, output, watchdog.Token);
+            exec = await DockerExec.StartAsync(_docker, _pipeline, nameOrId, command, environment, stdin: true, output, watchdog.Token);
             var stream = exec.Stream;
 
             // Output is read while input is written: a command that writes a lot (errors, notices)

@@ -183,7 +183,7 @@ internal sealed partial class DockerContainerActions(
         DockerExec? exec = null;
         try
         {
-            exec = await DockerExec.StartAsync(_docker, nameOrId, command, [], stdin: false, output, watchdog.Token);
+            exec = await DockerExec.StartAsync(_docker, _pipeline, nameOrId, command, [], stdin: false, output, watchdog.Token);
             var buffer = new byte[16384];
             int read;
             while ((read = await exec.ReadStdoutAsync(buffer, 0, buffer.Length, watchdog.Progress, watchdog.Token)) > 0)

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using Docker.DotNet;
 using Docker.DotNet.Models;
+using Polly;
 
 namespace WebhookUpdater.Containers;
 
@@ -33,7 +34,10 @@ internal sealed class DockerExec : IAsyncDisposable
 
     private const int MarkerLimit = 64;
 
+    private const int EarlyStdoutLimit = 1 << 20;
+
     private readonly DockerClient _docker;
+    private readonly ResiliencePipeline _pipeline;
     private readonly string _container;
     private readonly MultiplexedStream _stream;
     private readonly OutputTail _stderr;
@@ -41,9 +45,10 @@ internal sealed class DockerExec : IAsyncDisposable
     private bool _ended;
     private bool _disposed;
 
-    private DockerExec(DockerClient docker, string container, string id, MultiplexedStream stream, OutputTail stderr)
+    private DockerExec(DockerClient docker, ResiliencePipeline pipeline, string container, string id, MultiplexedStream stream, OutputTail stderr)
     {
         _docker = docker;
+        _pipeline = pipeline;
         _container = container;
         Id = id;
         _stream = stream;
@@ -65,9 +70,9 @@ internal sealed class DockerExec : IAsyncDisposable
     /// falls back to the bare command when the image has no shell.
     /// </summary>
     public static async Task<DockerExec> StartAsync(
-        DockerClient docker, string container, IReadOnlyList<string> command, IReadOnlyList<string> environment, bool stdin, OutputTail stderr, CancellationToken cancellationToken)
+        DockerClient docker, ResiliencePipeline pipeline, string container, IReadOnlyList<string> command, IReadOnlyList<string> environment, bool stdin, OutputTail stderr, CancellationToken cancellationToken)
     {
-        var wrapped = await StartRawAsync(docker, container, ["/bin/sh", "-c", WrapScript, "sh", .. command], environment, stdin, stderr, cancellationToken);
+        var wrapped = await StartRawAsync(docker, pipeline, container, ["/bin/sh", "-c", WrapScript, "sh", .. command], environment, stdin, stderr, cancellationToken);
         if (await wrapped.ReadPidAsync(cancellationToken))
         {
             return wrapped;
@@ -81,11 +86,11 @@ internal sealed class DockerExec : IAsyncDisposable
             stderr.Append(drain, 0, drained);
         }
 
-        if (await ExitCodeAsync(docker, wrapped.Id, cancellationToken) is 126 or 127)
+        if (await wrapped.ExitCodeAsync(cancellationToken) is 126 or 127)
         {
             await wrapped.DisposeAsync();
             stderr.Clear();
-            var bare = await StartRawAsync(docker, container, command, environment, stdin, stderr, cancellationToken);
+            var bare = await StartRawAsync(docker, pipeline, container, command, environment, stdin, stderr, cancellationToken);
             bare.Unkillable = true;
             return bare;
         }
@@ -94,18 +99,18 @@ internal sealed class DockerExec : IAsyncDisposable
     }
 
     private static async Task<DockerExec> StartRawAsync(
-        DockerClient docker, string container, IReadOnlyList<string> command, IReadOnlyList<string> environment, bool stdin, OutputTail stderr, CancellationToken cancellationToken)
+        DockerClient docker, ResiliencePipeline pipeline, string container, IReadOnlyList<string> command, IReadOnlyList<string> environment, bool stdin, OutputTail stderr, CancellationToken cancellationToken)
     {
-        var exec = await docker.Exec.CreateContainerExecAsync(container, new ContainerExecCreateParameters
+        var exec = await pipeline.CallAsync("exec-create", container, token => docker.Exec.CreateContainerExecAsync(container, new ContainerExecCreateParameters
         {
             Cmd = command.ToList(),
             Env = environment.ToList(),
             AttachStdin = stdin,
             AttachStdout = true,
             AttachStderr = true,
-        }, cancellationToken);
-        var stream = await docker.Exec.StartContainerExecAsync(exec.ID, new ContainerExecStartParameters(), cancellationToken);
-        return new DockerExec(docker, container, exec.ID, stream, stderr);
+        }, token), cancellationToken);
+        var stream = await pipeline.CallAsync("exec-start", container, token => docker.Exec.StartContainerExecAsync(exec.ID, new ContainerExecStartParameters(), token), cancellationToken);
+        return new DockerExec(docker, pipeline, container, exec.ID, stream, stderr);
     }
 
     /// <summary>Reads the marker line the wrapper writes first. False when something else came first, or nothing.</summary>
@@ -113,48 +118,52 @@ internal sealed class DockerExec : IAsyncDisposable
     {
         var head = new byte[MarkerLimit];
         var length = 0;
-        while (length < MarkerLimit)
+
+        // Docker copies stdout and stderr separately, so the command's first stdout can pass the marker: it waits here.
+        var stdout = new MemoryStream();
+        try
         {
-            var read = await _stream.ReadOutputAsync(head, length, MarkerLimit - length, cancellationToken);
-            if (read.EOF)
+            while (length < MarkerLimit && stdout.Length <= EarlyStdoutLimit)
             {
-                _ended = true;
-                Keep(MultiplexedStream.TargetStream.StandardError, head, length);
-                return false;
-            }
-
-            if (read.Target != MultiplexedStream.TargetStream.StandardError)
-            {
-                // The shell writes nothing to stdout before its marker: this is the command's or Docker's own output.
-                Keep(read.Target, head[length..(length + read.Count)], read.Count);
-                if (length > 0)
+                var read = await _stream.ReadOutputAsync(head, length, MarkerLimit - length, cancellationToken);
+                if (read.EOF)
                 {
-                    _stderr.Append(head, 0, length);
+                    _ended = true;
+                    break;
                 }
 
-                return false;
-            }
-
-            length += read.Count;
-            if (MarkerParser.TryParse(head.AsSpan(0, length), out var pid, out var rest))
-            {
-                Pid = pid;
-                if (rest > 0)
+                if (read.Target != MultiplexedStream.TargetStream.StandardError)
                 {
-                    _stderr.Append(head, length - rest, rest);
+                    stdout.Write(head, length, read.Count);
+                    continue;
                 }
 
-                return true;
+                length += read.Count;
+                if (MarkerParser.TryParse(head.AsSpan(0, length), out var pid, out var rest))
+                {
+                    Pid = pid;
+                    if (rest > 0)
+                    {
+                        _stderr.Append(head, length - rest, rest);
+                    }
+
+                    return true;
+                }
+
+                if (MarkerParser.CannotBeMarker(head.AsSpan(0, length)))
+                {
+                    break;
+                }
             }
 
-            if (MarkerParser.CannotBeMarker(head.AsSpan(0, length)))
-            {
-                break;
-            }
+            // No marker: the stdout that came is the command's or Docker's own output.
+            _stderr.Append(head, 0, length);
+            return false;
         }
-
-        _stderr.Append(head, 0, length);
-        return false;
+        finally
+        {
+            Keep(MultiplexedStream.TargetStream.StandardOut, stdout.GetBuffer(), (int)stdout.Length);
+        }
     }
 
     private void Keep(MultiplexedStream.TargetStream target, byte[] bytes, int count)
@@ -237,7 +246,7 @@ internal sealed class DockerExec : IAsyncDisposable
             using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(15));
             try
             {
-                var kill = await StartRawAsync(_docker, _container, ["/bin/sh", "-c", KillTreeScript, "sh", pid.ToString(CultureInfo.InvariantCulture)], [], false, new OutputTail(1000), limit.Token);
+                var kill = await StartRawAsync(_docker, _pipeline, _container, ["/bin/sh", "-c", KillTreeScript, "sh", pid.ToString(CultureInfo.InvariantCulture)], [], false, new OutputTail(1000), limit.Token);
                 await using (kill)
                 {
                     while (await kill.ReadStdoutAsync(new byte[256], 0, 256, () => { }, limit.Token) > 0)
@@ -245,7 +254,7 @@ internal sealed class DockerExec : IAsyncDisposable
                     }
                 }
 
-                note = await ExitCodeAsync(_docker, Id, limit.Token) == -1
+                note = await ExitCodeAsync(limit.Token) == -1
                     ? $"killed (pid {pid} in the container), but docker still reports it running"
                     : $"killed inside the container (pid {pid} and its children)";
             }
@@ -262,16 +271,14 @@ internal sealed class DockerExec : IAsyncDisposable
 
     /// <summary>True while Docker reports the exec running.</summary>
     public async Task<bool> RunningAsync(CancellationToken cancellationToken) =>
-        (await _docker.Exec.InspectContainerExecAsync(Id, cancellationToken)).Running;
+        (await InspectAsync(cancellationToken)).Running;
 
     /// <summary>The exec's exit code once it has ended (the output can end a moment before the process is reaped); -1 if it does not end within 5 s.</summary>
-    public Task<long> ExitCodeAsync(CancellationToken cancellationToken) => ExitCodeAsync(_docker, Id, cancellationToken);
-
-    private static async Task<long> ExitCodeAsync(DockerClient docker, string execId, CancellationToken cancellationToken)
+    public async Task<long> ExitCodeAsync(CancellationToken cancellationToken)
     {
         for (var attempt = 0; ; attempt++)
         {
-            var inspect = await docker.Exec.InspectContainerExecAsync(execId, cancellationToken);
+            var inspect = await InspectAsync(cancellationToken);
             if (!inspect.Running || attempt >= 50)
             {
                 return inspect.Running ? -1 : inspect.ExitCode ?? -1;
@@ -280,6 +287,9 @@ internal sealed class DockerExec : IAsyncDisposable
             await Task.Delay(100, cancellationToken);
         }
     }
+
+    private Task<ContainerExecInspectResponse> InspectAsync(CancellationToken cancellationToken) =>
+        _pipeline.CallAsync("exec-inspect", _container, token => _docker.Exec.InspectContainerExecAsync(Id, token), cancellationToken);
 
     public ValueTask DisposeAsync()
     {
