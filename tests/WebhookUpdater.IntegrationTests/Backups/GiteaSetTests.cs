@@ -2,9 +2,7 @@
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
-using Docker.DotNet.Models;
 using WebhookUpdater.IntegrationTests.Support;
-using WebhookUpdater.IntegrationTests.Updates;
 
 namespace WebhookUpdater.IntegrationTests.Backups;
 
@@ -16,26 +14,12 @@ namespace WebhookUpdater.IntegrationTests.Backups;
 /// </summary>
 [Collection(DockerCollection.Name)]
 [Trait("Category", "Docker")]
-public sealed class GiteaSetTests(DockerFixture docker) : DockerTest
+public sealed class GiteaSetTests(DockerFixture docker) : S3DockerTest
 {
     protected override DockerFixture Docker => docker;
 
     /// <summary>A pair written after the set: neither half may keep it.</summary>
     private const int Marker = 1000000;
-
-    private S3Server _s3;
-
-    public override async ValueTask InitializeAsync()
-    {
-        await base.InitializeAsync();
-        _s3 = await S3Server.StartAsync();
-    }
-
-    public override async ValueTask DisposeAsync()
-    {
-        await _s3.DisposeAsync();
-        await base.DisposeAsync();
-    }
 
     [Fact]
     public async Task A_failed_Gitea_update_rolls_back_the_image_and_restores_data_and_database_from_one_moment()
@@ -43,7 +27,7 @@ public sealed class GiteaSetTests(DockerFixture docker) : DockerTest
         var (database, name, createdId) = await StartStackAsync("upd");
         var digest = await docker.PublishAsync(docker.Repository("gset-upd"), "stable", "1.1");
         var newImage = await docker.ImageIdAsync(TestEnvironment.AppImage("1.1"));
-        await using var service = new ServiceHost(Data, Settings());
+        await using var service = new ServiceHost(Data, FastGateOnS3());
 
         using var writer = new PairWriter(docker, database, name);
         await writer.WaitForRowsAsync(3);
@@ -82,7 +66,7 @@ public sealed class GiteaSetTests(DockerFixture docker) : DockerTest
     public async Task The_stacks_backup_takes_data_and_database_at_one_moment_and_restores_both()
     {
         var (database, name, _) = await StartStackAsync("daily");
-        await using var service = new ServiceHost(Data, Settings());
+        await using var service = new ServiceHost(Data, FastGateOnS3());
         var client = Admin(service);
 
         JsonElement answer;
@@ -127,50 +111,15 @@ public sealed class GiteaSetTests(DockerFixture docker) : DockerTest
             $"the set is not of one moment: the dump holds rows 1..{rows.Count}, /data files 1..{files.Count}");
     }
 
+    /// <summary>The pair with 64 MiB in /data, as a Gitea's repositories take most of it.</summary>
     private async Task<(string Database, string Name, string Id)> StartStackAsync(string role)
     {
-        var database = docker.Name($"gset-{role}-pg");
-        Containers.Add(await docker.RunPostgresAsync(database, "forge"));
-        await docker.PsqlAsync(database, "forge", "CREATE TABLE pairs (n int PRIMARY KEY)");
-        var repository = docker.Repository($"gset-{role}");
-        await docker.PublishAsync(repository, "stable", "1.0");
-        var name = docker.Name($"gset-{role}-gitea");
-        var created = await docker.Client.Containers.CreateContainerAsync(new CreateContainerParameters
-        {
-            Name = name,
-            Image = $"{repository}:stable",
-            Env = [$"APP_PORT={DockerFixture.FreePort()}"],
-            // The labels of the shipped compose file's gitea service; the pause is the default.
-            Labels = docker.RunLabels(new Dictionary<string, string>
-            {
-                ["update.policy"] = "automatic",
-                ["backup.paths"] = "/data",
-                ["backup.with"] = database,
-                ["backup.restore-on-rollback"] = "true",
-                ["update.health.cmd"] = "test \"$APP_VERSION\" = 1.0",
-                ["update.health.timeout"] = "20",
-            }),
-            HostConfig = new HostConfig { NetworkMode = "host" },
-        });
-        Containers.Add(created.ID);
-        await docker.Client.Containers.StartContainerAsync(created.ID, new ContainerStartParameters());
-        await docker.WaitHealthyAsync(created.ID, TimeSpan.FromSeconds(30));
-        // Repositories take most of a Gitea's /data, and the archive reads queues/ before them (lexical order):
-        // a copy that is not held still lets the writer go on for as long as the pack takes.
+        var (database, _, name, id) = await RunGiteaPairAsync($"gset-{role}", "CREATE TABLE pairs (n int PRIMARY KEY)", gateSeconds: 20);
+        // The archive reads queues/ before repositories (lexical order): a copy that is not held still
+        // lets the writer go on for as long as the pack takes.
         var (exit, _, error) = await docker.ExecAsync(name, ["sh", "-c", "mkdir -p /data/queues && dd if=/dev/urandom of=/data/repositories.pack bs=1048576 count=64 2>/dev/null"]);
         Assert.True(exit == 0, error);
-        return (database, name, created.ID);
-    }
-
-    private Dictionary<string, string> Settings()
-    {
-        var settings = UpdatePipelineTests.FastGate;
-        foreach (var (key, value) in _s3.Settings())
-        {
-            settings[key] = value;
-        }
-
-        return settings;
+        return (database, name, id);
     }
 
     private static HttpClient Admin(ServiceHost service)
