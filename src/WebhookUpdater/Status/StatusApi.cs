@@ -16,7 +16,7 @@ namespace WebhookUpdater.Status;
 
 /// <summary>
 /// The operator's page at <c>/</c>: what the service did, is doing and will do, and the pending
-/// approvals with their buttons. Server-rendered, no script, no external asset. The admin token,
+/// approvals with their buttons. Rendered from the templates in Status/Pages, no script, no external asset. The admin token,
 /// entered once at <c>/login</c>, becomes ASP.NET Core's cookie session; every form carries an
 /// antiforgery token.
 /// </summary>
