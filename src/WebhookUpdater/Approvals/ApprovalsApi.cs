@@ -2,8 +2,9 @@ using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.RateLimiting;
 using Microsoft.Extensions.Options;
-using WebhookUpdater.Configuration;
+using RazorSlices;
 using WebhookUpdater.Approvals.Pages;
+using WebhookUpdater.Configuration;
 using WebhookUpdater.Notifications;
 using WebhookUpdater.Pages;
 using WebhookUpdater.Persistence;
@@ -89,7 +90,7 @@ public static class ApprovalsApi
         return routes;
     }
 
-    private static async Task<Results<RazorSlices.RazorSlice, Ok<DecisionAnswer>, ProblemHttpResult>> ShowAsync(
+    private static async Task<Results<RazorSlice, Ok<DecisionAnswer>, ProblemHttpResult>> ShowAsync(
         string token, HttpRequest request, ApprovalService approvals, ApprovalLinks links, TimeProvider time, CancellationToken cancellationToken)
     {
         var state = await approvals.InspectAsync(token, cancellationToken);
@@ -103,7 +104,7 @@ public static class ApprovalsApi
             : Confirm.Create(new ConfirmModel(state.Job!, state.Approval!, time.GetUtcNow()));
     }
 
-    private static async Task<Results<StatusCodeHttpResult, RazorSlices.RazorSlice, ProblemHttpResult, Accepted<DecisionAnswer>, Ok<DecisionAnswer>>> DecideAsync(
+    private static async Task<Results<StatusCodeHttpResult, RazorSlice, ProblemHttpResult, Accepted<DecisionAnswer>, Ok<DecisionAnswer>>> DecideAsync(
         string token, HttpContext http, ApprovalService approvals, ApprovalLinks links, CancellationToken cancellationToken)
     {
         var request = http.Request;
@@ -160,7 +161,7 @@ public static class ApprovalsApi
             : Rejected.Create(job);
     }
 
-    private static async Task<Results<RazorSlices.RazorSlice, Ok<JobProgress>, ProblemHttpResult>> ProgressAsync(
+    private static async Task<Results<RazorSlice, Ok<JobProgress>, ProblemHttpResult>> ProgressAsync(
         string token, HttpRequest request, ApprovalService approvals, ApprovalLinks links, CancellationToken cancellationToken)
     {
         var state = await approvals.InspectAsync(token, cancellationToken);
@@ -213,7 +214,7 @@ public static class ApprovalsApi
         _ => StatusCodes.Status409Conflict,
     };
 
-    private static RazorSlices.RazorSlice<RefusedModel> RefusalPage(LinkState state, ApprovalLinks links, string token) =>
+    private static RazorSlice<RefusedModel> RefusalPage(LinkState state, ApprovalLinks links, string token) =>
         PageResults.WithStatus(Refused.Create(new RefusedModel(state, ApprovedWithLink(state) ? links.Progress(token) : null)), RefusalStatus(state));
 
     private static ProblemHttpResult RefusalProblem(LinkState state, ApprovalLinks links, string token)
@@ -263,7 +264,7 @@ public static class ApprovalsApi
     private static ProblemHttpResult ProblemJson(int status, string title, string detail) =>
         TypedResults.Problem(statusCode: status, title: title, detail: detail);
 
-    private static RazorSlices.RazorSlice<PageProblem> ProblemPage(int status, string title, string detail) => PageResults.Problem(status, title, detail);
+    private static RazorSlice<PageProblem> ProblemPage(int status, string title, string detail) => PageResults.Problem(status, title, detail);
 
     private static bool WantsJson(HttpRequest request) => PageResults.WantsJson(request);
 }

@@ -1,3 +1,5 @@
+using RazorSlices;
+
 namespace WebhookUpdater.Pages;
 
 /// <summary>
@@ -29,7 +31,7 @@ public static class PageResults
     }
 
     /// <summary>The problem page with its status code.</summary>
-    public static RazorSlices.RazorSlice<PageProblem> Problem(int status, string title, string detail) =>
+    public static RazorSlice<PageProblem> Problem(int status, string title, string detail) =>
         WithStatus(Pages.Problem.Create(new PageProblem(title, detail)), status);
 
     /// <summary>A 429 that says when to come back: a page for a person, problem+json for a client.</summary>
@@ -45,7 +47,7 @@ public static class PageResults
             : WithStatus(Pages.Problem.Create(new PageProblem("Too many requests", detail, seconds)), StatusCodes.Status429TooManyRequests);
     }
 
-    public static T WithStatus<T>(T page, int status) where T : RazorSlices.RazorSlice
+    public static T WithStatus<T>(T page, int status) where T : RazorSlice
     {
         page.StatusCode = status;
         return page;
