@@ -14,7 +14,7 @@ public sealed class DataRollbackTests(DockerFixture docker) : S3DockerTest
     public async Task A_migration_the_new_version_wrote_is_gone_after_the_rollback()
     {
         // Only the old version is healthy: the new one fails the gate after 8 s, time enough to "migrate".
-        var (database, repository, name, createdId) = await RunGiteaPairAsync("rb", "CREATE TABLE schema_version (v text); INSERT INTO schema_version VALUES ('v1')", gateSeconds: 8);
+        var (database, repository, name, createdId, _) = await RunGiteaPairAsync("rb", "CREATE TABLE schema_version (v text); INSERT INTO schema_version VALUES ('v1')", gateSeconds: 8);
         var digest = await docker.PublishAsync(repository, "stable", "1.1");
         var newImage = await docker.ImageIdAsync(TestEnvironment.AppImage("1.1"));
         var settings = FastGateOnS3();

@@ -39,7 +39,7 @@ public abstract class S3DockerTest : DockerTest
         return settings;
     }
 
-    protected sealed record GiteaPair(string Database, string Repository, string Name, string Id);
+    protected sealed record GiteaPair(string Database, string Repository, string Name, string Id, int Port);
 
     /// <summary>
     /// PostgreSQL (database forge, made with <paramref name="schema"/>) and the test app 1.0 as
@@ -55,11 +55,12 @@ public abstract class S3DockerTest : DockerTest
         var repository = Docker.Repository(role);
         await Docker.PublishAsync(repository, "stable", "1.0");
         var name = Docker.Name($"{role}-gitea");
+        var port = DockerFixture.FreePort();
         var created = await Docker.Client.Containers.CreateContainerAsync(new CreateContainerParameters
         {
             Name = name,
             Image = $"{repository}:stable",
-            Env = [$"APP_PORT={DockerFixture.FreePort()}"],
+            Env = [$"APP_PORT={port}"],
             Labels = Docker.RunLabels(new Dictionary<string, string>
             {
                 ["update.policy"] = "automatic",
@@ -74,6 +75,6 @@ public abstract class S3DockerTest : DockerTest
         Containers.Add(created.ID);
         await Docker.Client.Containers.StartContainerAsync(created.ID, new ContainerStartParameters());
         await Docker.WaitHealthyAsync(created.ID, TimeSpan.FromSeconds(30));
-        return new GiteaPair(database, repository, name, created.ID);
+        return new GiteaPair(database, repository, name, created.ID, port);
     }
 }

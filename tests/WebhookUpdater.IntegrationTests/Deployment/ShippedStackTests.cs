@@ -185,7 +185,7 @@ public sealed partial class ShippedStackTests(ShippedStack stack) : IClassFixtur
         Assert.StartsWith(ShippedStack.Url("/updater/approvals/"), page.Url, StringComparison.Ordinal);
         await Assertions.Expect(page.Locator(JobState)).ToHaveTextAsync("failed");
         Assert.Contains("nothing changed", await page.ContentAsync(), StringComparison.Ordinal);
-        Assert.True((await stack.Docker.Containers.InspectContainerAsync(stack.Containers["gitea"])).State.Running, "gitea stopped after a failed pull");
+        Assert.True((await stack.Docker.Containers.InspectContainerAsync(stack.Containers["gitea"])).State!.Running, "gitea stopped after a failed pull");
 
         // Every request the browser made: the token went only to the updater, and went at least once.
         var carrying = requests.Where(r => Carries(r, token)).Select(r => r.Url).ToList();
