@@ -2,8 +2,11 @@ using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.RateLimiting;
 using Microsoft.Extensions.Options;
+using RazorSlices;
+using WebhookUpdater.Approvals.Pages;
 using WebhookUpdater.Configuration;
 using WebhookUpdater.Notifications;
+using WebhookUpdater.Pages;
 using WebhookUpdater.Persistence;
 using WebhookUpdater.Security;
 using WebhookUpdater.Updates;
@@ -28,7 +31,10 @@ public static class ApprovalsApi
     public const string RateLimitPolicy = "approvals";
     public const string ProgressRateLimitPolicy = "approval-progress";
 
-    /// <summary>The progress page reloads every 2 s: a few tabs of it fit, and it never uses up the decisions' budget.</summary>
+    /// <summary>How often the progress page reloads itself until the job is final.</summary>
+    public const int ProgressRefreshSeconds = 2;
+
+    /// <summary>A few tabs of the progress page fit, and their reloads never use up the decisions' budget.</summary>
     public const int ProgressPermitsPerMinute = 120;
 
     public static IServiceCollection AddApprovals(this IServiceCollection services)
@@ -59,10 +65,10 @@ public static class ApprovalsApi
         {
             limiter.AddPolicy(RateLimitPolicy, new ClientRateLimit(
                 context => context.RequestServices.GetRequiredService<IOptionsMonitor<ApprovalOptions>>().CurrentValue.PermitsPerMinute,
-                (context, seconds) => TooManyRequests(context, "Too many requests for approval links from this address.", seconds)));
+                "Too many requests for approval links from this address."));
             limiter.AddPolicy(ProgressRateLimitPolicy, new ClientRateLimit(
                 _ => ProgressPermitsPerMinute,
-                (context, seconds) => TooManyRequests(context, "This address reloads the progress page too often.", seconds)));
+                "This address reloads the progress page too often."));
         });
         return services;
     }
@@ -74,7 +80,7 @@ public static class ApprovalsApi
             .WithBodyLimit(BodyLimits.Form)
             .AddEndpointFilter(async (context, next) =>
             {
-                PageHeaders(context.HttpContext.Response);
+                PageResults.SecurityHeaders(context.HttpContext.Response);
                 return await next(context);
             });
         links.MapGet("/{token}", ShowAsync).RequireRateLimiting(RateLimitPolicy);
@@ -92,7 +98,7 @@ public static class ApprovalsApi
         return routes;
     }
 
-    private static async Task<Results<ContentHttpResult, Ok<DecisionAnswer>, ProblemHttpResult>> ShowAsync(
+    private static async Task<Results<RazorSlice, Ok<DecisionAnswer>, ProblemHttpResult>> ShowAsync(
         string token, HttpRequest request, ApprovalService approvals, ApprovalLinks links, TimeProvider time, CancellationToken cancellationToken)
     {
         var state = await approvals.InspectAsync(token, cancellationToken);
@@ -103,10 +109,10 @@ public static class ApprovalsApi
 
         return WantsJson(request)
             ? TypedResults.Ok(new DecisionAnswer(state.Job!.Id, state.Job.Container, state.Job.State, null))
-            : TypedResults.Content(ApprovalPages.Confirm(state.Job!, state.Approval!, time.GetUtcNow()), HtmlType, statusCode: StatusCodes.Status200OK);
+            : Confirm.Create(new ConfirmModel(state.Job!, state.Approval!, time.GetUtcNow()));
     }
 
-    private static async Task<Results<StatusCodeHttpResult, ContentHttpResult, ProblemHttpResult, Accepted<DecisionAnswer>, Ok<DecisionAnswer>>> DecideAsync(
+    private static async Task<Results<StatusCodeHttpResult, RazorSlice, ProblemHttpResult, Accepted<DecisionAnswer>, Ok<DecisionAnswer>>> DecideAsync(
         string token, HttpContext http, ApprovalService approvals, ApprovalLinks links, CancellationToken cancellationToken)
     {
         var request = http.Request;
@@ -160,10 +166,10 @@ public static class ApprovalsApi
 
         return WantsJson(request)
             ? TypedResults.Ok(new DecisionAnswer(job.Id, job.Container, job.State, null))
-            : TypedResults.Content(ApprovalPages.Rejected(job), HtmlType, statusCode: StatusCodes.Status200OK);
+            : Rejected.Create(job);
     }
 
-    private static async Task<Results<ContentHttpResult, Ok<JobProgress>, ProblemHttpResult>> ProgressAsync(
+    private static async Task<Results<RazorSlice, Ok<JobProgress>, ProblemHttpResult>> ProgressAsync(
         string token, HttpRequest request, ApprovalService approvals, ApprovalLinks links, CancellationToken cancellationToken)
     {
         var state = await approvals.InspectAsync(token, cancellationToken);
@@ -185,7 +191,7 @@ public static class ApprovalsApi
         return WantsJson(request)
             ? TypedResults.Ok(new JobProgress(job.Id, job.Container, job.State, final, job.Outcome, job.Reason,
                 job.Steps.Select(step => new StepProgress(step.Name, step.State)).ToList()))
-            : TypedResults.Content(ApprovalPages.Progress(job, final), HtmlType, statusCode: StatusCodes.Status200OK);
+            : Progress.Create(new ProgressModel(job, final));
     }
 
     private static async Task<Results<Accepted<JobView>, Ok<JobView>, ProblemHttpResult>> DecideJobAsync(
@@ -216,21 +222,21 @@ public static class ApprovalsApi
         _ => StatusCodes.Status409Conflict,
     };
 
-    private static ContentHttpResult RefusalPage(LinkState state, ApprovalLinks links, string token) =>
-        TypedResults.Content(ApprovalPages.Refused(state, ApprovedWithLink(state) ? links.Progress(token) : null), HtmlType, statusCode: RefusalStatus(state));
+    private static RazorSlice<RefusedModel> RefusalPage(LinkState state, ApprovalLinks links, string token) =>
+        PageResults.WithStatus(Refused.Create(new RefusedModel(state, ApprovedWithLink(state) ? links.Progress(token) : null)), RefusalStatus(state));
 
     private static ProblemHttpResult RefusalProblem(LinkState state, ApprovalLinks links, string token)
     {
         var job = state.Job;
-        var (title, detail) = state.Status switch
+        var detail = state.Status switch
         {
-            LinkStatus.Used => ("This link was already used", $"{ApprovalPages.Decision(state)} The job is now {ApprovalPages.JobSummary(job!)}."),
-            LinkStatus.Superseded => ("A newer image replaced this update",
-                $"A newer digest arrived for {job!.Container}: job {job.SupersededBy}{(state.NewerJob is null ? "" : $" ({state.NewerJob.Digest})")} replaces this one; use its link."),
-            LinkStatus.Expired => ("This link has expired",
-                $"It expired at {ApprovalPages.Time(state.Approval!.ExpiresAt)}. The job still waits: POST /api/jobs/{job!.Id}/approve with the admin token decides it."),
-            LinkStatus.NotWaiting => ("This update no longer waits for approval", $"Job {job!.Id} is {ApprovalPages.JobSummary(job)}."),
-            _ => ("This link is not valid", "The link is damaged or was not issued by this service; copy the whole link from the email."),
+            LinkStatus.Used => $"{ApprovalWording.Decision(state)} The job is now {ApprovalWording.JobSummary(job!)}.",
+            LinkStatus.Superseded =>
+                $"A newer digest arrived for {job!.Container}: job {job.SupersededBy}{(state.NewerJob is null ? "" : $" ({state.NewerJob.Digest})")} replaces this one; use its link.",
+            LinkStatus.Expired =>
+                $"It expired at {ApprovalWording.Time(state.Approval!.ExpiresAt)}. The job still waits: POST /api/jobs/{job!.Id}/approve with the admin token decides it.",
+            LinkStatus.NotWaiting => $"Job {job!.Id} is {ApprovalWording.JobSummary(job)}.",
+            _ => "The link is damaged or was not issued by this service; copy the whole link from the email.",
         };
         var extensions = new Dictionary<string, object?>();
         if (job is not null)
@@ -257,7 +263,7 @@ public static class ApprovalsApi
             extensions["progress"] = links.Progress(token);
         }
 
-        return TypedResults.Problem(statusCode: RefusalStatus(state), title: title, detail: detail, extensions: extensions);
+        return TypedResults.Problem(statusCode: RefusalStatus(state), title: ApprovalWording.RefusalTitle(state.Status), detail: detail, extensions: extensions);
     }
 
     private static bool ApprovedWithLink(LinkState state) =>
@@ -266,34 +272,7 @@ public static class ApprovalsApi
     private static ProblemHttpResult ProblemJson(int status, string title, string detail) =>
         TypedResults.Problem(statusCode: status, title: title, detail: detail);
 
-    private static ContentHttpResult ProblemPage(int status, string title, string detail) =>
-        TypedResults.Content(ApprovalPages.Problem(title, detail), HtmlType, statusCode: status);
+    private static RazorSlice<PageProblem> ProblemPage(int status, string title, string detail) => PageResults.Problem(status, title, detail);
 
-    /// <summary>Pages for people; problem+json and JSON for clients that ask for it and not for HTML.</summary>
-    internal static bool WantsJson(HttpRequest request)
-    {
-        var accept = request.Headers.Accept.ToString();
-        return accept.Contains("json", StringComparison.OrdinalIgnoreCase) && !accept.Contains("text/html", StringComparison.OrdinalIgnoreCase);
-    }
-
-    /// <summary>
-    /// No caching (the state changes), no referrer (the token is in the URL and the page links
-    /// to the release notes), no framing, nothing loaded from anywhere.
-    /// </summary>
-    private static void PageHeaders(HttpResponse response)
-    {
-        response.Headers.CacheControl = "no-store";
-        response.Headers["Referrer-Policy"] = "no-referrer";
-        response.Headers.XContentTypeOptions = "nosniff";
-        response.Headers.XFrameOptions = "DENY";
-        response.Headers["X-Robots-Tag"] = "noindex, nofollow";
-        response.Headers.ContentSecurityPolicy = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
-    }
-
-    private static IResult TooManyRequests(HttpContext context, string detail, int seconds) =>
-        WantsJson(context.Request)
-            ? ClientRateLimit.Problem(detail, seconds)
-            : TypedResults.Content(ApprovalPages.Problem("Too many requests", $"{detail} Wait {seconds} s, then reload."), HtmlType, statusCode: StatusCodes.Status429TooManyRequests);
-
-    private const string HtmlType = "text/html; charset=utf-8";
+    private static bool WantsJson(HttpRequest request) => PageResults.WantsJson(request);
 }

@@ -1,21 +1,23 @@
 using System.Security.Claims;
 using System.Security.Cryptography;
 using System.Text;
-using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.Antiforgery;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.Cookies;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
+using RazorSlices;
 using WebhookUpdater.Approvals;
 using WebhookUpdater.Configuration;
+using WebhookUpdater.Pages;
 using WebhookUpdater.Security;
+using WebhookUpdater.Status.Pages;
 
 namespace WebhookUpdater.Status;
 
 /// <summary>
 /// The operator's page at <c>/</c>: what the service did, is doing and will do, and the pending
-/// approvals with their buttons. Server-rendered, no script, no external asset. The admin token,
+/// approvals with their buttons. Rendered from the templates in Status/Pages, no script, no external asset. The admin token,
 /// entered once at <c>/login</c>, becomes ASP.NET Core's cookie session; every form carries an
 /// antiforgery token.
 /// </summary>
@@ -28,6 +30,12 @@ public static class StatusApi
     public static readonly TimeSpan IdleTimeout = TimeSpan.FromHours(1);
 
     public const string CookieName = "wu_session";
+
+    /// <summary>How often the status page reloads itself.</summary>
+    public const int RefreshSeconds = 5;
+
+    /// <summary>Login attempts per client address and minute: enough for typos, too few to guess a token.</summary>
+    public const int LoginPermitsPerMinute = 10;
 
     public static IServiceCollection AddStatusPage(this IServiceCollection services)
     {
@@ -88,10 +96,9 @@ public static class StatusApi
             // The pages say DENY themselves; the antiforgery default (SAMEORIGIN) would be weaker.
             antiforgery.SuppressXFrameOptionsHeader = true;
         });
-        services.AddRateLimiter(limiter => limiter.AddPolicy(LoginRateLimit, context =>
-            RateLimitPartition.GetFixedWindowLimiter(
-                context.Connection.RemoteIpAddress?.ToString() ?? "unknown",
-                _ => new FixedWindowRateLimiterOptions { PermitLimit = 10, Window = TimeSpan.FromMinutes(1) })));
+        services.AddRateLimiter(limiter => limiter.AddPolicy(LoginRateLimit, new ClientRateLimit(
+            _ => LoginPermitsPerMinute,
+            "Too many login attempts from this address.")));
         return services;
     }
 
@@ -119,32 +126,28 @@ public static class StatusApi
     private static async ValueTask<object?> RefuseStaleForms(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
     {
         var http = context.HttpContext;
-        NoCache(http.Response);
+        PageResults.SecurityHeaders(http.Response);
         if (http.Features.Get<IAntiforgeryValidationFeature>() is { IsValid: false })
         {
-            return TypedResults.Content(
-                StatusPages.Login(BasePath(http), "The form was too old or did not come from this page: log in again.", CanLogIn(http), Antiforgery(http)),
-                StatusPages.HtmlType,
-                statusCode: StatusCodes.Status400BadRequest);
+            return LoginPage(http, "The form was too old or did not come from this page: log in again.", StatusCodes.Status400BadRequest);
         }
 
         return await next(context);
     }
 
-    private static ContentHttpResult ShowLogin(HttpContext context) =>
-        TypedResults.Content(StatusPages.Login(BasePath(context), null, CanLogIn(context), Antiforgery(context)), StatusPages.HtmlType);
+    private static RazorSlice<LoginModel> ShowLogin(HttpContext context) => LoginPage(context, null, StatusCodes.Status200OK);
 
-    private static async Task<Results<RedirectHttpResult, ContentHttpResult>> LogInAsync(HttpContext context, IOptionsMonitor<AdminOptions> admin, CancellationToken cancellationToken)
+    private static RazorSlice<LoginModel> LoginPage(HttpContext context, string? error, int status) =>
+        PageResults.WithStatus(Login.Create(new LoginModel(BasePath(context), error, CanLogIn(context), Antiforgery(context))), status);
+
+    private static async Task<Results<RedirectHttpResult, RazorSlice>> LogInAsync(HttpContext context, IOptionsMonitor<AdminOptions> admin, CancellationToken cancellationToken)
     {
         // The antiforgery check has read the form already: this reads it from memory.
         var form = await context.Request.ReadFormAsync(cancellationToken);
         var token = admin.CurrentValue.Token;
         if (!SecretComparer.Matches(form["token"].ToString(), token))
         {
-            return TypedResults.Content(
-                StatusPages.Login(BasePath(context), "That is not the admin token.", CanLogIn(context), Antiforgery(context)),
-                StatusPages.HtmlType,
-                statusCode: StatusCodes.Status401Unauthorized);
+            return LoginPage(context, "That is not the admin token.", StatusCodes.Status401Unauthorized);
         }
 
         var identity = new ClaimsIdentity([new Claim(ClaimTypes.Name, "operator"), new Claim(TokenClaim, Fingerprint(token!))], AuthSchemes.StatusCookie);
@@ -152,13 +155,11 @@ public static class StatusApi
         return TypedResults.Redirect(BasePath(context) + "/");
     }
 
-    private static async Task<ContentHttpResult> ShowAsync(HttpContext context, StatusReport report, CancellationToken cancellationToken)
+    private static async Task<RazorSlice> ShowAsync(HttpContext context, StatusReport report, CancellationToken cancellationToken)
     {
         var model = await report.BuildAsync(cancellationToken);
         var notice = context.Request.Query["notice"].ToString();
-        return TypedResults.Content(
-            StatusPages.Dashboard(BasePath(context), model, string.IsNullOrEmpty(notice) ? null : notice, Antiforgery(context)),
-            StatusPages.HtmlType);
+        return Dashboard.Create(new DashboardModel(BasePath(context), model, string.IsNullOrEmpty(notice) ? null : notice, Antiforgery(context)));
     }
 
     private static async Task<RedirectHttpResult> LogOutAsync(HttpContext context)
@@ -191,13 +192,4 @@ public static class StatusApi
 
     /// <summary>The public path before the service's own (Proxy:PathBase), so links and forms stay under it.</summary>
     private static string BasePath(HttpContext context) => context.Request.PathBase.Value ?? "";
-
-    private static void NoCache(HttpResponse response)
-    {
-        response.Headers.CacheControl = "no-store";
-        response.Headers.XContentTypeOptions = "nosniff";
-        response.Headers.XFrameOptions = "DENY";
-        response.Headers.ContentSecurityPolicy = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
-        response.Headers["Referrer-Policy"] = "no-referrer";
-    }
 }

@@ -50,11 +50,12 @@ public static class DiunWebhookApi
             limiter.OnRejected = async (context, cancellationToken) =>
             {
                 context.HttpContext.RequestServices.GetRequiredService<WebhookMetrics>().Request("rate_limited");
-                context.HttpContext.Response.StatusCode = StatusCodes.Status429TooManyRequests;
+                var seconds = ClientRateLimit.RetryAfter(context);
                 await TypedResults.Problem(
                         statusCode: StatusCodes.Status429TooManyRequests,
                         title: "Too many requests",
-                        detail: "The webhook's rate limit (Webhook:PermitsPerMinute) was reached; try again in a minute.")
+                        detail: $"The webhook's rate limit (Webhook:PermitsPerMinute) was reached; try again in {seconds} s.",
+                        extensions: new Dictionary<string, object?> { ["retryAfterSeconds"] = seconds })
                     .ExecuteAsync(context.HttpContext);
             };
         });

@@ -1,67 +1,23 @@
 #nullable disable warnings
-using Docker.DotNet.Models;
 using WebhookUpdater.IntegrationTests.Support;
-using WebhookUpdater.IntegrationTests.Updates;
 
 namespace WebhookUpdater.IntegrationTests.Backups;
 
 /// <summary>A rollback that puts the pre-update data back, for a container labelled for it.</summary>
 [Collection(DockerCollection.Name)]
 [Trait("Category", "Docker")]
-public sealed class DataRollbackTests(DockerFixture docker) : DockerTest
+public sealed class DataRollbackTests(DockerFixture docker) : S3DockerTest
 {
     protected override DockerFixture Docker => docker;
-
-    private S3Server _s3;
-
-    public override async ValueTask InitializeAsync()
-    {
-        await base.InitializeAsync();
-        _s3 = await S3Server.StartAsync();
-    }
-
-    public override async ValueTask DisposeAsync()
-    {
-        await _s3.DisposeAsync();
-        await base.DisposeAsync();
-    }
 
     [Fact]
     public async Task A_migration_the_new_version_wrote_is_gone_after_the_rollback()
     {
-        var database = docker.Name("rb-postgres");
-        Containers.Add(await docker.RunPostgresAsync(database, "forge"));
-        await docker.PsqlAsync(database, "forge", "CREATE TABLE schema_version (v text); INSERT INTO schema_version VALUES ('v1')");
-        var repository = docker.Repository("datarollback");
-        await docker.PublishAsync(repository, "stable", "1.0");
-        var name = docker.Name("rb-forge");
-        var created = await docker.Client.Containers.CreateContainerAsync(new CreateContainerParameters
-        {
-            Name = name,
-            Image = $"{repository}:stable",
-            Env = [$"APP_PORT={DockerFixture.FreePort()}"],
-            Labels = docker.RunLabels(new Dictionary<string, string>
-            {
-                ["update.policy"] = "automatic",
-                ["backup.paths"] = "/data",
-                ["backup.with"] = database,
-                ["backup.restore-on-rollback"] = "true",
-                // Only the old version is healthy: the new one fails the gate after 8 s, time enough to "migrate".
-                ["update.health.cmd"] = "test \"$APP_VERSION\" = 1.0",
-                ["update.health.timeout"] = "8",
-            }),
-            HostConfig = new HostConfig { NetworkMode = "host" },
-        });
-        Containers.Add(created.ID);
-        await docker.Client.Containers.StartContainerAsync(created.ID, new ContainerStartParameters());
-        await docker.WaitHealthyAsync(created.ID, TimeSpan.FromSeconds(30));
+        // Only the old version is healthy: the new one fails the gate after 8 s, time enough to "migrate".
+        var (database, repository, name, createdId, _) = await RunGiteaPairAsync("rb", "CREATE TABLE schema_version (v text); INSERT INTO schema_version VALUES ('v1')", gateSeconds: 8);
         var digest = await docker.PublishAsync(repository, "stable", "1.1");
         var newImage = await docker.ImageIdAsync(TestEnvironment.AppImage("1.1"));
-        var settings = UpdatePipelineTests.FastGate;
-        foreach (var (key, value) in _s3.Settings())
-        {
-            settings[key] = value;
-        }
+        var settings = FastGateOnS3();
 
         await using var service = new ServiceHost(Data, settings);
         var answer = await service.PostEventAsync(ServiceHost.DiunPayload($"{repository}:stable", digest, name));
@@ -84,7 +40,7 @@ public sealed class DataRollbackTests(DockerFixture docker) : DockerTest
         Assert.Equal("v1", await docker.PsqlAsync(database, "forge", "SELECT string_agg(v, ',' ORDER BY v) FROM schema_version"));
         Assert.Equal("0", await docker.PsqlAsync(database, "forge", "SELECT count(*) FROM pg_tables WHERE tablename = 'migrated_v2'"));
         var old = await docker.Client.Containers.InspectContainerAsync(name);
-        Assert.Equal(created.ID, old.ID);
+        Assert.Equal(createdId, old.ID);
         Assert.True(old.State.Running);
         // The volume was put back too: the new version's start line is gone, the old one's restart is there.
         var (_, versions, _) = await docker.ExecAsync(name, ["cat", "/data/versions.log"]);

@@ -9,23 +9,9 @@ namespace WebhookUpdater.IntegrationTests.Backups;
 /// <summary>A restored path is the backed-up one, file for file and byte for byte.</summary>
 [Collection(DockerCollection.Name)]
 [Trait("Category", "Docker")]
-public sealed class ExactRestoreTests(DockerFixture docker) : DockerTest
+public sealed class ExactRestoreTests(DockerFixture docker) : S3DockerTest
 {
     protected override DockerFixture Docker => docker;
-
-    private S3Server _s3;
-
-    public override async ValueTask InitializeAsync()
-    {
-        await base.InitializeAsync();
-        _s3 = await S3Server.StartAsync();
-    }
-
-    public override async ValueTask DisposeAsync()
-    {
-        await _s3.DisposeAsync();
-        await base.DisposeAsync();
-    }
 
     [Fact]
     public async Task Two_paths_whose_names_folded_together_make_two_objects_and_restore_to_two_files()
@@ -33,7 +19,7 @@ public sealed class ExactRestoreTests(DockerFixture docker) : DockerTest
         var id = await RunAppWithVolumesAsync("fold", "/data/a.b,/data/a_b", "/data", "/srv");
         await docker.WriteFilesAsync(id, "/data", new Dictionary<string, byte[]> { ["a.b"] = BackupContainers.Text("dotted\n"), ["a_b"] = BackupContainers.Text("underscored\n") });
         var before = await docker.TreeAsync(id, "/data");
-        await using var service = new ServiceHost(Data, _s3.Settings());
+        await using var service = new ServiceHost(Data, S3.Settings());
         var set = await BackupAsync(service, docker.Name("fold"));
         await docker.WriteFilesAsync(id, "/data", new Dictionary<string, byte[]> { ["a.b"] = BackupContainers.Text("changed\n"), ["a_b"] = BackupContainers.Text("changed too\n") });
 
@@ -42,7 +28,7 @@ public sealed class ExactRestoreTests(DockerFixture docker) : DockerTest
         Assert.True(restore.IsSuccessStatusCode, await restore.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
         var names = set.GetProperty("objects").EnumerateArray().Select(o => o.GetProperty("name").GetString()).ToList();
         Assert.Equal(2, names.Distinct().Count());
-        Assert.Equal(2, (await _s3.KeysAsync()).Count(key => key.EndsWith(".tar.gz", StringComparison.Ordinal)));
+        Assert.Equal(2, (await S3.KeysAsync()).Count(key => key.EndsWith(".tar.gz", StringComparison.Ordinal)));
         var after = await docker.TreeAsync(id, "/data");
         Assert.Equal(before["data/a.b"], after["data/a.b"]);
         Assert.Equal(before["data/a_b"], after["data/a_b"]);
@@ -62,7 +48,7 @@ public sealed class ExactRestoreTests(DockerFixture docker) : DockerTest
             ["keep/deep/a/b/c.txt"] = BackupContainers.Text("deep\n"),
         });
         var before = await docker.TreeAsync(id, "/srv");
-        await using var service = new ServiceHost(Data, _s3.Settings());
+        await using var service = new ServiceHost(Data, S3.Settings());
         var set = await BackupAsync(service, docker.Name("exact"));
         await docker.WriteFilesAsync(id, "/srv", new Dictionary<string, byte[]>
         {

@@ -2,9 +2,7 @@
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
-using Docker.DotNet.Models;
 using WebhookUpdater.IntegrationTests.Support;
-using WebhookUpdater.IntegrationTests.Updates;
 
 namespace WebhookUpdater.IntegrationTests.Backups;
 
@@ -16,36 +14,22 @@ namespace WebhookUpdater.IntegrationTests.Backups;
 /// </summary>
 [Collection(DockerCollection.Name)]
 [Trait("Category", "Docker")]
-public sealed class GiteaSetTests(DockerFixture docker) : DockerTest
+public sealed class GiteaSetTests(DockerFixture docker) : S3DockerTest
 {
     protected override DockerFixture Docker => docker;
 
     /// <summary>A pair written after the set: neither half may keep it.</summary>
     private const int Marker = 1000000;
 
-    private S3Server _s3;
-
-    public override async ValueTask InitializeAsync()
-    {
-        await base.InitializeAsync();
-        _s3 = await S3Server.StartAsync();
-    }
-
-    public override async ValueTask DisposeAsync()
-    {
-        await _s3.DisposeAsync();
-        await base.DisposeAsync();
-    }
-
     [Fact]
     public async Task A_failed_Gitea_update_rolls_back_the_image_and_restores_data_and_database_from_one_moment()
     {
-        var (database, name, createdId) = await StartStackAsync("upd");
+        var (database, name, createdId, port) = await StartStackAsync("upd");
         var digest = await docker.PublishAsync(docker.Repository("gset-upd"), "stable", "1.1");
         var newImage = await docker.ImageIdAsync(TestEnvironment.AppImage("1.1"));
-        await using var service = new ServiceHost(Data, Settings());
+        await using var service = new ServiceHost(Data, FastGateOnS3());
 
-        using var writer = new PairWriter(docker, database, name);
+        using var writer = new PairWriter(docker, database, port);
         await writer.WaitForRowsAsync(3);
         var answer = await service.PostEventAsync(ServiceHost.DiunPayload($"{docker.Repository("gset-upd")}:stable", digest, name));
         var jobId = answer.GetProperty("jobs")[0].GetProperty("id").GetString();
@@ -81,12 +65,12 @@ public sealed class GiteaSetTests(DockerFixture docker) : DockerTest
     [Fact]
     public async Task The_stacks_backup_takes_data_and_database_at_one_moment_and_restores_both()
     {
-        var (database, name, _) = await StartStackAsync("daily");
-        await using var service = new ServiceHost(Data, Settings());
+        var (database, name, _, port) = await StartStackAsync("daily");
+        await using var service = new ServiceHost(Data, FastGateOnS3());
         var client = Admin(service);
 
         JsonElement answer;
-        using (var writer = new PairWriter(docker, database, name))
+        using (var writer = new PairWriter(docker, database, port))
         {
             await writer.WaitForRowsAsync(3);
             var response = await client.PostAsync("/api/backups", new StringContent($$"""{"containers":["{{name}}"]}""", Encoding.UTF8, "application/json"));
@@ -127,50 +111,15 @@ public sealed class GiteaSetTests(DockerFixture docker) : DockerTest
             $"the set is not of one moment: the dump holds rows 1..{rows.Count}, /data files 1..{files.Count}");
     }
 
-    private async Task<(string Database, string Name, string Id)> StartStackAsync(string role)
+    /// <summary>The pair with 64 MiB in /data, as a Gitea's repositories take most of it.</summary>
+    private async Task<(string Database, string Name, string Id, int Port)> StartStackAsync(string role)
     {
-        var database = docker.Name($"gset-{role}-pg");
-        Containers.Add(await docker.RunPostgresAsync(database, "forge"));
-        await docker.PsqlAsync(database, "forge", "CREATE TABLE pairs (n int PRIMARY KEY)");
-        var repository = docker.Repository($"gset-{role}");
-        await docker.PublishAsync(repository, "stable", "1.0");
-        var name = docker.Name($"gset-{role}-gitea");
-        var created = await docker.Client.Containers.CreateContainerAsync(new CreateContainerParameters
-        {
-            Name = name,
-            Image = $"{repository}:stable",
-            Env = [$"APP_PORT={DockerFixture.FreePort()}"],
-            // The labels of the shipped compose file's gitea service; the pause is the default.
-            Labels = docker.RunLabels(new Dictionary<string, string>
-            {
-                ["update.policy"] = "automatic",
-                ["backup.paths"] = "/data",
-                ["backup.with"] = database,
-                ["backup.restore-on-rollback"] = "true",
-                ["update.health.cmd"] = "test \"$APP_VERSION\" = 1.0",
-                ["update.health.timeout"] = "20",
-            }),
-            HostConfig = new HostConfig { NetworkMode = "host" },
-        });
-        Containers.Add(created.ID);
-        await docker.Client.Containers.StartContainerAsync(created.ID, new ContainerStartParameters());
-        await docker.WaitHealthyAsync(created.ID, TimeSpan.FromSeconds(30));
-        // Repositories take most of a Gitea's /data, and the archive reads queues/ before them (lexical order):
-        // a copy that is not held still lets the writer go on for as long as the pack takes.
+        var (database, _, name, id, port) = await RunGiteaPairAsync($"gset-{role}", "CREATE TABLE pairs (n int PRIMARY KEY)", gateSeconds: 20);
+        // The archive reads queues/ before repositories (lexical order): a copy that is not held still
+        // lets the writer go on for as long as the pack takes.
         var (exit, _, error) = await docker.ExecAsync(name, ["sh", "-c", "mkdir -p /data/queues && dd if=/dev/urandom of=/data/repositories.pack bs=1048576 count=64 2>/dev/null"]);
         Assert.True(exit == 0, error);
-        return (database, name, created.ID);
-    }
-
-    private Dictionary<string, string> Settings()
-    {
-        var settings = UpdatePipelineTests.FastGate;
-        foreach (var (key, value) in _s3.Settings())
-        {
-            settings[key] = value;
-        }
-
-        return settings;
+        return (database, name, id, port);
     }
 
     private static HttpClient Admin(ServiceHost service)
@@ -205,7 +154,11 @@ public sealed class GiteaSetTests(DockerFixture docker) : DockerTest
         return (rows, files);
     }
 
-    /// <summary>Writes pairs 1, 2, 3…: row n into the database, then file n into the stand-in's /data (retried while it is paused).</summary>
+    /// <summary>
+    /// Writes pairs 1, 2, 3…: row n into the database, then file n into the stand-in's /data through
+    /// its HTTP port. Never by docker exec: on dockerd 20.10 an exec started just as the container is
+    /// paused hangs in the frozen cgroup and wedges the engine's look-ups of that container.
+    /// </summary>
     private sealed class PairWriter : IDisposable
     {
         private readonly CancellationTokenSource _stop = new();
@@ -214,29 +167,31 @@ public sealed class GiteaSetTests(DockerFixture docker) : DockerTest
 
         private int _rows;
 
-        public PairWriter(DockerFixture docker, string database, string container)
+        public PairWriter(DockerFixture docker, string database, int port)
         {
             _loop = Task.Run(async () =>
             {
+                // Long enough for any pause: the request waits for it to end, as Gitea's requests do.
+                using var http = new HttpClient { Timeout = TimeSpan.FromMinutes(5) };
                 var n = 0;
                 while (!_stop.IsCancellationRequested)
                 {
                     n++;
                     await docker.PsqlAsync(database, "forge", $"INSERT INTO pairs VALUES ({n})");
                     Volatile.Write(ref _rows, n);
-                    // A paused container refuses the exec: the file waits, as Gitea's requests wait for the pause to end.
                     while (!_stop.IsCancellationRequested)
                     {
                         try
                         {
-                            var (exit, _, _) = await docker.ExecAsync(container, ["sh", "-c", $"echo {n} > /data/queues/{n}"]);
-                            if (exit == 0)
+                            using var response = await http.GetAsync(new Uri($"http://127.0.0.1:{port}/cgi-bin/write?n={n}"));
+                            if (response.IsSuccessStatusCode)
                             {
                                 break;
                             }
                         }
-                        catch (Docker.DotNet.DockerApiException)
+                        catch (HttpRequestException)
                         {
+                            // Nothing listens while the container is being replaced.
                         }
 
                         await Task.Delay(20);

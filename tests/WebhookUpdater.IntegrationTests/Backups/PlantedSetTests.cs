@@ -19,23 +19,9 @@ namespace WebhookUpdater.IntegrationTests.Backups;
 /// </summary>
 [Collection(DockerCollection.Name)]
 [Trait("Category", "Docker")]
-public sealed class PlantedSetTests(DockerFixture docker) : DockerTest
+public sealed class PlantedSetTests(DockerFixture docker) : S3DockerTest
 {
     protected override DockerFixture Docker => docker;
-
-    private S3Server _s3;
-
-    public override async ValueTask InitializeAsync()
-    {
-        await base.InitializeAsync();
-        _s3 = await S3Server.StartAsync();
-    }
-
-    public override async ValueTask DisposeAsync()
-    {
-        await _s3.DisposeAsync();
-        await base.DisposeAsync();
-    }
 
     public static TheoryData<string, string> Plants() => new()
     {
@@ -56,7 +42,7 @@ public sealed class PlantedSetTests(DockerFixture docker) : DockerTest
         await docker.WriteFilesAsync(victim, "/data", new Dictionary<string, byte[]> { ["app/state.txt"] = BackupContainers.Text("victim v1\n") });
         await using var service = new ServiceHost(Data, Settings(store));
         var setId = await BackupAsync(service, docker.Name("plant-src"));
-        var files = new StoreFiles(store, Data, _s3);
+        var files = new StoreFiles(store, Data, S3);
         var manifest = await files.ManifestAsync(setId);
         var objectName = manifest["objects"]![0]!["name"]!.GetValue<string>();
 
@@ -121,7 +107,7 @@ public sealed class PlantedSetTests(DockerFixture docker) : DockerTest
         await using var service = new ServiceHost(Data, Settings("S3"));
         var setId = await BackupAsync(service, docker.Name("adopt"));
         // As the version before signed manifests and hashed object names wrote it.
-        var files = new StoreFiles("S3", Data, _s3);
+        var files = new StoreFiles("S3", Data, S3);
         var legacyName = $"{docker.Name("adopt")}.data.tar.gz";
         var current = (await files.ManifestAsync(setId))["objects"]![0]!["name"]!.GetValue<string>();
         await files.WriteAsync(setId, legacyName, await files.ReadAsync(setId, current));
@@ -151,7 +137,7 @@ public sealed class PlantedSetTests(DockerFixture docker) : DockerTest
     }
 
     private Dictionary<string, string> Settings(string store) =>
-        store == "S3" ? _s3.Settings() : new Dictionary<string, string> { ["Backups:Store"] = "Local", ["Backups:Schedule"] = "" };
+        store == "S3" ? S3.Settings() : new Dictionary<string, string> { ["Backups:Store"] = "Local", ["Backups:Schedule"] = "" };
 
     private static async Task<string> BackupAsync(ServiceHost service, string container)
     {
@@ -226,7 +212,7 @@ public sealed class PlantedSetTests(DockerFixture docker) : DockerTest
         start.Environment["DOCKER_HOST"] = TestEnvironment.DockerHost;
         start.Environment["Store__DataDirectory"] = Data;
         start.Environment["Backups__SigningKey"] = ServiceHost.BackupSigningKey;
-        foreach (var (key, value) in _s3.Settings())
+        foreach (var (key, value) in S3.Settings())
         {
             start.Environment[key.Replace(":", "__", StringComparison.Ordinal)] = value;
         }

@@ -11,25 +11,11 @@ namespace WebhookUpdater.IntegrationTests.Backups;
 /// <summary>Backups of a real PostgreSQL to a real S3 (s3rver), and restores of them.</summary>
 [Collection(DockerCollection.Name)]
 [Trait("Category", "Docker")]
-public sealed class PostgresBackupTests(DockerFixture docker) : DockerTest
+public sealed class PostgresBackupTests(DockerFixture docker) : S3DockerTest
 {
     protected override DockerFixture Docker => docker;
 
     private const string Checksum = "SELECT count(*) || ':' || md5(string_agg(id::text || ':' || body, ',' ORDER BY id)) FROM items";
-    private S3Server _s3;
-
-    public override async ValueTask InitializeAsync()
-    {
-        await base.InitializeAsync();
-        _s3 = await S3Server.StartAsync();
-    }
-
-    public override async ValueTask DisposeAsync()
-    {
-        await _s3.DisposeAsync();
-        await base.DisposeAsync();
-    }
-
     internal static HttpClient Admin(ServiceHost service)
     {
         var client = service.CreateClient();
@@ -46,7 +32,7 @@ public sealed class PostgresBackupTests(DockerFixture docker) : DockerTest
         await docker.PsqlAsync(name, "forge", "CREATE TABLE items AS SELECT g AS id, md5(g::text) || repeat('x', g % 50) AS body FROM generate_series(1, 100000) g; ALTER TABLE items ADD PRIMARY KEY (id)");
         var before = await docker.PsqlAsync(name, "forge", Checksum);
         Assert.StartsWith("100000:", before, StringComparison.Ordinal);
-        await using var service = new ServiceHost(Data, _s3.Settings());
+        await using var service = new ServiceHost(Data, S3.Settings());
 
         var daily = await service.Services.GetRequiredService<BackupRunner>().RunAsync(BackupKinds.Daily, [name], TestContext.Current.CancellationToken);
 
@@ -55,7 +41,7 @@ public sealed class PostgresBackupTests(DockerFixture docker) : DockerTest
         var dump = Assert.Single(set.Objects);
         Assert.Equal(BackupObjectTypes.PostgresDump, dump.Type);
         Assert.Equal("forge", dump.Target);
-        Assert.Contains($"wu/backups/{set.Id}/manifest.json", await _s3.KeysAsync());
+        Assert.Contains($"wu/backups/{set.Id}/manifest.json", await S3.KeysAsync());
         var listed = (await service.GetJsonAsync("/api/backups")).EnumerateArray().Single(s => s.GetProperty("id").GetString() == set.Id);
         Assert.Equal("complete", listed.GetProperty("state").GetString());
         Assert.Equal("daily", listed.GetProperty("kind").GetString());
@@ -80,7 +66,7 @@ public sealed class PostgresBackupTests(DockerFixture docker) : DockerTest
     {
         var name = docker.Name("pg-retention");
         Containers.Add(await docker.RunPostgresAsync(name, "forge"));
-        var settings = _s3.Settings();
+        var settings = S3.Settings();
         settings["Backups:KeepManual"] = "1";
         await using var service = new ServiceHost(Data, settings);
         var runner = service.Services.GetRequiredService<BackupRunner>();
@@ -98,13 +84,13 @@ public sealed class PostgresBackupTests(DockerFixture docker) : DockerTest
     {
         var name = docker.Name("pg-baddb");
         Containers.Add(await docker.RunPostgresAsync(name, "forge", new Dictionary<string, string> { ["backup.postgres.database"] = "no_such_db" }));
-        await using var service = new ServiceHost(Data, _s3.Settings());
+        await using var service = new ServiceHost(Data, S3.Settings());
 
         var result = await service.Services.GetRequiredService<BackupRunner>().RunAsync(BackupKinds.Manual, [name], TestContext.Current.CancellationToken);
 
         var failure = Assert.Single(result.Failures);
         Assert.Contains("pg_dump of database no_such_db", failure.Error, StringComparison.Ordinal);
         Assert.Contains("does not exist", failure.Error, StringComparison.Ordinal);
-        Assert.DoesNotContain(await _s3.KeysAsync(), key => key.EndsWith("manifest.json", StringComparison.Ordinal));
+        Assert.DoesNotContain(await S3.KeysAsync(), key => key.EndsWith("manifest.json", StringComparison.Ordinal));
     }
 }

@@ -9,17 +9,15 @@ namespace WebhookUpdater.IntegrationTests.Backups;
 /// <summary>The scheduled restore test against a real PostgreSQL and a real S3 (s3rver), failures mailed through the SES emulator.</summary>
 [Collection(DockerCollection.Name)]
 [Trait("Category", "Docker")]
-public sealed class RestoreTestTests(DockerFixture docker) : DockerTest
+public sealed class RestoreTestTests(DockerFixture docker) : S3DockerTest
 {
     protected override DockerFixture Docker => docker;
 
-    private S3Server _s3;
     private readonly SesEmulator _ses = new();
 
     public override async ValueTask InitializeAsync()
     {
         await base.InitializeAsync();
-        _s3 = await S3Server.StartAsync();
         await _ses.RequireAsync();
         SesEmulator.UseTestCredentialsInThisProcess();
     }
@@ -27,7 +25,6 @@ public sealed class RestoreTestTests(DockerFixture docker) : DockerTest
     public override async ValueTask DisposeAsync()
     {
         _ses.Dispose();
-        await _s3.DisposeAsync();
         await base.DisposeAsync();
     }
 
@@ -45,7 +42,7 @@ public sealed class RestoreTestTests(DockerFixture docker) : DockerTest
         Containers.Add(await docker.RunPostgresAsync(name, "forge"));
         await docker.PsqlAsync(name, "forge", "CREATE TABLE items AS SELECT g AS id, md5(g::text) AS body FROM generate_series(1, 20000) g; CREATE TABLE tags (id int)");
         var to = SesEmulator.NewAddress("restore-test");
-        await using var service = new ServiceHost(Data, _ses.ServiceSettings(to, _s3.Settings()));
+        await using var service = new ServiceHost(Data, _ses.ServiceSettings(to, S3.Settings()));
         var backup = await service.Services.GetRequiredService<BackupRunner>().RunAsync(BackupKinds.Manual, [name], Cancel);
         Assert.True(backup.Succeeded, string.Join("; ", backup.Failures));
         var tester = service.Services.GetRequiredService<RestoreTester>();

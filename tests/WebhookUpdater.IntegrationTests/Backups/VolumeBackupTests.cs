@@ -10,23 +10,9 @@ namespace WebhookUpdater.IntegrationTests.Backups;
 /// <summary>Gitea-like data (a volume with nested files) through the archive API, S3 and back.</summary>
 [Collection(DockerCollection.Name)]
 [Trait("Category", "Docker")]
-public sealed class VolumeBackupTests(DockerFixture docker) : DockerTest
+public sealed class VolumeBackupTests(DockerFixture docker) : S3DockerTest
 {
     protected override DockerFixture Docker => docker;
-
-    private S3Server _s3;
-
-    public override async ValueTask InitializeAsync()
-    {
-        await base.InitializeAsync();
-        _s3 = await S3Server.StartAsync();
-    }
-
-    public override async ValueTask DisposeAsync()
-    {
-        await _s3.DisposeAsync();
-        await base.DisposeAsync();
-    }
 
     private static Dictionary<string, byte[]> GiteaFiles() => new()
     {
@@ -46,7 +32,7 @@ public sealed class VolumeBackupTests(DockerFixture docker) : DockerTest
         await docker.WriteFilesAsync(id, "/data", GiteaFiles());
         var before = await docker.TreeAsync(id, "/data/gitea");
         Assert.Equal(GiteaFiles().Count, before.Count(entry => entry.Value != "dir"));
-        await using var service = new ServiceHost(Data, _s3.Settings());
+        await using var service = new ServiceHost(Data, S3.Settings());
 
         var backup = await PostgresBackupTests.Admin(service).PostAsJsonAsync("/api/backups", new { containers = new[] { docker.Name("gitea") } }, TestContext.Current.CancellationToken);
         var result = await backup.Content.ReadFromJsonAsync<JsonElement>(TestContext.Current.CancellationToken);
@@ -95,7 +81,7 @@ public sealed class VolumeBackupTests(DockerFixture docker) : DockerTest
         start.Environment["Store__DataDirectory"] = Data;
         start.Environment["Backups__SigningKey"] = ServiceHost.BackupSigningKey;
         start.Environment["HealthGate__StableFor"] = "00:00:01";
-        foreach (var (key, value) in _s3.Settings())
+        foreach (var (key, value) in S3.Settings())
         {
             start.Environment[key.Replace(":", "__", StringComparison.Ordinal)] = value;
         }

@@ -13,22 +13,9 @@ namespace WebhookUpdater.IntegrationTests.Certificates;
 /// </summary>
 [Collection(DockerCollection.Name)]
 [Trait("Category", "Docker")]
-public sealed class CertificateRenewalTests(DockerFixture docker) : IAsyncLifetime
+public sealed class CertificateRenewalTests(DockerFixture docker) : DockerTest
 {
-    private readonly string _data = Directory.CreateTempSubdirectory("wu-it-cert-").FullName;
-
-    public ValueTask InitializeAsync()
-    {
-        docker.Require();
-        return ValueTask.CompletedTask;
-    }
-
-    public ValueTask DisposeAsync()
-    {
-        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-        Directory.Delete(_data, recursive: true);
-        return ValueTask.CompletedTask;
-    }
+    protected override DockerFixture Docker => docker;
 
     private static async Task<(HttpStatusCode Status, JsonElement Body, string MediaType)> RenewAsync(HttpClient client)
     {
@@ -53,7 +40,7 @@ public sealed class CertificateRenewalTests(DockerFixture docker) : IAsyncLifeti
         var servedBefore = await stack.ServedSerialAsync();
         var workersBefore = await stack.WorkerPidsAsync();
         // Found by their webhook-updater.role labels: no container names in the settings.
-        await using var service = new CertificateServiceHost(_data, []);
+        await using var service = new CertificateServiceHost(Data, []);
 
         var (status, body, _) = await RenewAsync(service.Admin());
 
@@ -82,7 +69,7 @@ public sealed class CertificateRenewalTests(DockerFixture docker) : IAsyncLifeti
         var workersBefore = await stack.WorkerPidsAsync();
         var startedBefore = await stack.NginxStartedAtAsync();
         await stack.MakeDueAsync();
-        await using var service = new CertificateServiceHost(_data, stack.NamedSettings());
+        await using var service = new CertificateServiceHost(Data, stack.NamedSettings());
 
         var (status, body, _) = await RenewAsync(service.Admin());
 
@@ -114,7 +101,7 @@ public sealed class CertificateRenewalTests(DockerFixture docker) : IAsyncLifeti
         var workersBefore = await stack.WorkerPidsAsync();
         await stack.MakeDueAsync();
         await stack.BreakNginxConfigAsync();
-        await using var service = new CertificateServiceHost(_data, stack.NamedSettings());
+        await using var service = new CertificateServiceHost(Data, stack.NamedSettings());
 
         var (status, body, _) = await RenewAsync(service.Admin());
 
@@ -143,7 +130,7 @@ public sealed class CertificateRenewalTests(DockerFixture docker) : IAsyncLifeti
         await stack.MakeDueAsync();
         var deadPort = DockerFixture.FreePort();
         await stack.PointAtDeadAcmeServerAsync(deadPort);
-        await using var service = new CertificateServiceHost(_data, stack.NamedSettings());
+        await using var service = new CertificateServiceHost(Data, stack.NamedSettings());
 
         var (status, body, mediaType) = await RenewAsync(service.Admin());
 
@@ -168,7 +155,7 @@ public sealed class CertificateRenewalTests(DockerFixture docker) : IAsyncLifeti
     {
         await using var stack = await CertificateStack.StartAsync(docker, "twice");
         await stack.MakeDueAsync();
-        await using var service = new CertificateServiceHost(_data, stack.NamedSettings());
+        await using var service = new CertificateServiceHost(Data, stack.NamedSettings());
         var first = service.Admin();
         var second = service.Admin();
 
@@ -197,7 +184,7 @@ public sealed class CertificateRenewalTests(DockerFixture docker) : IAsyncLifeti
         // pebble issues for 5 years: a threshold of 10 years makes the fresh certificate "expiring".
         var settings = stack.NamedSettings();
         settings["Certificates:WarnWithinDays"] = "3650";
-        await using var service = new CertificateServiceHost(_data, settings);
+        await using var service = new CertificateServiceHost(Data, settings);
 
         var (status, body, _) = await RenewAsync(service.Admin());
 
@@ -217,7 +204,7 @@ public sealed class CertificateRenewalTests(DockerFixture docker) : IAsyncLifeti
     {
         docker.Require();
         var missing = docker.Name("no-such-certbot");
-        await using var service = new CertificateServiceHost(_data, new() { ["Certificates:CertbotContainer"] = missing });
+        await using var service = new CertificateServiceHost(Data, new() { ["Certificates:CertbotContainer"] = missing });
 
         var (status, body, mediaType) = await RenewAsync(service.Admin());
 

@@ -11,24 +11,11 @@ namespace WebhookUpdater.IntegrationTests.Certificates;
 /// <summary>An nginx -t that never returns must not hold certificate renewal: it is killed at Docker:ExecTimeout.</summary>
 [Collection(DockerCollection.Name)]
 [Trait("Category", "Docker")]
-public sealed class NginxDeadlineTests(DockerFixture docker) : IAsyncLifetime
+public sealed class NginxDeadlineTests(DockerFixture docker) : DockerTest
 {
     private const int ExecSeconds = 5;
 
-    private readonly string _data = Directory.CreateTempSubdirectory("wu-it-cert-").FullName;
-
-    public ValueTask InitializeAsync()
-    {
-        docker.Require();
-        return ValueTask.CompletedTask;
-    }
-
-    public ValueTask DisposeAsync()
-    {
-        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-        Directory.Delete(_data, recursive: true);
-        return ValueTask.CompletedTask;
-    }
+    protected override DockerFixture Docker => docker;
 
     private static async Task<(HttpStatusCode Status, JsonElement Body)> RenewAsync(HttpClient client)
     {
@@ -46,7 +33,7 @@ public sealed class NginxDeadlineTests(DockerFixture docker) : IAsyncLifetime
         await stack.HangNginxConfigTestAsync();
         var settings = stack.NamedSettings();
         settings["Docker:ExecTimeout"] = $"00:00:{ExecSeconds:00}";
-        await using var service = new CertificateServiceHost(_data, settings);
+        await using var service = new CertificateServiceHost(Data, settings);
         var clock = Stopwatch.StartNew();
 
         var (status, body) = await RenewAsync(service.Admin());

@@ -179,9 +179,13 @@ public sealed partial class ShippedStackTests(ShippedStack stack) : IClassFixtur
 
         await page.GotoAsync(link);
         await page.ClickAsync(ApproveButton);
-        // The progress page refreshes itself until the job ends (here: the stand-in digest cannot be pulled).
+        // The progress page refreshes itself until the job ends. The made-up digest exists in no
+        // registry, so the job ends after its backup at the pull, with nothing changed.
         await Assertions.Expect(page.Locator(JobState)).Not.ToHaveTextAsync(new Regex("^(queued|running|awaiting_approval)$"), new() { Timeout = 120_000 });
         Assert.StartsWith(ShippedStack.Url("/updater/approvals/"), page.Url, StringComparison.Ordinal);
+        await Assertions.Expect(page.Locator(JobState)).ToHaveTextAsync("failed");
+        Assert.Contains("nothing changed", await page.ContentAsync(), StringComparison.Ordinal);
+        Assert.True((await stack.Docker.Containers.InspectContainerAsync(stack.Containers["gitea"])).State!.Running, "gitea stopped after a failed pull");
 
         // Every request the browser made: the token went only to the updater, and went at least once.
         var carrying = requests.Where(r => Carries(r, token)).Select(r => r.Url).ToList();

@@ -1,5 +1,7 @@
 using System.Net;
 using System.Net.Http.Headers;
+using WebhookUpdater.Approvals;
+using WebhookUpdater.Pages;
 using WebhookUpdater.Tests.Support;
 
 namespace WebhookUpdater.Tests.Approvals;
@@ -72,9 +74,21 @@ public sealed class ApprovalRateLimitTests
         var seconds = page.Headers.RetryAfter?.Delta?.TotalSeconds;
         Assert.InRange(seconds ?? 0, 1, 60);
         Assert.Contains($"Wait {seconds} s", await page.Content.ReadAsStringAsync(Cancel), StringComparison.Ordinal);
+        Assert.Equal("no-store", page.Headers.CacheControl?.ToString());
+        Assert.Equal("no-referrer", page.Headers.GetValues("Referrer-Policy").Single());
+        Assert.Equal("DENY", page.Headers.GetValues("X-Frame-Options").Single());
+        Assert.Equal(PageResults.ContentSecurityPolicy, page.Headers.GetValues("Content-Security-Policy").Single());
         Assert.Equal(HttpStatusCode.TooManyRequests, problem.StatusCode);
         Assert.Equal("application/problem+json", problem.Content.Headers.ContentType?.MediaType);
         Assert.NotNull(problem.Headers.RetryAfter?.Delta);
         Assert.InRange((await problem.JsonAsync()).GetProperty("retryAfterSeconds").GetInt32(), 1, 60);
+    }
+
+    [Fact]
+    public void Three_tabs_of_the_progress_page_fit_in_its_budget()
+    {
+        var reloadsPerMinute = 60 / ApprovalsApi.ProgressRefreshSeconds;
+
+        Assert.True(3 * reloadsPerMinute <= ApprovalsApi.ProgressPermitsPerMinute, $"{reloadsPerMinute} reloads a minute per tab, {ApprovalsApi.ProgressPermitsPerMinute} permitted");
     }
 }

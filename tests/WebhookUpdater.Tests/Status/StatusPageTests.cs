@@ -51,6 +51,36 @@ public sealed class StatusPageTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Too_many_logins_are_refused_with_a_page_that_says_when_to_retry()
+    {
+        var browser = Browser();
+        for (var i = 0; i < StatusApi.LoginPermitsPerMinute; i++)
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, (await LogInAsync(browser, "not-the-token-at-all")).StatusCode);
+        }
+
+        var refused = await LogInAsync(browser, TestApp.AdminToken);
+        using var asJson = new HttpRequestMessage(HttpMethod.Post, "/login") { Content = new FormUrlEncodedContent([new("token", TestApp.AdminToken)]) };
+        asJson.Headers.Accept.Add(new("application/problem+json"));
+        var problem = await browser.SendAsync(asJson, TestContext.Current.CancellationToken);
+
+        Assert.Equal(HttpStatusCode.TooManyRequests, refused.StatusCode);
+        var seconds = refused.Headers.RetryAfter?.Delta?.TotalSeconds;
+        Assert.InRange(seconds ?? 0, 1, 60);
+        Assert.Equal("text/html", refused.Content.Headers.ContentType?.MediaType);
+        var page = await refused.Content.ReadAsStringAsync(TestContext.Current.CancellationToken);
+        Assert.Contains("Too many login attempts", page, StringComparison.Ordinal);
+        Assert.Contains($"Wait {seconds} s, then reload.", page, StringComparison.Ordinal);
+        Assert.Equal("DENY", refused.Headers.GetValues("X-Frame-Options").Single());
+        Assert.Equal("no-store", refused.Headers.CacheControl?.ToString());
+        Assert.DoesNotContain(refused.Headers.TryGetValues("Set-Cookie", out var cookies) ? cookies : [], c => c.StartsWith(StatusApi.CookieName, StringComparison.Ordinal));
+        Assert.Equal(HttpStatusCode.TooManyRequests, problem.StatusCode);
+        Assert.Equal("application/problem+json", problem.Content.Headers.ContentType?.MediaType);
+        Assert.NotNull(problem.Headers.RetryAfter?.Delta);
+        Assert.InRange((await problem.JsonAsync()).GetProperty("retryAfterSeconds").GetInt32(), 1, 60);
+    }
+
+    [Fact]
     public async Task Logging_out_ends_the_session()
     {
         var browser = Browser();

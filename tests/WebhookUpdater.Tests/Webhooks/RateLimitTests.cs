@@ -19,6 +19,8 @@ public sealed class RateLimitTests
             if (response.StatusCode == HttpStatusCode.TooManyRequests)
             {
                 Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+                Assert.InRange(response.Headers.RetryAfter?.Delta?.TotalSeconds ?? 0, 1, 60);
+                Assert.InRange((await response.JsonAsync()).GetProperty("retryAfterSeconds").GetInt32(), 1, 60);
             }
         }
 
