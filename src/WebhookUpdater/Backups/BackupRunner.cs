@@ -123,86 +123,32 @@ public sealed partial class BackupRunner(
 }
 
 /// <summary>
-/// Starts the daily backup at the times of Backups:Schedule (cron, in Backups:TimeZone). Waits
-/// on the service's TimeProvider, so tests move time instead of sleeping. A run missed while the
-/// service was down (or cut off by a stop) runs once at start-up: the journal keeps when the
-/// schedule last ran. The backup (Docker client, store) is made at the first run, not at start-up.
+/// Starts the daily backup at the times of Backups:Schedule (cron, in Backups:TimeZone). The
+/// backup (Docker client, store) is made at the first run, not at start-up.
 /// </summary>
 internal sealed partial class BackupSchedule(
     Lazy<IDailyBackup> daily,
     ScheduleJournal journal,
     IOptions<BackupOptions> options,
     TimeProvider time,
-    ILogger<BackupSchedule> logger) : BackgroundService
+    ILogger<BackupSchedule> logger) : ScheduledService(journal, time, logger)
 {
     public const string Name = "backups.daily";
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    protected override string JournalName => Name;
+
+    protected override string Title => "Daily backup";
+
+    protected override string Setting => "Backups:Schedule";
+
+    protected override (Cronos.CronExpression? Schedule, TimeZoneInfo Zone) Resolve() =>
+        (options.Value.ResolveSchedule(), options.Value.ResolveTimeZone());
+
+    protected override async Task RunAsync(CancellationToken cancellationToken)
     {
-        var schedule = options.Value.ResolveSchedule();
-        if (schedule is null)
-        {
-            LogOff(logger);
-            return;
-        }
-
-        var zone = options.Value.ResolveTimeZone();
-        try
-        {
-            if (await journal.StartAsync(Name, schedule, zone, stoppingToken) == ScheduleStart.CatchUp)
-            {
-                LogCatchUp(logger);
-                await RunOnceAsync(stoppingToken);
-            }
-
-            while (!stoppingToken.IsCancellationRequested)
-            {
-                var now = time.GetUtcNow();
-                var next = schedule.GetNextOccurrence(now, zone);
-                if (next is null)
-                {
-                    return;
-                }
-
-                LogNext(logger, next.Value);
-                await ScheduleClock.WaitUntilAsync(next.Value, time, stoppingToken);
-
-                await RunOnceAsync(stoppingToken);
-            }
-        }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-        {
-        }
+        var result = await daily.Value.RunDailyAsync(cancellationToken);
+        LogRan(logger, result.Sets.Count, result.Failures.Count);
     }
-
-    private async Task RunOnceAsync(CancellationToken stoppingToken)
-    {
-        try
-        {
-            var result = await daily.Value.RunDailyAsync(stoppingToken);
-            LogRan(logger, result.Sets.Count, result.Failures.Count);
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            // One failed day must not stop the schedule (nor, as a background service, the host).
-            LogRunFailed(logger, e.Message);
-        }
-
-        // A failed run is settled too (it was notified); only a run cut off by a stop is caught up.
-        await journal.SettleAsync(Name, time.GetUtcNow(), stoppingToken);
-    }
-
-    [LoggerMessage(Level = LogLevel.Information, Message = "Daily backup: Backups:Schedule is empty, no schedule")]
-    private static partial void LogOff(ILogger logger);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Daily backup: a run was missed while the service was down; running it now")]
-    private static partial void LogCatchUp(ILogger logger);
-
-    [LoggerMessage(Level = LogLevel.Information, Message = "Daily backup: next run at {Next}")]
-    private static partial void LogNext(ILogger logger, DateTimeOffset next);
-
-    [LoggerMessage(Level = LogLevel.Error, Message = "Daily backup: the run failed: {Error}")]
-    private static partial void LogRunFailed(ILogger logger, string error);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Daily backup: {Sets} set(s) complete, {Failures} failed")]
     private static partial void LogRan(ILogger logger, int sets, int failures);

@@ -268,73 +268,24 @@ public sealed class RestoreTestMetrics : IDisposable
     public void Dispose() => _meter.Dispose();
 }
 
-/// <summary>Runs the restore test at the times of Backups:RestoreTestSchedule; a run missed while the service was down runs once at start-up.</summary>
-internal sealed partial class RestoreTestSchedule(
+/// <summary>Runs the restore test at the times of Backups:RestoreTestSchedule (in Backups:TimeZone).</summary>
+internal sealed class RestoreTestSchedule(
     Lazy<RestoreTester> tester,
     ScheduleJournal journal,
     IOptions<BackupOptions> options,
     TimeProvider time,
-    ILogger<RestoreTestSchedule> logger) : BackgroundService
+    ILogger<RestoreTestSchedule> logger) : ScheduledService(journal, time, logger)
 {
     public const string Name = "backups.restore-test";
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        var schedule = options.Value.ResolveRestoreTestSchedule();
-        if (schedule is null)
-        {
-            LogOff(logger);
-            return;
-        }
+    protected override string JournalName => Name;
 
-        var zone = options.Value.ResolveTimeZone();
-        try
-        {
-            if (await journal.StartAsync(Name, schedule, zone, stoppingToken) == ScheduleStart.CatchUp)
-            {
-                await RunOnceAsync(stoppingToken);
-            }
+    protected override string Title => "Restore test";
 
-            while (!stoppingToken.IsCancellationRequested)
-            {
-                var next = schedule.GetNextOccurrence(time.GetUtcNow(), zone);
-                if (next is null)
-                {
-                    return;
-                }
+    protected override string Setting => "Backups:RestoreTestSchedule";
 
-                LogNext(logger, next.Value);
-                await ScheduleClock.WaitUntilAsync(next.Value, time, stoppingToken);
+    protected override (Cronos.CronExpression? Schedule, TimeZoneInfo Zone) Resolve() =>
+        (options.Value.ResolveRestoreTestSchedule(), options.Value.ResolveTimeZone());
 
-                await RunOnceAsync(stoppingToken);
-            }
-        }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-        {
-        }
-    }
-
-    private async Task RunOnceAsync(CancellationToken stoppingToken)
-    {
-        try
-        {
-            await tester.Value.RunAsync(stoppingToken);
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            // The store or Docker did not answer: next week's test must still happen.
-            LogRunFailed(logger, e.Message);
-        }
-
-        await journal.SettleAsync(Name, time.GetUtcNow(), stoppingToken);
-    }
-
-    [LoggerMessage(Level = LogLevel.Information, Message = "Restore test: Backups:RestoreTestSchedule is empty, no schedule")]
-    private static partial void LogOff(ILogger logger);
-
-    [LoggerMessage(Level = LogLevel.Information, Message = "Restore test: next run at {Next}")]
-    private static partial void LogNext(ILogger logger, DateTimeOffset next);
-
-    [LoggerMessage(Level = LogLevel.Error, Message = "Restore test: the run failed: {Error}")]
-    private static partial void LogRunFailed(ILogger logger, string error);
+    protected override Task RunAsync(CancellationToken cancellationToken) => tester.Value.RunAsync(cancellationToken);
 }
