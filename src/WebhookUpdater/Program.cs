@@ -39,6 +39,7 @@ builder.Services.AddApprovals();
 builder.Services.AddStatusPage();
 builder.Services.AddCertificates();
 
+builder.Services.LoadKeysOnFirstUse();
 var app = builder.Build();
 
 app.UseReverseProxy();

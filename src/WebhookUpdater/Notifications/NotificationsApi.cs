@@ -24,7 +24,8 @@ public static class NotificationsApi
             .Configure<IConfiguration>((options, configuration) => options.Smtp.Password = configuration.ReadSecret("Email:Smtp:Password"))
             .PostConfigure<IConfiguration>((options, configuration) =>
             {
-                if (string.IsNullOrWhiteSpace(options.Ses.Region))
+                // Only SES needs a region: the AWS SDK is not loaded for the other senders.
+                if (options.Sender == EmailSenderKind.Ses && string.IsNullOrWhiteSpace(options.Ses.Region))
                 {
                     options.Ses.Region = AwsRegionChain.Resolve(configuration);
                 }
