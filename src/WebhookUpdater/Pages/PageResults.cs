@@ -39,13 +39,17 @@ public static class PageResults
     {
         SecurityHeaders(request.HttpContext.Response);
         return WantsJson(request)
-            ? TypedResults.Problem(
-                statusCode: StatusCodes.Status429TooManyRequests,
-                title: "Too many requests",
-                detail: $"{detail} Try again in {seconds} s.",
-                extensions: new Dictionary<string, object?> { ["retryAfterSeconds"] = seconds })
+            ? TooManyRequestsProblem(detail, seconds)
             : WithStatus(Pages.Problem.Create(new PageProblem("Too many requests", detail, seconds)), StatusCodes.Status429TooManyRequests);
     }
+
+    /// <summary>A 429 as problem+json, with the seconds to wait in <c>retryAfterSeconds</c>.</summary>
+    public static IResult TooManyRequestsProblem(string detail, int seconds) =>
+        TypedResults.Problem(
+            statusCode: StatusCodes.Status429TooManyRequests,
+            title: "Too many requests",
+            detail: $"{detail} Try again in {seconds} s.",
+            extensions: new Dictionary<string, object?> { ["retryAfterSeconds"] = seconds });
 
     public static T WithStatus<T>(T page, int status) where T : RazorSlice
     {

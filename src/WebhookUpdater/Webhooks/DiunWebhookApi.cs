@@ -4,6 +4,7 @@ using FluentValidation;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 using WebhookUpdater.Configuration;
+using WebhookUpdater.Pages;
 using WebhookUpdater.Security;
 using WebhookUpdater.Updates;
 
@@ -51,11 +52,7 @@ public static class DiunWebhookApi
             {
                 context.HttpContext.RequestServices.GetRequiredService<WebhookMetrics>().Request("rate_limited");
                 var seconds = ClientRateLimit.RetryAfter(context);
-                await TypedResults.Problem(
-                        statusCode: StatusCodes.Status429TooManyRequests,
-                        title: "Too many requests",
-                        detail: $"The webhook's rate limit (Webhook:PermitsPerMinute) was reached; try again in {seconds} s.",
-                        extensions: new Dictionary<string, object?> { ["retryAfterSeconds"] = seconds })
+                await PageResults.TooManyRequestsProblem("The webhook's rate limit (Webhook:PermitsPerMinute) was reached.", seconds)
                     .ExecuteAsync(context.HttpContext);
             };
         });
