@@ -108,6 +108,7 @@ public sealed class EmailComposer(IPublicLinks links)
             .AppendLine(TextFacts(facts))
             .AppendLine()
             .AppendLine(n.Reason)
+            .AppendLine(n.ComposeDrift is { } drift ? Environment.NewLine + ComposeText(drift) : "")
             .ToString();
         var html = Page(
             $"{n.Container} was updated",
@@ -115,9 +116,24 @@ public sealed class EmailComposer(IPublicLinks links)
             <p><b>{E(n.Container)}</b> was updated and passed its health gate.</p>
             {HtmlFacts(facts)}
             <p style="color:#555">{E(n.Reason)}. The previous image is kept on the host.</p>
+            {(n.ComposeDrift is { } moved ? ComposeHtml(moved) : "")}
             """);
         return new EmailContent(n.Subject, text, html);
     }
+
+    private static string ComposeText(WebhookUpdater.Updates.ComposeDrift drift) => drift.Rewritten
+        ? $"Compose: {drift.Summary}."
+        : $"Compose: the project {drift.Project} still names {drift.From}; a `docker compose up -d` now would recreate {drift.Service ?? "the service"} on it. "
+          + (drift.Variable is null ? $"Change the service's image to {drift.To}." : $"Set this line in its .env:{Environment.NewLine}    {drift.Line}")
+          + (string.IsNullOrEmpty(drift.Note) ? "" : $"{Environment.NewLine}({drift.Note})");
+
+    private static string ComposeHtml(WebhookUpdater.Updates.ComposeDrift drift) => drift.Rewritten
+        ? $"<p>Compose: {E(drift.Summary)}.</p>"
+        : $"<p><b>The compose project {E(drift.Project)} still names {E(drift.From)}</b>: a <code>docker compose up -d</code> now would recreate {E(drift.Service ?? "the service")} on it. "
+          + (drift.Variable is null ? $"Change the service's image to <code>{E(drift.To)}</code>." : "Set this line in its <code>.env</code>:")
+          + "</p>"
+          + (drift.Variable is null ? "" : $"<pre style=\"background:#f6f8fa;padding:8px\">{E(drift.Line)}</pre>")
+          + (string.IsNullOrEmpty(drift.Note) ? "" : $"<p style=\"color:#555\">{E(drift.Note)}</p>");
 
     private static EmailContent Fallback(Notification n) =>
         new(n.Subject, n.Summary, Page(n.Subject, $"<pre style=\"white-space:pre-wrap;font-family:inherit\">{E(n.Summary)}</pre>"));

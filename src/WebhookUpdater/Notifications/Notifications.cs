@@ -27,6 +27,9 @@ public sealed record JobNotification(
     string Reason,
     string? LogTail) : Notification(Kind)
 {
+    /// <summary>After a tag move: what the compose project still names.</summary>
+    public WebhookUpdater.Updates.ComposeDrift? ComposeDrift { get; init; }
+
     public override string Subject => Kind switch
     {
         NotificationKinds.UpdateSucceeded => $"Updated {Container} to {NewImage}",

@@ -149,5 +149,7 @@ internal static class Migrations
         """,
         // 8: containers a backup paused for its copy, so a crash mid-copy never leaves one frozen: unpaused at start.
         "CREATE TABLE paused_containers (container_id TEXT PRIMARY KEY, name TEXT NOT NULL, set_id TEXT NOT NULL, since TEXT NOT NULL);",
+        // 9: after a tag move, the compose project's line that still names the old tag.
+        "ALTER TABLE jobs ADD COLUMN compose_drift TEXT;",
     ];
 }

@@ -133,7 +133,8 @@ public sealed class JobStore(Database database, TimeProvider time) : IUpdateJour
                             new_container_id = COALESCE(new_container_id, @newContainerId),
                             reason = COALESCE(@reason, reason),
                             log_tail = COALESCE(@logTail, log_tail),
-                            outcome = COALESCE(@outcome, outcome)
+                            outcome = COALESCE(@outcome, outcome),
+                            compose_drift = COALESCE(@composeDrift, compose_drift)
             WHERE id = @id
             """,
             new
@@ -147,6 +148,7 @@ public sealed class JobStore(Database database, TimeProvider time) : IUpdateJour
                 reason = facts.Reason,
                 logTail = facts.LogTail,
                 outcome = facts.Outcome?.ToText(),
+                composeDrift = facts.ComposeDrift?.ToJson(),
                 now = Now(),
             }, transaction), cancellationToken);
 
@@ -268,7 +270,7 @@ public sealed class JobStore(Database database, TimeProvider time) : IUpdateJour
         """
         SELECT id, event_id, container, container_id, policy, decision, state, image, digest, current_image,
                hub_link, reason, superseded_by, created_at, updated_at, attempts, phase, current_image_id,
-               new_image_id, new_container_id, backup_id, outcome, log_tail, finished_at, trace_parent
+               new_image_id, new_container_id, backup_id, outcome, log_tail, finished_at, trace_parent, compose_drift
         FROM jobs
         """;
 
@@ -300,7 +302,8 @@ public sealed class JobStore(Database database, TimeProvider time) : IUpdateJour
         string id, long? event_id, string container, string? container_id, string policy, string decision, string state,
         string image, string digest, string? current_image, string? hub_link, string? reason, string? superseded_by,
         string created_at, string updated_at, long attempts, string? phase, string? current_image_id, string? new_image_id,
-        string? new_container_id, string? backup_id, string? outcome, string? log_tail, string? finished_at, string? trace_parent)
+        string? new_container_id, string? backup_id, string? outcome, string? log_tail, string? finished_at, string? trace_parent,
+        string? compose_drift)
     {
         public JobView ToView(IReadOnlyList<JobStep> steps) => new(
             id, event_id, container, container_id, policy, Decisions.Parse(decision), JobStates.Parse(state), image, digest, current_image, hub_link, reason,
@@ -316,6 +319,7 @@ public sealed class JobStore(Database database, TimeProvider time) : IUpdateJour
             LogTail = log_tail,
             FinishedAt = finished_at is null ? null : Parse(finished_at),
             TraceParent = trace_parent,
+            ComposeDrift = ComposeDrift.FromJson(compose_drift),
         };
     }
 

@@ -28,6 +28,12 @@ public static class JobsApi
         services.AddOptions<UpdateOptions>().BindConfiguration(UpdateOptions.Section)
             .Validate(o => o.LogTailLines is >= 0 and <= 10_000, "Updates:LogTailLines must be between 0 and 10000 (default 50)")
             .ValidateOnStart();
+        services.AddOptions<ComposeOptions>().BindConfiguration(ComposeOptions.Section)
+            .Validate(o => !o.RewriteEnv || !string.IsNullOrWhiteSpace(o.EnvFile),
+                "Compose:RewriteEnv is on but Compose:EnvFile is empty: mount the compose project's .env (e.g. ./.env:/compose/.env) and set Compose:EnvFile=/compose/.env")
+            .ValidateOnStart();
+        services.AddSingleton<ComposeEnv>();
+        services.AddSingleton<Observability.IStatusSection, ComposeDriftStatus>();
         services.AddSingleton<JobStore>();
         services.AddSingleton<IUpdateJournal>(provider => provider.GetRequiredService<JobStore>());
         services.AddSingleton(JobsRetention.Jobs);

@@ -176,4 +176,7 @@ public sealed record JobView(
     public DateTimeOffset? FinishedAt { get; init; }
 
     public string? TraceParent { get; init; }
+
+    /// <summary>After a tag move: the compose project's line that still names the old tag, and whether it was rewritten.</summary>
+    public ComposeDrift? ComposeDrift { get; init; }
 }

@@ -21,6 +21,7 @@ public sealed partial class UpdatePipeline(
     IUpdateBackups backups,
     HealthGate gate,
     INotifier notifier,
+    ComposeEnv compose,
     IOptions<UpdateOptions> options,
     UpdateTelemetry telemetry,
     TimeProvider time,
@@ -187,8 +188,53 @@ public sealed partial class UpdatePipeline(
             await containers.RemoveAsync(run.ContainerId ?? OldName(run.Container), cancellationToken);
             return StepResult.Ok(true, $"removed {OldName(run.Container)}; the previous image is kept");
         }, cancellationToken);
+        await ComposeStepAsync(run, cancellationToken);
         var note = fresh ? "" : " (finished after the service restarted)";
         await FinishAsync(run, JobOutcome.Updated, $"{run.Container} runs {run.Job.Image} ({run.Job.Digest}){note}", cancellationToken);
+    }
+
+    /// <summary>
+    /// After a tag move, the compose project still names the old tag: find the <c>.env</c> line that
+    /// fixes it (and write it, when the operator allowed that). It never fails the update.
+    /// </summary>
+    private async Task ComposeStepAsync(UpdateRun run, CancellationToken cancellationToken)
+    {
+        if (TagMove(run.Job) is not { } move)
+        {
+            return;
+        }
+
+        await StepAsync(run, "compose", async () =>
+        {
+            if (await lookup.FindAsync(run.Container, cancellationToken) is not { } container)
+            {
+                return StepResult.Ok(false, $"{run.Container} was not found; the compose project was not looked at");
+            }
+
+            run.ComposeDrift = await compose.ReconcileAsync(run.Job.Id, container, move.From, move.To, cancellationToken);
+            return StepResult.Ok(true, run.ComposeDrift?.Summary ?? $"{run.Container} is not part of a compose project");
+        }, cancellationToken);
+    }
+
+    /// <summary>
+    /// The old and the new image when the job changes the tag, in the operator's spelling
+    /// (<c>gitea/gitea:1.23</c> for a container configured as <c>gitea/gitea:1.22</c>).
+    /// </summary>
+    internal static (string From, string To)? TagMove(JobView job)
+    {
+        if (!ImageReference.TryParse(job.CurrentImage, out var from, out _)
+            || !ImageReference.TryParse(job.Image, out var to, out _)
+            || (from.SameRepository(to) && from.EffectiveTag == to.EffectiveTag))
+        {
+            return null;
+        }
+
+        var current = job.CurrentImage!;
+        var spelled = from.SameRepository(to) && from.Tag is { } oldTag && to.Tag is { } newTag && from.Digest is null
+            && current.EndsWith(":" + oldTag, StringComparison.Ordinal)
+            ? current[..^oldTag.Length] + newTag
+            : job.Image;
+        return (current, spelled);
     }
 
     /// <summary>
@@ -457,16 +503,21 @@ public sealed partial class UpdatePipeline(
     {
         var job = run.Job;
         var state = outcome.FinalState();
-        await EnterAsync(run, UpdatePhase.Finishing, new PhaseFacts { Outcome = outcome, Reason = reason, LogTail = run.LogTail }, cancellationToken);
+        await EnterAsync(run, UpdatePhase.Finishing, new PhaseFacts { Outcome = outcome, Reason = reason, LogTail = run.LogTail, ComposeDrift = run.ComposeDrift }, cancellationToken);
 
         var failed = state is JobState.Failed or JobState.RolledBack;
-        if (failed || job.Policy == Policies.Manual)
+        // An automatic tag move the compose project does not know yet is news too: the next `up -d` would undo it.
+        var drifted = run.ComposeDrift is { Rewritten: false };
+        if (failed || job.Policy == Policies.Manual || drifted)
         {
             await StepAsync(run, "notify", async () =>
             {
                 await notifier.NotifyAsync(new JobNotification(
                     failed ? NotificationKinds.UpdateFailed : NotificationKinds.UpdateSucceeded,
-                    job.Id, job.Container, job.Policy, job.CurrentImage, job.Image, job.Digest, job.HubLink, outcome.ToText(), reason, run.LogTail), cancellationToken);
+                    job.Id, job.Container, job.Policy, job.CurrentImage, job.Image, job.Digest, job.HubLink, outcome.ToText(), reason, run.LogTail)
+                {
+                    ComposeDrift = failed ? null : run.ComposeDrift,
+                }, cancellationToken);
                 return StepResult.Ok(true, failed ? "failure notice sent" : "success notice sent");
             }, cancellationToken);
         }

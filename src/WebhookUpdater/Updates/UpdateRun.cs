@@ -32,6 +32,9 @@ public sealed class UpdateRun(JobView job)
     public JobOutcome? Outcome { get; set; } = UpdateVocabulary.ParseOutcome(job.Outcome);
 
     public GateResult? Verdict { get; set; }
+
+    /// <summary>What a tag move left in the compose project.</summary>
+    public ComposeDrift? ComposeDrift { get; set; } = job.ComposeDrift;
 }
 
 /// <summary>What a step learned, or why it failed: an expected failure is a value, not an exception.</summary>
