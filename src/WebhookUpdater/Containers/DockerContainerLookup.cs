@@ -28,10 +28,13 @@ internal sealed class DockerContainerLookup(DockerApi engine, ResiliencePipeline
     public Task<IReadOnlyList<ContainerInfo>> ListAsync(CancellationToken cancellationToken) =>
         InspectListedAsync(null, "all", _ => true, _ => true, cancellationToken);
 
-    public Task<IReadOnlyList<ContainerInfo>> ListByLabelAsync(string key, string value, CancellationToken cancellationToken) =>
-        InspectListedAsync(
-            new Dictionary<string, IDictionary<string, bool>> { ["label"] = new Dictionary<string, bool> { [$"{key}={value}"] = true } },
-            $"{key}={value}", _ => true, _ => true, cancellationToken);
+    public Task<IReadOnlyList<ContainerInfo>> ListByLabelAsync(string key, string? value, CancellationToken cancellationToken)
+    {
+        var filter = value is null ? key : $"{key}={value}";
+        return InspectListedAsync(
+            new Dictionary<string, IDictionary<string, bool>> { ["label"] = new Dictionary<string, bool> { [filter] = true } },
+            filter, _ => true, _ => true, cancellationToken);
+    }
 
     public async Task<ContainerImage?> ImageAsync(string reference, CancellationToken cancellationToken) =>
         await pipeline.InspectImageOrNothingAsync(_docker, reference, cancellationToken) is { } image

@@ -20,8 +20,8 @@ public interface IContainerLookup
     /// <summary>Every container, running or not.</summary>
     Task<IReadOnlyList<ContainerInfo>> ListAsync(CancellationToken cancellationToken);
 
-    /// <summary>Every container (running or not) carrying label <paramref name="key"/>=<paramref name="value"/>.</summary>
-    Task<IReadOnlyList<ContainerInfo>> ListByLabelAsync(string key, string value, CancellationToken cancellationToken);
+    /// <summary>Every container (running or not) carrying label <paramref name="key"/>=<paramref name="value"/>, or with any value when it is null.</summary>
+    Task<IReadOnlyList<ContainerInfo>> ListByLabelAsync(string key, string? value, CancellationToken cancellationToken);
 
     /// <summary>The image with this id or reference, or null when the engine does not have it.</summary>
     Task<ContainerImage?> ImageAsync(string reference, CancellationToken cancellationToken);

@@ -48,6 +48,7 @@ public static class StatusApi
         services.AddApprovals();
         services.AddAdminAccess();
         services.AddSingleton<StatusReport>();
+        services.AddSingleton<ManagedContainers>();
         services.AddAuthentication().AddCookie(AuthSchemes.StatusCookie, cookie =>
         {
             cookie.Cookie.Name = CookieName;
@@ -114,6 +115,7 @@ public static class StatusApi
 
         var session = pages.MapGroup("").RequireAuthorization(AuthPolicies.StatusPage);
         session.MapGet("/", ShowAsync);
+        session.MapGet("/jobs/{id}", ShowJobAsync);
         session.MapPost("/logout", (Delegate)LogOutAsync).WithMetadata(new RequireAntiforgeryTokenAttribute());
         session.MapPost("/status/jobs/{id}/{decision:regex(^(approve|reject)$)}", DecideAsync).WithMetadata(new RequireAntiforgeryTokenAttribute());
         return routes;
@@ -161,6 +163,11 @@ public static class StatusApi
         var notice = context.Request.Query["notice"].ToString();
         return Dashboard.Create(new DashboardModel(BasePath(context), model, string.IsNullOrEmpty(notice) ? null : notice, Antiforgery(context)));
     }
+
+    private static async Task<RazorSlice> ShowJobAsync(string id, HttpContext context, StatusReport report, CancellationToken cancellationToken) =>
+        await report.JobAsync(id, cancellationToken) is { } job
+            ? JobPage.Create(new JobPageModel(BasePath(context), job))
+            : PageResults.Problem(StatusCodes.Status404NotFound, "No such job", $"There is no job {id}: it may have been removed by the journal's retention.");
 
     private static async Task<RedirectHttpResult> LogOutAsync(HttpContext context)
     {

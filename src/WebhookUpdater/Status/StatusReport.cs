@@ -9,9 +9,15 @@ public sealed record StatusModel(
     IReadOnlyList<JobView> Pending,
     IReadOnlyList<JobView> Active,
     IReadOnlyList<JobView> Recent,
-    IReadOnlyList<(string Title, IReadOnlyList<StatusRow> Rows)> Sections);
+    IReadOnlyList<(string Title, IReadOnlyList<StatusRow> Rows)> Sections)
+{
+    /// <summary>The containers the service manages; empty when Docker did not answer (see <see cref="ContainersError"/>).</summary>
+    public IReadOnlyList<ManagedContainer> Containers { get; init; } = [];
 
-public sealed class StatusReport(JobStore jobs, IEnumerable<IStatusSection> sections, TimeProvider time)
+    public string? ContainersError { get; init; }
+}
+
+public sealed class StatusReport(JobStore jobs, ManagedContainers managed, IEnumerable<IStatusSection> sections, TimeProvider time)
 {
     public async Task<StatusModel> BuildAsync(CancellationToken cancellationToken)
     {
@@ -39,8 +45,26 @@ public sealed class StatusReport(JobStore jobs, IEnumerable<IStatusSection> sect
             }
         }
 
-        return new StatusModel(now, attention, pending, active, recent.Where(j => j.State != JobState.Ignored).Take(20).ToList(), rendered);
+        IReadOnlyList<ManagedContainer> containers = [];
+        string? containersError = null;
+        try
+        {
+            containers = await managed.ListAsync(cancellationToken);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            containersError = $"Docker did not answer ({e.GetType().Name}): check `docker info` on the host.";
+        }
+
+        return new StatusModel(now, attention, pending, active, recent.Where(j => j.State != JobState.Ignored).Take(20).ToList(), rendered)
+        {
+            Containers = containers,
+            ContainersError = containersError,
+        };
     }
+
+    /// <summary>One job with its steps, for its own page.</summary>
+    public Task<JobView?> JobAsync(string id, CancellationToken cancellationToken) => jobs.GetJobAsync(id, cancellationToken);
 
     private async Task<IReadOnlyList<JobView>> WithStepsAsync(IReadOnlyList<JobView> list, CancellationToken cancellationToken)
     {

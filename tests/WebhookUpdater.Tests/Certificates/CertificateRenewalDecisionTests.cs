@@ -182,7 +182,7 @@ public sealed class CertificateRenewalDecisionTests
     /// <summary>The stack with two containers labelled as certbot (or an engine that does not answer the label look-up).</summary>
     private sealed class TwoCertbots(FakeCertificateStack inner, Exception? failure = null) : IContainerLookup
     {
-        public Task<IReadOnlyList<ContainerInfo>> ListByLabelAsync(string key, string value, CancellationToken cancellationToken) =>
+        public Task<IReadOnlyList<ContainerInfo>> ListByLabelAsync(string key, string? value, CancellationToken cancellationToken) =>
             failure is null
                 ? Task.FromResult<IReadOnlyList<ContainerInfo>>([Certbot("certbot-1"), Certbot("certbot-2")])
                 : Task.FromException<IReadOnlyList<ContainerInfo>>(failure);

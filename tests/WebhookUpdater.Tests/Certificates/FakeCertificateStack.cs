@@ -56,8 +56,8 @@ internal sealed class FakeCertificateStack : IContainerLookup, IContainerActions
         return certificate.SerialNumber;
     }
 
-    public Task<IReadOnlyList<ContainerInfo>> ListByLabelAsync(string key, string value, CancellationToken cancellationToken) =>
-        Task.FromResult<IReadOnlyList<ContainerInfo>>(key == "webhook-updater.role" && RoleLabels.TryGetValue(value, out var name) ? [Info(name)] : []);
+    public Task<IReadOnlyList<ContainerInfo>> ListByLabelAsync(string key, string? value, CancellationToken cancellationToken) =>
+        Task.FromResult<IReadOnlyList<ContainerInfo>>(key == "webhook-updater.role" && value is not null && RoleLabels.TryGetValue(value, out var name) ? [Info(name)] : []);
 
     public async Task<OneOffResult> RunOneOffAsync(OneOffRun run, int maxOutput, CancellationToken cancellationToken)
     {

@@ -131,6 +131,75 @@ public sealed class StatusPageTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task The_page_lists_the_managed_containers_with_policy_track_version_health_and_last_job()
+    {
+        var jobId = await PendingJobAsync();
+        _app.Containers.Add("nginx", "nginx:1.27", "automatic", repoDigest: "nginx@" + Payloads.DigestB,
+            moreLabels: new Dictionary<string, string> { ["update.track"] = "patch", ["org.opencontainers.image.version"] = "1.27.3" });
+        _app.Containers.Add("gitea-runner", "gitea/act_runner:0.2", moreLabels: new Dictionary<string, string> { ["update.requires"] = "gitea" });
+        _app.Containers.Add("web", "nginx:1.27", "automatic", moreLabels: new Dictionary<string, string> { ["update.requires"] = "gitea, postgres" });
+        var browser = Browser();
+        await LogInAsync(browser, TestApp.AdminToken);
+
+        var page = await browser.GetStringAsync("/", TestContext.Current.CancellationToken);
+
+        var nginx = Row(page, "nginx");
+        Assert.Contains("automatic", nginx, StringComparison.Ordinal);
+        Assert.Contains("track patch", nginx, StringComparison.Ordinal);
+        Assert.Contains("version 1.27.3", nginx, StringComparison.Ordinal);
+        Assert.Contains(Payloads.DigestB[..19], nginx, StringComparison.Ordinal);
+        Assert.Contains("none yet", nginx, StringComparison.Ordinal);
+        var gitea = Row(page, "gitea");
+        Assert.Contains("manual", gitea, StringComparison.Ordinal);
+        Assert.Contains("(no version label)", gitea, StringComparison.Ordinal);
+        Assert.Contains($"href=\"/jobs/{jobId}\">awaiting_approval", gitea, StringComparison.Ordinal);
+        Assert.Contains("requires gitea, postgres", Row(page, "web"), StringComparison.Ordinal);
+        // Only containers with an update policy are the service's.
+        Assert.DoesNotContain("data-container=\"gitea-runner\"", page, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_job_has_its_own_page_with_its_timeline_and_an_unknown_one_is_a_404()
+    {
+        var jobId = await PendingJobAsync();
+        var browser = Browser();
+        await LogInAsync(browser, TestApp.AdminToken);
+
+        var page = await browser.GetStringAsync($"/jobs/{jobId}", TestContext.Current.CancellationToken);
+        var missing = await browser.GetAsync("/jobs/no-such-job", TestContext.Current.CancellationToken);
+        var anonymous = await Browser().GetAsync($"/jobs/{jobId}", TestContext.Current.CancellationToken);
+
+        Assert.Contains("data-state=\"awaiting_approval\"", page, StringComparison.Ordinal);
+        Assert.Contains("gitea/gitea:1.22", page, StringComparison.Ordinal);
+        Assert.Contains("none (no backup was taken)", page, StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
+        Assert.Contains("There is no job no-such-job", await missing.Content.ReadAsStringAsync(TestContext.Current.CancellationToken), StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.Redirect, anonymous.StatusCode);
+    }
+
+    [Fact]
+    public async Task When_docker_does_not_answer_the_page_still_shows_and_says_so()
+    {
+        await PendingJobAsync();
+        var browser = Browser();
+        await LogInAsync(browser, TestApp.AdminToken);
+        _app.Containers.Failure = new System.Net.Http.HttpRequestException("connection refused");
+
+        var page = await browser.GetStringAsync("/", TestContext.Current.CancellationToken);
+
+        Assert.Contains("Docker did not answer (HttpRequestException)", page, StringComparison.Ordinal);
+        Assert.Contains("Waiting for approval", page, StringComparison.Ordinal);
+    }
+
+    /// <summary>The table row of one container.</summary>
+    private static string Row(string page, string container)
+    {
+        var start = page.IndexOf($"<tr data-container=\"{container}\">", StringComparison.Ordinal);
+        Assert.True(start >= 0, $"no row for {container}");
+        return page[start..page.IndexOf("</tr>", start, StringComparison.Ordinal)];
+    }
+
+    [Fact]
     public async Task The_page_shows_what_will_run_next()
     {
         var browser = Browser();

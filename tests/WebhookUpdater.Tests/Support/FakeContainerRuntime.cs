@@ -80,8 +80,10 @@ internal sealed partial class FakeContainerRuntime : IContainerLookup
     public Task<IReadOnlyList<ContainerInfo>> ListAsync(CancellationToken cancellationToken) =>
         Task.FromResult<IReadOnlyList<ContainerInfo>>(_containers.Values.ToList());
 
-    public Task<IReadOnlyList<ContainerInfo>> ListByLabelAsync(string key, string value, CancellationToken cancellationToken) =>
-        Task.FromResult<IReadOnlyList<ContainerInfo>>(_containers.Values.Where(c => c.Label(key) == value).ToList());
+    public Task<IReadOnlyList<ContainerInfo>> ListByLabelAsync(string key, string? value, CancellationToken cancellationToken) =>
+        Failure is { } failure
+            ? Task.FromException<IReadOnlyList<ContainerInfo>>(failure)
+            : Task.FromResult<IReadOnlyList<ContainerInfo>>(_containers.Values.Where(c => c.Label(key) is { } found && (value is null || found == value)).ToList());
 
     public Task<ContainerImage?> ImageAsync(string reference, CancellationToken cancellationToken) =>
         Task.FromResult(_containers.Values.FirstOrDefault(c => c.ImageId == reference) is { } container ? new ContainerImage(container.ImageId, container.RepoDigests) : null);
