@@ -41,6 +41,7 @@ public sealed class EmailComposer(IPublicLinks links)
             .AppendLine()
             .AppendLine(TextFacts(facts))
             .AppendLine()
+            .Append(TextImages(n.Images))
             .AppendLine("Open this link to see what will happen and to approve or reject (it works once):")
             .AppendLine(n.ApprovalUrl)
             .AppendLine()
@@ -54,6 +55,7 @@ public sealed class EmailComposer(IPublicLinks links)
             $"""
             <p>A new image is available for <b>{E(n.Container)}</b>, which updates only with your approval.</p>
             {HtmlFacts(facts)}
+            {HtmlImages(n.Images)}
             <p><a href="{E(n.ApprovalUrl)}" style="display:inline-block;padding:10px 16px;background:#1f6feb;color:#fff;text-decoration:none;border-radius:6px">Review and decide</a></p>
             <p style="color:#555">The link opens a page that says what will happen; nothing changes until you press Approve there. It works once.</p>
             <p>Approving will:</p>
@@ -117,6 +119,52 @@ public sealed class EmailComposer(IPublicLinks links)
             <p style="color:#555">{E(n.Reason)}. The previous image is kept on the host.</p>
             """);
         return new EmailContent(n.Subject, text, html);
+    }
+
+    /// <summary>From and to, row by row; empty when the images were not looked at.</summary>
+    private static string TextImages(ImageComparison? images)
+    {
+        if (images is null)
+        {
+            return "";
+        }
+
+        var text = new StringBuilder().AppendLine("What changes (current -> new):");
+        foreach (var (label, from, to) in images.Rows())
+        {
+            text.AppendLine($"  {label}: {from} -> {to}");
+        }
+
+        text.AppendLine($"  Size change: {images.SizeChange ?? "unknown"}");
+        if (images.ReleaseNotes is { } notes)
+        {
+            text.AppendLine($"Release notes: {notes}");
+        }
+
+        if (images.PullError is { } error)
+        {
+            text.AppendLine($"The new image could not be pulled yet ({error}); approving pulls it again.");
+        }
+
+        return text.AppendLine().ToString();
+    }
+
+    private static string HtmlImages(ImageComparison? images)
+    {
+        if (images is null)
+        {
+            return "";
+        }
+
+        const string cell = "padding:4px 12px 4px 0;font-family:monospace;word-break:break-all;vertical-align:top";
+        var rows = images.Rows().Append(("Size change", "", images.SizeChange ?? "unknown")).Select(row => (Label: row.Item1, From: row.Item2, To: row.Item3));
+        return "<table style=\"border-collapse:collapse;margin:12px 0\"><tr><th></th><th style=\"text-align:left;color:#555\">Current</th><th style=\"text-align:left;color:#555\">New</th></tr>"
+            + string.Concat(rows.Select(row =>
+                $"<tr><th style=\"text-align:left;padding:4px 12px 4px 0;vertical-align:top;color:#555;font-weight:normal\">{E(row.Label)}</th>"
+                + $"<td style=\"{cell}\">{E(row.From)}</td><td style=\"{cell}\">{E(row.To)}</td></tr>"))
+            + "</table>"
+            + (images.ReleaseNotes is { } notes ? $"<p>Release notes: <a href=\"{E(notes)}\">{E(notes)}</a></p>" : "")
+            + (images.PullError is { } error ? $"<p style=\"color:#9a6700\">The new image could not be pulled yet ({E(error)}); approving pulls it again.</p>" : "");
     }
 
     private static EmailContent Fallback(Notification n) =>
