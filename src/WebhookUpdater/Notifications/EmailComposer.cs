@@ -17,6 +17,7 @@ public sealed class EmailComposer(IPublicLinks links)
     public EmailContent Compose(Notification notification) => notification switch
     {
         UpdateAvailableNotification available => UpdateAvailable(available),
+        DigestNotification digest => Digest(digest),
         JobNotification job when job.Kind is NotificationKinds.UpdateFailed => UpdateFailed(job),
         JobNotification job when job.Kind is NotificationKinds.UpdateSucceeded => UpdateSucceeded(job),
         _ => Fallback(notification),
@@ -119,6 +120,23 @@ public sealed class EmailComposer(IPublicLinks links)
             <p style="color:#555">{E(n.Reason)}. The previous image is kept on the host.</p>
             """);
         return new EmailContent(n.Subject, text, html);
+    }
+
+    private static EmailContent Digest(DigestNotification n)
+    {
+        const string cell = "padding:4px 12px 4px 0;vertical-align:top;border-bottom:1px solid #eaeef2";
+        var rows = string.Concat(n.Lines.Select(line =>
+            $"<tr><td style=\"{cell}\"><b>{E(line.Container)}</b><br><span style=\"color:#555\">now {E(line.CurrentImage ?? "unknown")}</span></td>"
+            + $"<td style=\"{cell};font-family:monospace;word-break:break-all\">{E(line.Image)}<br>{E(line.Digest)}</td>"
+            + $"<td style=\"{cell}\">{E(line.SeenAt.UtcDateTime.ToString("yyyy-MM-dd HH:mm 'UTC'", CultureInfo.InvariantCulture))}</td>"
+            + $"<td style=\"{cell}\">{(line.HubLink is { } hub && IsHttp(hub) ? $"<a href=\"{E(hub)}\">{E(hub)}</a>" : E(line.HubLink))}</td></tr>"));
+        var html = Page(
+            n.Title,
+            $"""
+            <p>{E(n.Intro)}</p>
+            <table style="border-collapse:collapse;margin:12px 0"><tr><th style="text-align:left">Container</th><th style="text-align:left">Image and digest</th><th style="text-align:left">Seen</th><th style="text-align:left">Link</th></tr>{rows}</table>
+            """);
+        return new EmailContent(n.Subject, n.Summary, html);
     }
 
     /// <summary>From and to, row by row; empty when the images were not looked at.</summary>
