@@ -3,6 +3,7 @@ using WebhookUpdater.Backups;
 using WebhookUpdater.Certificates;
 using WebhookUpdater.Configuration;
 using WebhookUpdater.Containers;
+using WebhookUpdater.Digests;
 using WebhookUpdater.Health;
 using WebhookUpdater.Notifications;
 using WebhookUpdater.Observability;
@@ -38,6 +39,7 @@ builder.Services.AddDiunWebhook();
 builder.Services.AddApprovals();
 builder.Services.AddStatusPage();
 builder.Services.AddCertificates();
+builder.Services.AddDigests();
 
 builder.Services.LoadKeysOnFirstUse();
 var app = builder.Build();

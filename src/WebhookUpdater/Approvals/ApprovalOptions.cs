@@ -22,6 +22,9 @@ public sealed class ApprovalOptions
     /// <summary>Requests to /approvals per client address per minute before 429.</summary>
     public int PermitsPerMinute { get; set; } = 30;
 
+    /// <summary>How long the pull of a waiting job's new image may take before its email goes out without the new image's facts.</summary>
+    public TimeSpan PullTimeout { get; set; } = TimeSpan.FromMinutes(5);
+
     public byte[] KeyBytes => Encoding.UTF8.GetBytes(SigningKey ?? "");
 
     public string PublicBase => (BaseUrl ?? "").TrimEnd('/');
@@ -79,6 +82,11 @@ internal sealed class ApprovalOptionsValidator : IValidateOptions<ApprovalOption
         if (options.TokenLifetime <= TimeSpan.Zero || options.TokenLifetime > TimeSpan.FromDays(90))
         {
             errors.Add($"Approvals:TokenLifetime is {options.TokenLifetime}: use more than 0 and at most 90 days (default 7.00:00:00).");
+        }
+
+        if (options.PullTimeout <= TimeSpan.Zero || options.PullTimeout > TimeSpan.FromHours(1))
+        {
+            errors.Add($"Approvals:PullTimeout is {options.PullTimeout}: use more than 0 and at most 01:00:00 (default 00:05:00).");
         }
 
         if (options.PermitsPerMinute < 1)

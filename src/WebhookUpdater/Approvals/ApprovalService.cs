@@ -38,6 +38,7 @@ public sealed record LinkState(LinkStatus Status, ApprovalRecord? Approval = nul
 public sealed partial class ApprovalService(
     ApprovalTokens tokens,
     ApprovalStore approvals,
+    ApprovalImages images,
     JobStore jobs,
     UpdateQueue queue,
     EmailComposer composer,
@@ -53,15 +54,19 @@ public sealed partial class ApprovalService(
         var issued = 0;
         foreach (var job in await approvals.JobsWithoutLinkAsync(cancellationToken))
         {
+            var compared = await images.CompareAsync(job, cancellationToken);
             var now = time.GetUtcNow();
             // Whole seconds: the token carries the expiry in seconds, and both must agree.
             var expiresAt = DateTimeOffset.FromUnixTimeSeconds((now + options.CurrentValue.TokenLifetime).ToUnixTimeSeconds());
             var nonce = ApprovalTokens.NewNonce();
             var token = tokens.Create(job.JobId, job.Container, job.Digest, nonce, expiresAt);
             var notification = new UpdateAvailableNotification(
-                job.JobId, job.Container, job.CurrentImage, job.Image, job.Digest, job.HubLink, links.Approval(token), expiresAt);
+                job.JobId, job.Container, job.CurrentImage, job.Image, job.Digest, job.HubLink, links.Approval(token), expiresAt)
+            {
+                Images = compared,
+            };
             var message = EmailNotifier.ToMessage(composer, notification, now);
-            var record = new ApprovalRecord(nonce, job.JobId, job.Container, job.Digest, now, expiresAt, null, null, null);
+            var record = new ApprovalRecord(nonce, job.JobId, job.Container, job.Digest, now, expiresAt, null, null, null) { Images = compared };
             if (await approvals.IssueAsync(record, message, cancellationToken))
             {
                 LogIssued(logger, job.JobId, job.Container, job.Digest, expiresAt, message.Id);

@@ -16,10 +16,17 @@ public sealed record ApprovalRecord(
     DateTimeOffset ExpiresAt,
     string? Decision,
     DateTimeOffset? DecidedAt,
-    string? DecidedVia);
+    string? DecidedVia)
+{
+    /// <summary>What the link approves: the current and the new image, as the emailed page showed them.</summary>
+    public ImageComparison? Images { get; init; }
+}
 
 /// <summary>A manual job that waits for the operator and has no link yet.</summary>
-public sealed record PendingApproval(string JobId, string Container, string? CurrentImage, string Image, string Digest, string? HubLink);
+public sealed record PendingApproval(string JobId, string Container, string? CurrentImage, string Image, string Digest, string? HubLink)
+{
+    public string? CurrentImageId { get; init; }
+}
 
 public static class ApprovalDecisions
 {
@@ -52,7 +59,7 @@ public sealed class ApprovalStore(Database database, TimeProvider time)
         database.ReadAsync<IReadOnlyList<PendingApproval>>(async connection =>
             (await connection.QueryAsync<PendingRow>(
                 """
-                SELECT j.id, j.container, j.current_image, j.image, j.digest, j.hub_link FROM jobs j
+                SELECT j.id, j.container, j.current_image, j.current_image_id, j.image, j.digest, j.hub_link FROM jobs j
                 WHERE j.state = @AwaitingApproval AND NOT EXISTS (SELECT 1 FROM approvals a WHERE a.job_id = j.id)
                 ORDER BY j.created_at, j.id
                 """,
@@ -79,8 +86,8 @@ public sealed class ApprovalStore(Database database, TimeProvider time)
 
             await connection.ExecuteAsync(
                 """
-                INSERT INTO approvals (nonce, job_id, container, digest, issued_at, expires_at)
-                VALUES (@Nonce, @JobId, @Container, @Digest, @issued, @expires)
+                INSERT INTO approvals (nonce, job_id, container, digest, issued_at, expires_at, images)
+                VALUES (@Nonce, @JobId, @Container, @Digest, @issued, @expires, @images)
                 """,
                 new
                 {
@@ -90,6 +97,7 @@ public sealed class ApprovalStore(Database database, TimeProvider time)
                     approval.Digest,
                     issued = JournalTime.Format(approval.IssuedAt),
                     expires = JournalTime.Format(approval.ExpiresAt),
+                    images = approval.Images?.ToJson(),
                 },
                 transaction);
             await OutboxStore.InsertAsync(connection, transaction, message, approval.IssuedAt);
@@ -99,7 +107,7 @@ public sealed class ApprovalStore(Database database, TimeProvider time)
     public Task<ApprovalRecord?> FindAsync(string nonce, CancellationToken cancellationToken) =>
         database.ReadAsync(async connection =>
             (await connection.QuerySingleOrDefaultAsync<ApprovalRow>(
-                "SELECT nonce, job_id, container, digest, issued_at, expires_at, decision, decided_at, decided_via FROM approvals WHERE nonce = @nonce",
+                "SELECT nonce, job_id, container, digest, issued_at, expires_at, decision, decided_at, decided_via, images FROM approvals WHERE nonce = @nonce",
                 new { nonce }))?.ToRecord(),
             cancellationToken);
 
@@ -181,17 +189,19 @@ public sealed class ApprovalStore(Database database, TimeProvider time)
     private string Now() => JournalTime.Format(time.GetUtcNow());
 
 #pragma warning disable IDE1006, CA1707 // column names as SQLite has them
-    internal sealed record PendingRow(string id, string container, string? current_image, string image, string digest, string? hub_link)
+    internal sealed record PendingRow(string id, string container, string? current_image, string? current_image_id, string image, string digest, string? hub_link)
     {
-        public PendingApproval ToPending() => new(id, container, current_image, image, digest, hub_link);
+        public PendingApproval ToPending() => new(id, container, current_image, image, digest, hub_link) { CurrentImageId = current_image_id };
     }
 
     internal sealed record ApprovalRow(
-        string nonce, string job_id, string container, string digest, string issued_at, string expires_at, string? decision, string? decided_at, string? decided_via)
+        string nonce, string job_id, string container, string digest, string issued_at, string expires_at, string? decision, string? decided_at, string? decided_via,
+        string? images)
     {
         public ApprovalRecord ToRecord() => new(
             nonce, job_id, container, digest, JournalTime.Parse(issued_at), JournalTime.Parse(expires_at), decision,
-            decided_at is null ? null : JournalTime.Parse(decided_at), decided_via);
+            decided_at is null ? null : JournalTime.Parse(decided_at), decided_via)
+        { Images = ImageComparison.FromJson(images) };
     }
 #pragma warning restore IDE1006, CA1707
 }

@@ -58,6 +58,7 @@ public static class ApprovalsApi
         services.AddSingleton(ApprovalsRetention.Approvals);
         services.AddSingleton<ApprovalLinks>();
         services.AddSingleton<IPublicLinks>(provider => provider.GetRequiredService<ApprovalLinks>());
+        services.AddSingleton<ApprovalImages>();
         services.AddSingleton<ApprovalService>();
         services.AddHostedService<ApprovalIssuer>();
         services.AddRetiredSetting("Approvals:ScanInterval", "a waiting job's link is issued as soon as the webhook stored the job");

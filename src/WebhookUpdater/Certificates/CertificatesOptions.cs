@@ -1,5 +1,6 @@
 using Cronos;
 using Microsoft.Extensions.Options;
+using WebhookUpdater.Configuration;
 
 namespace WebhookUpdater.Certificates;
 
@@ -44,13 +45,9 @@ public sealed class CertificatesOptions
         RenewCommand.Split(' ', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 
     /// <summary>The parsed schedule, or null when it is off.</summary>
-    public CronExpression? ParsedSchedule() =>
-        string.IsNullOrWhiteSpace(Schedule)
-            ? null
-            : CronExpression.Parse(Schedule.Trim(), Schedule.Trim().Split(' ', StringSplitOptions.RemoveEmptyEntries).Length == 6 ? CronFormat.IncludeSeconds : CronFormat.Standard);
+    public CronExpression? ParsedSchedule() => ScheduleSetting.Parse(Schedule);
 
-    public TimeZoneInfo ScheduleTimeZone(TimeProvider time) =>
-        string.IsNullOrWhiteSpace(TimeZone) ? time.LocalTimeZone : TimeZoneInfo.FindSystemTimeZoneById(TimeZone.Trim());
+    public TimeZoneInfo ScheduleTimeZone(TimeProvider time) => ScheduleSetting.Zone(TimeZone, time);
 }
 
 internal sealed class CertificatesOptionsValidator : IValidateOptions<CertificatesOptions>
@@ -58,26 +55,8 @@ internal sealed class CertificatesOptionsValidator : IValidateOptions<Certificat
     public ValidateOptionsResult Validate(string? name, CertificatesOptions options)
     {
         var failures = new List<string>();
-        try
-        {
-            options.ParsedSchedule();
-        }
-        catch (CronFormatException e)
-        {
-            failures.Add($"Certificates:Schedule '{options.Schedule}' is not a cron expression ({e.Message}): use 5 fields, e.g. '30 3 * * 0' for Sunday 03:30, or leave it empty to turn the schedule off.");
-        }
-
-        if (!string.IsNullOrWhiteSpace(options.TimeZone))
-        {
-            try
-            {
-                TimeZoneInfo.FindSystemTimeZoneById(options.TimeZone.Trim());
-            }
-            catch (Exception e) when (e is TimeZoneNotFoundException or InvalidTimeZoneException)
-            {
-                failures.Add($"Certificates:TimeZone '{options.TimeZone}' is not a known time zone: use an IANA name such as Europe/Berlin, or leave it empty for the host's zone.");
-            }
-        }
+        ScheduleSetting.Check(failures, "Certificates:Schedule", options.Schedule, "'30 3 * * 0' for Sunday 03:30");
+        ScheduleSetting.CheckZone(failures, "Certificates:TimeZone", options.TimeZone);
 
         if (!options.ConfigDirectory.StartsWith('/'))
         {

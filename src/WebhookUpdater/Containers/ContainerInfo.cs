@@ -33,6 +33,20 @@ public sealed record ContainerInfo(
 /// <param name="RepoDigests">repo@sha256:… for every repository and digest it was pulled as.</param>
 public sealed record ContainerImage(string Id, IReadOnlyList<string> RepoDigests)
 {
+    /// <summary>The image's labels (Config.Labels): the OCI ones say its version, revision and source.</summary>
+    public IReadOnlyDictionary<string, string> Labels { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>Its size on disk in bytes, as the engine reports it.</summary>
+    public long? Size { get; init; }
+
+    /// <summary>From an inspect answer of the engine.</summary>
+    internal static ContainerImage From(Docker.DotNet.Models.ImageInspectResponse inspect) =>
+        new(inspect.ID, inspect.RepoDigests?.ToArray() ?? [])
+        {
+            Labels = inspect.Config?.Labels is { } labels ? new Dictionary<string, string>(labels, StringComparer.Ordinal) : new Dictionary<string, string>(),
+            Size = inspect.Size,
+        };
+
     /// <remarks>
     /// Allocation-free, and most entries are passed over on their last character: an image pushed
     /// and pulled many times carries one entry per repository and digest, and every event looks at

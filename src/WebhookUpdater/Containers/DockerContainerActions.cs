@@ -58,7 +58,7 @@ internal sealed partial class DockerContainerActions(
 
         var reference = image.Tag is null && image.Digest is not null ? $"{image.FamiliarRepository}@{image.Digest}" : $"{image.FamiliarRepository}:{tagOrDigest}";
         var inspect = await _pipeline.CallAsync("inspect-image", reference, token => _docker.Images.InspectImageAsync(reference, token), cancellationToken);
-        return new ContainerImage(inspect.ID, inspect.RepoDigests?.ToList() ?? []);
+        return ContainerImage.From(inspect);
     }
 
     public async Task<Stream> ArchiveAsync(string nameOrId, string path, CancellationToken cancellationToken) =>

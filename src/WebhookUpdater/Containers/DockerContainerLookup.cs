@@ -38,7 +38,7 @@ internal sealed class DockerContainerLookup(DockerApi engine, ResiliencePipeline
 
     public async Task<ContainerImage?> ImageAsync(string reference, CancellationToken cancellationToken) =>
         await pipeline.InspectImageOrNothingAsync(_docker, reference, cancellationToken) is { } image
-            ? new ContainerImage(image.ID, image.RepoDigests?.ToArray() ?? [])
+            ? ContainerImage.From(image)
             : null;
 
     public async Task<IReadOnlyList<string>?> EnvironmentAsync(string nameOrId, CancellationToken cancellationToken) =>

@@ -17,6 +17,7 @@ public sealed class EmailComposer(IPublicLinks links)
     public EmailContent Compose(Notification notification) => notification switch
     {
         UpdateAvailableNotification available => UpdateAvailable(available),
+        DigestNotification digest => Digest(digest),
         JobNotification job when job.Kind is NotificationKinds.UpdateFailed => UpdateFailed(job),
         JobNotification job when job.Kind is NotificationKinds.UpdateSucceeded => UpdateSucceeded(job),
         _ => Fallback(notification),
@@ -41,6 +42,7 @@ public sealed class EmailComposer(IPublicLinks links)
             .AppendLine()
             .AppendLine(TextFacts(facts))
             .AppendLine()
+            .Append(TextImages(n.Images))
             .AppendLine("Open this link to see what will happen and to approve or reject (it works once):")
             .AppendLine(n.ApprovalUrl)
             .AppendLine()
@@ -54,6 +56,7 @@ public sealed class EmailComposer(IPublicLinks links)
             $"""
             <p>A new image is available for <b>{E(n.Container)}</b>, which updates only with your approval.</p>
             {HtmlFacts(facts)}
+            {HtmlImages(n.Images)}
             <p><a href="{E(n.ApprovalUrl)}" style="display:inline-block;padding:10px 16px;background:#1f6feb;color:#fff;text-decoration:none;border-radius:6px">Review and decide</a></p>
             <p style="color:#555">The link opens a page that says what will happen; nothing changes until you press Approve there. It works once.</p>
             <p>Approving will:</p>
@@ -134,6 +137,69 @@ public sealed class EmailComposer(IPublicLinks links)
           + "</p>"
           + (drift.Variable is null ? "" : $"<pre style=\"background:#f6f8fa;padding:8px\">{E(drift.Line)}</pre>")
           + (string.IsNullOrEmpty(drift.Note) ? "" : $"<p style=\"color:#555\">{E(drift.Note)}</p>");
+
+    private static EmailContent Digest(DigestNotification n)
+    {
+        const string cell = "padding:4px 12px 4px 0;vertical-align:top;border-bottom:1px solid #eaeef2";
+        var rows = string.Concat(n.Lines.Select(line =>
+            $"<tr><td style=\"{cell}\"><b>{E(line.Container)}</b><br><span style=\"color:#555\">now {E(line.CurrentImage ?? "unknown")}</span></td>"
+            + $"<td style=\"{cell};font-family:monospace;word-break:break-all\">{E(line.Image)}<br>{E(line.Digest)}</td>"
+            + $"<td style=\"{cell}\">{E(line.SeenAt.UtcDateTime.ToString("yyyy-MM-dd HH:mm 'UTC'", CultureInfo.InvariantCulture))}</td>"
+            + $"<td style=\"{cell}\">{(line.HubLink is { } hub && IsHttp(hub) ? $"<a href=\"{E(hub)}\">{E(hub)}</a>" : E(line.HubLink))}</td></tr>"));
+        var html = Page(
+            n.Title,
+            $"""
+            <p>{E(n.Intro)}</p>
+            <table style="border-collapse:collapse;margin:12px 0"><tr><th style="text-align:left">Container</th><th style="text-align:left">Image and digest</th><th style="text-align:left">Seen</th><th style="text-align:left">Link</th></tr>{rows}</table>
+            """);
+        return new EmailContent(n.Subject, n.Summary, html);
+    }
+
+    /// <summary>From and to, row by row; empty when the images were not looked at.</summary>
+    private static string TextImages(ImageComparison? images)
+    {
+        if (images is null)
+        {
+            return "";
+        }
+
+        var text = new StringBuilder().AppendLine("What changes (current -> new):");
+        foreach (var (label, from, to) in images.Rows())
+        {
+            text.AppendLine($"  {label}: {from} -> {to}");
+        }
+
+        text.AppendLine($"  Size change: {images.SizeChange ?? "unknown"}");
+        if (images.ReleaseNotes is { } notes)
+        {
+            text.AppendLine($"Release notes: {notes}");
+        }
+
+        if (images.PullError is { } error)
+        {
+            text.AppendLine($"The new image could not be pulled yet ({error}); approving pulls it again.");
+        }
+
+        return text.AppendLine().ToString();
+    }
+
+    private static string HtmlImages(ImageComparison? images)
+    {
+        if (images is null)
+        {
+            return "";
+        }
+
+        const string cell = "padding:4px 12px 4px 0;font-family:monospace;word-break:break-all;vertical-align:top";
+        var rows = images.Rows().Append(("Size change", "", images.SizeChange ?? "unknown")).Select(row => (Label: row.Item1, From: row.Item2, To: row.Item3));
+        return "<table style=\"border-collapse:collapse;margin:12px 0\"><tr><th></th><th style=\"text-align:left;color:#555\">Current</th><th style=\"text-align:left;color:#555\">New</th></tr>"
+            + string.Concat(rows.Select(row =>
+                $"<tr><th style=\"text-align:left;padding:4px 12px 4px 0;vertical-align:top;color:#555;font-weight:normal\">{E(row.Label)}</th>"
+                + $"<td style=\"{cell}\">{E(row.From)}</td><td style=\"{cell}\">{E(row.To)}</td></tr>"))
+            + "</table>"
+            + (images.ReleaseNotes is { } notes ? $"<p>Release notes: <a href=\"{E(notes)}\">{E(notes)}</a></p>" : "")
+            + (images.PullError is { } error ? $"<p style=\"color:#9a6700\">The new image could not be pulled yet ({E(error)}); approving pulls it again.</p>" : "");
+    }
 
     private static EmailContent Fallback(Notification n) =>
         new(n.Subject, n.Summary, Page(n.Subject, $"<pre style=\"white-space:pre-wrap;font-family:inherit\">{E(n.Summary)}</pre>"));

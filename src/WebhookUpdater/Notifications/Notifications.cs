@@ -55,6 +55,8 @@ public static class NotificationKinds
     public const string UpdateSucceeded = "update-succeeded";
     public const string UpdateFailed = "update-failed";
     public const string UpdateAvailable = "update-available";
+    public const string NotifyDigest = "notify-digest";
+    public const string OutsideTrackDigest = "outside-track-digest";
 }
 
 /// <summary>One small contract, like Diun's notifiers: each sender implements it.</summary>

@@ -11,6 +11,9 @@ public sealed record UpdateAvailableNotification(
     string ApprovalUrl,
     DateTimeOffset ExpiresAt) : Notification(NotificationKinds.UpdateAvailable)
 {
+    /// <summary>The current and the new image as the engine describes them, once the new one was pulled (or why it could not be).</summary>
+    public ImageComparison? Images { get; init; }
+
     public override string Subject => $"Approval needed: update {Container} to {NewImage}";
 
     public override string Summary =>

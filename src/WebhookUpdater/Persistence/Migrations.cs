@@ -51,7 +51,7 @@ internal static class Migrations
         CREATE INDEX ix_jobs_created ON jobs(created_at);
 
         CREATE TABLE job_steps (
-            job_id     TEXT NOT NULL REFERENCES jobs(id),
+            job_id     TEXT NOT NULL,
             seq        INTEGER NOT NULL,
             name       TEXT NOT NULL,
             state      TEXT NOT NULL,
@@ -151,5 +151,19 @@ internal static class Migrations
         "CREATE TABLE paused_containers (container_id TEXT PRIMARY KEY, name TEXT NOT NULL, set_id TEXT NOT NULL, since TEXT NOT NULL);",
         // 9: after a tag move, the compose project's line that still names the old tag.
         "ALTER TABLE jobs ADD COLUMN compose_drift TEXT;",
+        // 10: what an approval link approves (the current and the pulled new image, JSON), and the
+        // digests' journal: which notified or outside-track job went out in which email, so a
+        // caught-up run never lists a job twice.
+        """
+        ALTER TABLE approvals ADD COLUMN images TEXT;
+        CREATE TABLE digest_entries (
+            digest     TEXT NOT NULL,
+            job_id     TEXT NOT NULL,
+            message_id TEXT NOT NULL,
+            sent_at    TEXT NOT NULL,
+            PRIMARY KEY (digest, job_id)
+        );
+        CREATE INDEX ix_jobs_decision ON jobs(decision, created_at);
+        """,
     ];
 }

@@ -26,6 +26,7 @@ internal static class JobsRetention
         $"""
         DELETE FROM job_steps WHERE job_id IN (SELECT value FROM json_each(@ids));
         DELETE FROM approvals WHERE job_id IN (SELECT value FROM json_each(@ids));
+        DELETE FROM digest_entries WHERE job_id IN (SELECT value FROM json_each(@ids));
         DELETE FROM outbox WHERE job_id IN (SELECT value FROM json_each(@ids)) AND state = '{OutboxStates.Sent}';
         DELETE FROM jobs WHERE id IN (SELECT value FROM json_each(@ids))
             AND state IN ({OtherFinalStates}, {FailedStates});

@@ -19,10 +19,10 @@ public static class UpdateDecider
             return Make(Decision.IgnoredNoPolicy, JobState.Ignored, $"the container has no {Policies.Label} label");
         }
 
-        if (policy is not (Policies.Automatic or Policies.Manual))
+        if (policy is not (Policies.Automatic or Policies.Manual or Policies.Notify))
         {
             return Make(Decision.IgnoredUnknownPolicy, JobState.Ignored,
-                $"{Policies.Label}={policy} is neither {Policies.Automatic} nor {Policies.Manual}");
+                $"{Policies.Label}={policy} is none of {Policies.Automatic}, {Policies.Manual}, {Policies.Notify}");
         }
 
         if (!ImageReference.TryParse(container.ConfiguredImage, out var current, out _)
@@ -38,9 +38,12 @@ public static class UpdateDecider
             return Make(Decision.IgnoredAlreadyCurrent, JobState.Ignored, $"the container already runs {digest}");
         }
 
-        return policy == Policies.Automatic
-            ? Make(Decision.Queued, JobState.Queued, "automatic update")
-            : Make(Decision.AwaitingApproval, JobState.AwaitingApproval, "manual update: waiting for the operator's approval");
+        return policy switch
+        {
+            Policies.Automatic => Make(Decision.Queued, JobState.Queued, "automatic update"),
+            Policies.Notify => Make(Decision.Notified, JobState.Ignored, "notify only: listed in the daily update-available email, never applied"),
+            _ => Make(Decision.AwaitingApproval, JobState.AwaitingApproval, "manual update: waiting for the operator's approval"),
+        };
     }
 
     public static string NormalizePolicy(string? label)

@@ -10,6 +10,9 @@ public static class Policies
     public const string Label = "update.policy";
     public const string Automatic = "automatic";
     public const string Manual = "manual";
+
+    /// <summary>Never updated: each new image is listed in one "update available" email a day.</summary>
+    public const string Notify = "notify";
     public const string None = "none";
 }
 
@@ -24,6 +27,12 @@ public enum Decision
     IgnoredTagMismatch,
     IgnoredAlreadyCurrent,
     Duplicate,
+
+    /// <summary>A newer version exists, outside the container's update.track: mentioned in the weekly digest, never applied.</summary>
+    IgnoredOutsideTrack,
+
+    /// <summary>A notify-only container: listed in the daily "update available" email; the job is recorded as ignored.</summary>
+    Notified,
 }
 
 /// <summary>A decision's name as the journal, the API and the metrics spell it (<c>ignored_no_policy</c>).</summary>

@@ -77,16 +77,17 @@ public sealed partial class ComposeFileTests
     {
         var config = await ConfigAsync(await FilledExampleAsync());
 
-        foreach (var watched in new[] { "postgres", "gitea", "nginx", "diun" })
+        foreach (var watched in new[] { "postgres", "gitea", "nginx", "diun", "certbot" })
         {
             Assert.Equal("true", Labels(Service(config, watched)).GetValueOrDefault("diun.enable"));
         }
 
-        Assert.DoesNotContain("diun.enable", Labels(Service(config, "certbot")).Keys);
         Assert.DoesNotContain("diun.enable", Labels(Service(config, "webhook-updater")).Keys);
         Assert.Equal("automatic", Labels(Service(config, "nginx"))["update.policy"]);
         Assert.Equal("manual", Labels(Service(config, "gitea"))["update.policy"]);
         Assert.Equal("manual", Labels(Service(config, "postgres"))["update.policy"]);
+        Assert.Equal("notify", Labels(Service(config, "diun"))["update.policy"]);
+        Assert.Equal("notify", Labels(Service(config, "certbot"))["update.policy"]);
         Assert.StartsWith("pg_isready", Labels(Service(config, "postgres"))["update.health.cmd"], StringComparison.Ordinal);
         Assert.StartsWith("nginx -t", Labels(Service(config, "nginx"))["update.health.cmd"], StringComparison.Ordinal);
         Assert.Equal("http://gitea:3000/api/healthz", Labels(Service(config, "gitea"))["update.health.url"]);

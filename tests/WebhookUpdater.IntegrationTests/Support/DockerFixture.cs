@@ -185,6 +185,12 @@ public static class DockerFixtureImages
         var source = TestEnvironment.AppImage(appVersion);
         await docker.EnsureImageAsync(source);
         await docker.Client.Images.TagImageAsync(source, new Docker.DotNet.Models.ImageTagParameters { RepositoryName = repository, Tag = tag });
+        return await docker.PushAsync(repository, tag);
+    }
+
+    /// <summary>Pushes a local image to the loopback registry; returns the digest the registry gave it.</summary>
+    public static async Task<string> PushAsync(this DockerFixture docker, string repository, string tag)
+    {
         string? error = null;
         await docker.Client.Images.PushImageAsync(
             $"{repository}:{tag}",

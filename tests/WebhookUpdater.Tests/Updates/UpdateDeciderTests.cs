@@ -32,6 +32,19 @@ public sealed class UpdateDeciderTests
         Assert.Equal(Decision.Queued, Decide("nginx", Container("nginx", " Automatic ")).Decision);
 
     [Fact]
+    public void Notify_label_is_recorded_for_the_daily_email_and_never_becomes_an_update()
+    {
+        var decision = Decide("crazymax/diun:4", Container("crazymax/diun:4", "notify"));
+        Assert.Equal(Decision.Notified, decision.Decision);
+        Assert.Equal(JobState.Ignored, decision.State);
+        Assert.Equal("notified", decision.Decision.Name());
+    }
+
+    [Fact]
+    public void Notify_container_already_on_the_digest_is_not_listed() =>
+        Assert.Equal(Decision.IgnoredAlreadyCurrent, Decide("nginx:1.27", Container("nginx:1.27", "notify", "nginx@" + Digest)).Decision);
+
+    [Fact]
     public void No_label_is_ignored() =>
         Assert.Equal(Decision.IgnoredNoPolicy, Decide("nginx", Container("nginx", null)).Decision);
 
