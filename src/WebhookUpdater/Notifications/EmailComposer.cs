@@ -124,13 +124,13 @@ public sealed class EmailComposer(IPublicLinks links)
         return new EmailContent(n.Subject, text, html);
     }
 
-    private static string ComposeText(WebhookUpdater.Updates.ComposeDrift drift) => drift.Rewritten
+    private static string ComposeText(WebhookUpdater.Containers.ComposeDrift drift) => drift.Rewritten
         ? $"Compose: {drift.Summary}."
         : $"Compose: the project {drift.Project} still names {drift.From}; a `docker compose up -d` now would recreate {drift.Service ?? "the service"} on it. "
           + (drift.Variable is null ? $"Change the service's image to {drift.To}." : $"Set this line in its .env:{Environment.NewLine}    {drift.Line}")
           + (string.IsNullOrEmpty(drift.Note) ? "" : $"{Environment.NewLine}({drift.Note})");
 
-    private static string ComposeHtml(WebhookUpdater.Updates.ComposeDrift drift) => drift.Rewritten
+    private static string ComposeHtml(WebhookUpdater.Containers.ComposeDrift drift) => drift.Rewritten
         ? $"<p>Compose: {E(drift.Summary)}.</p>"
         : $"<p><b>The compose project {E(drift.Project)} still names {E(drift.From)}</b>: a <code>docker compose up -d</code> now would recreate {E(drift.Service ?? "the service")} on it. "
           + (drift.Variable is null ? $"Change the service's image to <code>{E(drift.To)}</code>." : "Set this line in its <code>.env</code>:")

@@ -28,7 +28,7 @@ public sealed record JobNotification(
     string? LogTail) : Notification(Kind)
 {
     /// <summary>After a tag move: what the compose project still names.</summary>
-    public WebhookUpdater.Updates.ComposeDrift? ComposeDrift { get; init; }
+    public WebhookUpdater.Containers.ComposeDrift? ComposeDrift { get; init; }
 
     public override string Subject => Kind switch
     {

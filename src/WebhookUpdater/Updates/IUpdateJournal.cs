@@ -1,3 +1,5 @@
+using WebhookUpdater.Containers;
+
 namespace WebhookUpdater.Updates;
 
 /// <summary>What a phase records besides itself: each value is written once and never replaced.</summary>

@@ -1,5 +1,6 @@
 using Dapper;
 using Microsoft.Data.Sqlite;
+using WebhookUpdater.Containers;
 using WebhookUpdater.Persistence;
 
 namespace WebhookUpdater.Updates;

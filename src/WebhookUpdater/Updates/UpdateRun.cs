@@ -1,3 +1,4 @@
+using WebhookUpdater.Containers;
 using WebhookUpdater.Health;
 
 namespace WebhookUpdater.Updates;
