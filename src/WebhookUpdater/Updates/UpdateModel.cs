@@ -24,6 +24,12 @@ public enum Decision
     IgnoredTagMismatch,
     IgnoredAlreadyCurrent,
     Duplicate,
+
+    /// <summary>Another tag of the repository, outside what the container's update.track allows.</summary>
+    IgnoredOutsideTrack,
+
+    /// <summary>A database container's new major version: an image swap cannot upgrade its data.</summary>
+    RefusedDatabaseMajor,
 }
 
 /// <summary>A decision's name as the journal, the API and the metrics spell it (<c>ignored_no_policy</c>).</summary>
