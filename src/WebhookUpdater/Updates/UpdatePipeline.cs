@@ -431,7 +431,7 @@ public sealed partial class UpdatePipeline(
 
         var configuredImage = NewConfiguredImage(run);
         var newId = await containers.CreateLikeAsync(run.ContainerId!, NewName(run.Container), configuredImage, cancellationToken);
-        return StepResult.Ok(newId, $"created {NewName(run.Container)} on {Short(run.NewImageId)}; {run.Container} still runs");
+        return StepResult.Ok(newId, $"created {NewName(run.Container)} from {configuredImage} ({Short(run.NewImageId)}); {run.Container} still runs");
     }
 
     /// <summary>
