@@ -30,8 +30,22 @@ public static class Tracks
     {
         var value = label?.Trim().ToLowerInvariant();
         track = Track.Digest;
-        return string.IsNullOrEmpty(value)
-            || (Enum.TryParse(value, ignoreCase: true, out track) && Enum.IsDefined(track) && !value.Any(char.IsDigit));
+        if (string.IsNullOrEmpty(value))
+        {
+            return true;
+        }
+
+        // By name only: Enum.TryParse would also take "2" and "patch,minor".
+        foreach (var known in Enum.GetValues<Track>())
+        {
+            if (known.Name() == value)
+            {
+                track = known;
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>

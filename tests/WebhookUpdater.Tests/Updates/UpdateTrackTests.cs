@@ -107,6 +107,7 @@ public sealed class UpdateTrackTests
     [InlineData("minr")]
     [InlineData("2")]
     [InlineData("semver")]
+    [InlineData("patch,minor")]
     public void An_unknown_track_is_not_read_as_any(string label) =>
         Assert.False(Tracks.TryParse(label, out _));
 
