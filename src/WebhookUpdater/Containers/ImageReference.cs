@@ -112,6 +112,28 @@ public sealed partial record ImageReference(string Registry, string Path, string
         RegexOptions.CultureInvariant | RegexOptions.ExplicitCapture)]
     private static partial Regex ReferencePattern();
 
+    /// <summary>
+    /// The reference as written (<c>gitea/gitea:1.22</c>, <c>gitea/gitea@sha256:…</c>) with another tag
+    /// and no digest, spelled as the operator spelled the repository: what a tag move configures.
+    /// </summary>
+    public static string WithTag(string written, string tag)
+    {
+        var name = written;
+        var at = name.IndexOf('@', StringComparison.Ordinal);
+        if (at >= 0)
+        {
+            name = name[..at];
+        }
+
+        var colon = name.LastIndexOf(':');
+        if (colon > name.LastIndexOf('/'))
+        {
+            name = name[..colon];
+        }
+
+        return $"{name}:{tag}";
+    }
+
     /// <summary>True when both name the same repository, whatever the tag or digest.</summary>
     public bool SameRepository(ImageReference other) =>
         string.Equals(Repository, other.Repository, StringComparison.Ordinal);

@@ -34,6 +34,7 @@ public sealed record JobNotification(
     {
         NotificationKinds.UpdateSucceeded => $"Updated {Container} to {NewImage}",
         NotificationKinds.UpdateFailed => $"Update of {Container} failed: {Outcome}",
+        NotificationKinds.UpdateRefused => $"Update of {Container} to {NewImage} refused: do it by hand",
         _ => $"{Container}: {Outcome}",
     };
 
@@ -57,6 +58,7 @@ public static class NotificationKinds
     public const string UpdateAvailable = "update-available";
     public const string NotifyDigest = "notify-digest";
     public const string OutsideTrackDigest = "outside-track-digest";
+    public const string UpdateRefused = "update-refused";
 }
 
 /// <summary>One small contract, like Diun's notifiers: each sender implements it.</summary>

@@ -26,10 +26,14 @@ public sealed class StatusReport(JobStore jobs, ManagedContainers managed, IEnum
         var pending = await jobs.ListJobsAsync(JobState.AwaitingApproval, null, 50, cancellationToken);
         var active = (await jobs.ListJobsAsync(JobState.Running, null, 10, cancellationToken))
             .Concat(await jobs.ListJobsAsync(JobState.Queued, null, 50, cancellationToken)).ToList();
-        // A failed job needs the operator until a later job for the same container succeeded.
+        // A failed job, or a refused database major, needs the operator until a later job for the same container succeeded.
+        var refused = (await jobs.ListJobsAsync(JobState.Ignored, null, 50, cancellationToken))
+            .Where(job => job.Decision == Decision.RefusedDatabaseMajor && now - job.CreatedAt < TimeSpan.FromDays(30));
         var attention = (await jobs.ListJobsAsync(JobState.Failed, null, 50, cancellationToken))
             .Where(failed => failed.FinishedAt is null || now - failed.FinishedAt < TimeSpan.FromDays(30))
+            .Concat(refused)
             .Where(failed => !recent.Any(later => later.Container == failed.Container && later.State == JobState.Succeeded && later.CreatedAt > failed.CreatedAt))
+            .OrderByDescending(job => job.CreatedAt)
             .ToList();
 
         var rendered = new List<(string, IReadOnlyList<StatusRow>)>();

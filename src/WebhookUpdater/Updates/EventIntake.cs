@@ -1,6 +1,7 @@
 using System.Net.Sockets;
 using Docker.DotNet;
 using WebhookUpdater.Containers;
+using WebhookUpdater.Notifications;
 using WebhookUpdater.Persistence;
 
 namespace WebhookUpdater.Updates;
@@ -16,6 +17,7 @@ public sealed partial class EventIntake(
     JobStore store,
     UpdateQueue queue,
     AwaitingApprovalSignal awaitingApproval,
+    INotifier notifier,
     TimeProvider time,
     ILogger<EventIntake> logger)
 {
@@ -44,6 +46,7 @@ public sealed partial class EventIntake(
         // The client may go away; the journal write must not be half-done because of it.
         var (eventId, jobs, queued) = await store.RecordEventAsync(record, decisions, CancellationToken.None);
         HandOn(queued, jobs);
+        await NotifyRefusedAsync(update, decisions, jobs);
 
         foreach (var job in jobs)
         {
@@ -63,6 +66,7 @@ public sealed partial class EventIntake(
             var decisions = await DecideAsync(record.Event, cancellationToken);
             var (jobs, queued) = await store.ResolveDeferredEventAsync(eventId, record, decisions, cancellationToken);
             HandOn(queued, jobs);
+            await NotifyRefusedAsync(record.Event, decisions, jobs);
 
             resolved++;
         }
@@ -81,6 +85,28 @@ public sealed partial class EventIntake(
         if (jobs.Any(job => job.Decision == Decision.AwaitingApproval))
         {
             awaitingApproval.Ring();
+        }
+    }
+
+    /// <summary>
+    /// A refused database major is the one ignored decision the operator must hear of at once: the
+    /// upgrade is theirs to do. The job is in the journal already; a failed notice does not undo it.
+    /// </summary>
+    private async Task NotifyRefusedAsync(UpdateEvent update, IReadOnlyList<UpdateDecision> decisions, IReadOnlyList<JobRef> jobs)
+    {
+        // One job per decision, in order (RecordEventAsync).
+        foreach (var (decision, job) in decisions.Zip(jobs).Where(pair => pair.Second.Decision == Decision.RefusedDatabaseMajor))
+        {
+            try
+            {
+                await notifier.NotifyAsync(new JobNotification(
+                    NotificationKinds.UpdateRefused, job.Id, job.Container, job.Policy, decision.CurrentImage, update.Image, update.Digest,
+                    update.HubLink, decision.Decision.Name(), decision.Reason, null), CancellationToken.None);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                LogNotifyFailed(logger, job.Id, e.GetType().Name);
+            }
         }
     }
 
@@ -128,6 +154,9 @@ public sealed partial class EventIntake(
     [LoggerMessage(Level = LogLevel.Information,
         Message = "Event {EventId}: job {JobId} for container {Container}, image {Image} {Digest}, policy {Policy}: {Decision}")]
     private static partial void LogDecision(ILogger logger, long eventId, string jobId, string container, string image, string digest, string policy, string decision);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Job {JobId}: the refusal notice could not be queued ({Error})")]
+    private static partial void LogNotifyFailed(ILogger logger, string jobId, string error);
 
     [LoggerMessage(Level = LogLevel.Warning,
         Message = "Event {EventId} for {Image} kept for later: Docker did not answer ({Error})")]

@@ -9,6 +9,11 @@ public sealed record PhaseFacts
 
     public string? ContainerId { get; init; }
 
+    /// <summary>What the container ran when the job started (replaces the decision's: the container may have moved since).</summary>
+    public string? CurrentImage { get; init; }
+
+    public string? CurrentImageId { get; init; }
+
     public string? BackupId { get; init; }
 
     public string? NewImageId { get; init; }

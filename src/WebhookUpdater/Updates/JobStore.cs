@@ -129,6 +129,8 @@ public sealed class JobStore(Database database, TimeProvider time) : IUpdateJour
             """
             UPDATE jobs SET phase = @phase, updated_at = @now,
                             container_id = COALESCE(@containerId, container_id),
+                            current_image = COALESCE(@currentImage, current_image),
+                            current_image_id = COALESCE(@currentImageId, current_image_id),
                             backup_id = COALESCE(backup_id, @backupId),
                             new_image_id = COALESCE(new_image_id, @newImageId),
                             new_container_id = COALESCE(new_container_id, @newContainerId),
@@ -143,6 +145,8 @@ public sealed class JobStore(Database database, TimeProvider time) : IUpdateJour
                 id = jobId,
                 phase = phase.ToText(),
                 containerId = facts.ContainerId,
+                currentImage = facts.CurrentImage,
+                currentImageId = facts.CurrentImageId,
                 backupId = facts.BackupId,
                 newImageId = facts.NewImageId,
                 newContainerId = facts.NewContainerId,
@@ -220,8 +224,8 @@ public sealed class JobStore(Database database, TimeProvider time) : IUpdateJour
             {
                 // Writes take turns, so no other event can slip a job in between this check and the insert.
                 var existing = await connection.ExecuteScalarAsync<string?>(
-                    $"SELECT id FROM jobs WHERE container = @container AND digest = @Digest AND state IN ({ActiveStates}) ORDER BY created_at LIMIT 1",
-                    new { container, record.Event.Digest }, transaction);
+                    $"SELECT id FROM jobs WHERE container = @container AND digest = @Digest AND image = @Image AND state IN ({ActiveStates}) ORDER BY created_at LIMIT 1",
+                    new { container, record.Event.Digest, record.Event.Image }, transaction);
                 if (existing is not null)
                 {
                     jobs.Add(new JobRef(existing, container, decision.Policy, Decision.Duplicate));
@@ -230,33 +234,43 @@ public sealed class JobStore(Database database, TimeProvider time) : IUpdateJour
             }
 
             var id = NewJobId();
+            var (state, reason) = (decision.State, decision.Reason);
+            string? supersededBy = null;
+            if (wantsJob && await NewerPendingAsync(connection, transaction, container, record.Event.Image) is { } newer)
+            {
+                // Events of one Diun run come in any order: 2.0 after 1.1 supersedes it, 1.1 after 2.0 is superseded at once.
+                (state, reason, supersededBy) = (JobState.Superseded, $"superseded by job {newer.id}, which moves to the newer {newer.image}", newer.id);
+            }
+
             await connection.ExecuteAsync(
                 """
                 INSERT INTO jobs (id, event_id, container, container_id, policy, decision, state, image, digest,
-                                  current_image, current_image_id, hub_link, reason, trace_parent, created_at, updated_at)
+                                  current_image, current_image_id, hub_link, reason, superseded_by, trace_parent, created_at, updated_at,
+                                  finished_at)
                 VALUES (@id, @eventId, @container, @ContainerId, @Policy, @decisionName, @state, @Image, @Digest,
-                        @CurrentImage, @CurrentImageId, @HubLink, @Reason, @TraceParent, @now, @now)
+                        @CurrentImage, @CurrentImageId, @HubLink, @reason, @supersededBy, @TraceParent, @now, @now,
+                        CASE WHEN @superseded THEN @now END)
                 """,
                 new
                 {
-                    id, eventId, container, decision.ContainerId, decision.Policy, decisionName = decision.Decision.Name(), state = decision.State.Name(),
-                    record.Event.Image, record.Event.Digest, decision.CurrentImage, decision.CurrentImageId, record.Event.HubLink, decision.Reason,
-                    record.TraceParent, now,
+                    id, eventId, container, decision.ContainerId, decision.Policy, decisionName = decision.Decision.Name(), state = state.Name(),
+                    record.Event.Image, record.Event.Digest, decision.CurrentImage, decision.CurrentImageId, record.Event.HubLink, reason,
+                    supersededBy, superseded = supersededBy is not null, record.TraceParent, now,
                 },
                 transaction);
 
-            if (wantsJob)
+            if (wantsJob && supersededBy is null)
             {
                 await connection.ExecuteAsync(
                     $"""
                     UPDATE jobs SET state = {SupersededState}, superseded_by = @id, updated_at = @now,
-                                    reason = 'superseded by job ' || @id || ' for a newer digest'
-                    WHERE container = @container AND digest <> @Digest AND state IN ({PendingStates})
+                                    reason = 'superseded by job ' || @id || ' for a newer digest or version'
+                    WHERE container = @container AND (digest <> @Digest OR image <> @Image) AND id <> @id AND state IN ({PendingStates})
                     """,
-                    new { id, now, container, record.Event.Digest }, transaction);
+                    new { id, now, container, record.Event.Digest, record.Event.Image }, transaction);
             }
 
-            if (decision.State == JobState.Queued)
+            if (state == JobState.Queued)
             {
                 queued.Add(id);
             }
@@ -265,6 +279,15 @@ public sealed class JobStore(Database database, TimeProvider time) : IUpdateJour
         }
 
         return (jobs, queued);
+    }
+
+    /// <summary>A pending job of the container for a newer version of the same repository and tag shape, if any.</summary>
+    private static async Task<PendingRow?> NewerPendingAsync(SqliteConnection connection, SqliteTransaction transaction, string container, string image)
+    {
+        var pending = await connection.QueryAsync<PendingRow>(
+            $"SELECT id, image FROM jobs WHERE container = @container AND state IN ({PendingStates}) ORDER BY created_at",
+            new { container }, transaction);
+        return pending.Where(job => Tracks.IsNewerTag(job.image, image)).LastOrDefault();
     }
 
     private const string SelectJob =
@@ -323,6 +346,8 @@ public sealed class JobStore(Database database, TimeProvider time) : IUpdateJour
             ComposeDrift = ComposeDrift.FromJson(compose_drift),
         };
     }
+
+    internal sealed record PendingRow(string id, string image);
 
     internal sealed record StepRow(long seq, string name, string state, string started_at, string? ended_at, string? detail)
     {

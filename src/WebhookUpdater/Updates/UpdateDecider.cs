@@ -1,3 +1,4 @@
+using WebhookUpdater.Backups;
 using WebhookUpdater.Containers;
 
 namespace WebhookUpdater.Updates;
@@ -25,25 +26,75 @@ public static class UpdateDecider
                 $"{Policies.Label}={policy} is none of {Policies.Automatic}, {Policies.Manual}, {Policies.Notify}");
         }
 
-        if (!ImageReference.TryParse(container.ConfiguredImage, out var current, out _)
-            || !current.SameRepository(eventImage)
-            || current.EffectiveTag != eventImage.EffectiveTag)
+        if (!ImageReference.TryParse(container.ConfiguredImage, out var current, out _) || !current.SameRepository(eventImage))
         {
             return Make(Decision.IgnoredTagMismatch, JobState.Ignored,
                 $"the container runs {container.ConfiguredImage}, the event is for {eventImage}");
         }
 
-        if (container.RunsDigest(eventImage, digest))
+        var move = "";
+        if (current.EffectiveTag != eventImage.EffectiveTag)
+        {
+            var verdict = JudgeTagMove(current, eventImage, container);
+            if (verdict.Decision is { } refused)
+            {
+                return Make(refused, JobState.Ignored, verdict.Reason);
+            }
+
+            move = ": " + verdict.Reason;
+        }
+        else if (container.RunsDigest(eventImage, digest))
         {
             return Make(Decision.IgnoredAlreadyCurrent, JobState.Ignored, $"the container already runs {digest}");
         }
 
         return policy switch
         {
-            Policies.Automatic => Make(Decision.Queued, JobState.Queued, "automatic update"),
-            Policies.Notify => Make(Decision.Notified, JobState.Ignored, "notify only: listed in the daily update-available email, never applied"),
-            _ => Make(Decision.AwaitingApproval, JobState.AwaitingApproval, "manual update: waiting for the operator's approval"),
+            Policies.Automatic => Make(Decision.Queued, JobState.Queued, "automatic update" + move),
+            Policies.Notify => Make(Decision.Notified, JobState.Ignored, "notify only" + move + ": listed in the daily update-available email, never applied"),
+            _ => Make(Decision.AwaitingApproval, JobState.AwaitingApproval, "manual update" + move + ": waiting for the operator's approval"),
         };
+    }
+
+    /// <summary>
+    /// An event for another tag of the container's repository: within its update.track, or the
+    /// decision that refuses it. A digest track (the default) never changes the tag.
+    /// </summary>
+    private static (Decision? Decision, string Reason) JudgeTagMove(ImageReference current, ImageReference eventImage, ContainerInfo container)
+    {
+        var label = container.Label(Tracks.Label);
+        if (!Tracks.TryParse(label, out var track))
+        {
+            return (Decision.IgnoredOutsideTrack,
+                $"{Tracks.Label}={NormalizePolicy(label)} is not one of {string.Join(", ", Enum.GetValues<Track>().Select(t => t.Name()))}");
+        }
+
+        if (track == Track.Digest)
+        {
+            return (Decision.IgnoredTagMismatch,
+                $"the container runs {container.ConfiguredImage}, the event is for {eventImage} ({Tracks.Label}={track.Name()} follows only its own tag)");
+        }
+
+        if (!TagVersion.TryParse(current.EffectiveTag, out var from))
+        {
+            return (Decision.IgnoredOutsideTrack, $"the container's tag {current.EffectiveTag} is not a version, so {Tracks.Label}={track.Name()} cannot move it to {eventImage.EffectiveTag}");
+        }
+
+        if (!TagVersion.TryParse(eventImage.EffectiveTag, out var to))
+        {
+            return (Decision.IgnoredOutsideTrack, $"{eventImage.EffectiveTag} is not a version tag");
+        }
+
+        var verdict = Tracks.Judge(from, to, track, BackupLabels.IsTrue(container.Labels, Tracks.PrereleasesLabel));
+
+        // Checked before the range: whatever the track, the operator must hear that this move needs pg_upgrade.
+        if (verdict.Newer && to.Major != from.Major && BackupLabels.IsTrue(container.Labels, BackupLabels.Postgres))
+        {
+            return (Decision.RefusedDatabaseMajor,
+                $"{eventImage.EffectiveTag} is a new PostgreSQL major version ({from.Major} to {to.Major}): its data files need pg_upgrade or a dump and restore, which an image swap does not do; upgrade by hand (docs/deployment.md, \"Tracks\")");
+        }
+
+        return verdict.Allowed ? (null, verdict.Reason) : (Decision.IgnoredOutsideTrack, verdict.Reason);
     }
 
     public static string NormalizePolicy(string? label)

@@ -34,6 +34,9 @@ public enum Decision
 
     /// <summary>A notify-only container: listed in the daily "update available" email; the job is recorded as ignored.</summary>
     Notified,
+
+    /// <summary>A database container's new major version: an image swap cannot upgrade its data.</summary>
+    RefusedDatabaseMajor,
 }
 
 /// <summary>A decision's name as the journal, the API and the metrics spell it (<c>ignored_no_policy</c>).</summary>

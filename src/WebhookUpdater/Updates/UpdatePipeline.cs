@@ -121,7 +121,8 @@ public sealed partial class UpdatePipeline(
                 return;
             }
 
-            await EnterAsync(run, UpdatePhase.BackingUp, new PhaseFacts { ContainerId = run.ContainerId }, cancellationToken);
+            await EnterAsync(run, UpdatePhase.BackingUp,
+                new PhaseFacts { ContainerId = run.ContainerId, CurrentImage = run.CurrentImage, CurrentImageId = run.CurrentImageId }, cancellationToken);
             var backup = await StepAsync(run, "backup", () => BackUpAsync(run, cancellationToken), cancellationToken);
             if (!backup.Succeeded)
             {
@@ -199,7 +200,8 @@ public sealed partial class UpdatePipeline(
     /// </summary>
     private async Task ComposeStepAsync(UpdateRun run, CancellationToken cancellationToken)
     {
-        if (TagMove(run.Job) is not { } move)
+        var to = NewConfiguredImage(run);
+        if (run.CurrentImage is not { } from || string.Equals(from, to, StringComparison.Ordinal))
         {
             return;
         }
@@ -211,30 +213,9 @@ public sealed partial class UpdatePipeline(
                 return StepResult.Ok(false, $"{run.Container} was not found; the compose project was not looked at");
             }
 
-            run.ComposeDrift = await compose.ReconcileAsync(run.Job.Id, container, move.From, move.To, cancellationToken);
+            run.ComposeDrift = await compose.ReconcileAsync(run.Job.Id, container, from, to, cancellationToken);
             return StepResult.Ok(true, run.ComposeDrift?.Summary ?? $"{run.Container} is not part of a compose project");
         }, cancellationToken);
-    }
-
-    /// <summary>
-    /// The old and the new image when the job changes the tag, in the operator's spelling
-    /// (<c>gitea/gitea:1.23</c> for a container configured as <c>gitea/gitea:1.22</c>).
-    /// </summary>
-    internal static (string From, string To)? TagMove(JobView job)
-    {
-        if (!ImageReference.TryParse(job.CurrentImage, out var from, out _)
-            || !ImageReference.TryParse(job.Image, out var to, out _)
-            || (from.SameRepository(to) && from.EffectiveTag == to.EffectiveTag))
-        {
-            return null;
-        }
-
-        var current = job.CurrentImage!;
-        var spelled = from.SameRepository(to) && from.Tag is { } oldTag && to.Tag is { } newTag && from.Digest is null
-            && current.EndsWith(":" + oldTag, StringComparison.Ordinal)
-            ? current[..^oldTag.Length] + newTag
-            : job.Image;
-        return (current, spelled);
     }
 
     /// <summary>
@@ -412,9 +393,11 @@ public sealed partial class UpdatePipeline(
             return StepResult.Fail<string>($"container {job.Container} already runs {job.Digest}");
         }
 
-        if (job.CurrentImageId is not null && container.ImageId != job.CurrentImageId)
+        var moved = (job.CurrentImageId is not null && container.ImageId != job.CurrentImageId)
+            || (job.CurrentImage is not null && container.ConfiguredImage != job.CurrentImage);
+        if (moved && !StillATagMove(job, container))
         {
-            return StepResult.Fail<string>($"container {job.Container} changed since the event (it now runs {Short(container.ImageId)})");
+            return StepResult.Fail<string>($"container {job.Container} changed since the event (it now runs {container.ConfiguredImage}, {Short(container.ImageId)})");
         }
 
         foreach (var taken in new[] { OldName(job.Container), NewName(job.Container) })
@@ -426,12 +409,24 @@ public sealed partial class UpdatePipeline(
         }
 
         run.ContainerId = container.Id;
-        return StepResult.Ok(container.Id, $"{job.Container} runs {container.ConfiguredImage}");
+        run.CurrentImage = container.ConfiguredImage;
+        run.CurrentImageId = container.ImageId;
+        return StepResult.Ok(container.Id, $"{job.Container} runs {container.ConfiguredImage}{(moved ? $" (since the event; {job.Image} is still within its track)" : "")}");
     }
+
+    /// <summary>
+    /// A tag move whose container moved since the decision (a job for 1.1 ran before this one for
+    /// 2.0) goes on when the track still allows it from where the container is now.
+    /// </summary>
+    private static bool StillATagMove(JobView job, ContainerInfo container) =>
+        ImageReference.TryParse(job.Image, out var image, out _)
+        && ImageReference.TryParse(container.ConfiguredImage, out var now, out _)
+        && now.EffectiveTag != image.EffectiveTag
+        && UpdateDecider.Decide(image, job.Digest, container).Decision is Decision.Queued or Decision.AwaitingApproval;
 
     private async Task<StepResult<string>> BackUpAsync(UpdateRun run, CancellationToken cancellationToken)
     {
-        var backup = await backups.SnapshotAsync(run.Container, run.Job.Id, run.Job.CurrentImageId, cancellationToken);
+        var backup = await backups.SnapshotAsync(run.Container, run.Job.Id, run.CurrentImageId, cancellationToken);
         return backup.Succeeded ? StepResult.Ok(backup.BackupId!, backup.Detail) : StepResult.Fail<string>(backup.Detail);
     }
 
@@ -460,9 +455,26 @@ public sealed partial class UpdatePipeline(
             await containers.RemoveAsync(NewName(run.Container), cancellationToken);
         }
 
-        var configuredImage = run.Job.CurrentImage ?? run.Job.Image;
+        var configuredImage = NewConfiguredImage(run);
         var newId = await containers.CreateLikeAsync(run.ContainerId!, NewName(run.Container), configuredImage, cancellationToken);
-        return StepResult.Ok(newId, $"created {NewName(run.Container)} on {Short(run.NewImageId)}; {run.Container} still runs");
+        return StepResult.Ok(newId, $"created {NewName(run.Container)} from {configuredImage} ({Short(run.NewImageId)}); {run.Container} still runs");
+    }
+
+    /// <summary>
+    /// The image the new container is configured with: the old one as written for a new digest of
+    /// its tag, the same repository with the event's tag for a tag move (rollback keeps the old container, so the old tag).
+    /// </summary>
+    internal static string NewConfiguredImage(UpdateRun run)
+    {
+        if (run.CurrentImage is not { } current)
+        {
+            return run.Job.Image;
+        }
+
+        return ImageReference.TryParse(current, out var from, out _) && ImageReference.TryParse(run.Job.Image, out var to, out _)
+            && to.Tag is { } tag && from.EffectiveTag != tag
+            ? ImageReference.WithTag(current, tag)
+            : current;
     }
 
     private async Task<GateResult> GateAsync(UpdateRun run, string step, CancellationToken cancellationToken)
@@ -514,7 +526,7 @@ public sealed partial class UpdatePipeline(
             {
                 await notifier.NotifyAsync(new JobNotification(
                     failed ? NotificationKinds.UpdateFailed : NotificationKinds.UpdateSucceeded,
-                    job.Id, job.Container, job.Policy, job.CurrentImage, job.Image, job.Digest, job.HubLink, outcome.ToText(), reason, run.LogTail)
+                    job.Id, job.Container, job.Policy, run.CurrentImage, job.Image, job.Digest, job.HubLink, outcome.ToText(), reason, run.LogTail)
                 {
                     ComposeDrift = failed ? null : run.ComposeDrift,
                 }, cancellationToken);

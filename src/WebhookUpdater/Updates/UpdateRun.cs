@@ -16,6 +16,11 @@ public sealed class UpdateRun(JobView job)
     /// <summary>The container the job updates (it becomes name.old while the new one is tried).</summary>
     public string? ContainerId { get; set; } = job.ContainerId;
 
+    /// <summary>What the container ran when the job started: its configured image (repo:oldtag) and image id.</summary>
+    public string? CurrentImage { get; set; } = job.CurrentImage;
+
+    public string? CurrentImageId { get; set; } = job.CurrentImageId;
+
     /// <summary>The pre-update set: taken once, never replaced.</summary>
     public string? BackupId { get; set; } = job.BackupId;
 

@@ -95,6 +95,28 @@ public sealed partial class ComposeFileTests
         Assert.Equal("certbot", Labels(Service(config, "certbot"))["webhook-updater.role"]);
     }
 
+    [Theory]
+    [InlineData("gitea", "minor", "1.23", "1.22.3,1.22-rootless,latest")]
+    [InlineData("nginx", "patch", "1.27.4", "1.27,1.27.3-alpine,mainline")]
+    public async Task A_tracked_service_has_diun_list_only_tags_as_precise_as_its_own(string service, string track, string newer, string others)
+    {
+        var config = await ConfigAsync(await FilledExampleAsync());
+        var labels = Labels(Service(config, service));
+        var image = Service(config, service).Scalar("image")!;
+        // Compose writes $$ for a literal $ in its output, or the $ itself, depending on the version.
+        var include = new Regex(labels["diun.include_tags"].Replace("$$", "$", StringComparison.Ordinal), RegexOptions.None, TimeSpan.FromSeconds(1));
+
+        Assert.Equal(track, labels["update.track"]);
+        Assert.Equal("true", labels["diun.watch_repo"]);
+        Assert.Equal("semver", labels["diun.sort_tags"]);
+        // Diun applies the regex to the container's own tag too: without a match it would stop watching its digest.
+        Assert.Matches(include, image[(image.LastIndexOf(':') + 1)..]);
+        Assert.Matches(include, newer);
+        Assert.All(others.Split(','), tag => Assert.DoesNotMatch(include, tag));
+        Assert.Equal("digest", Labels(Service(config, "postgres"))["update.track"]);
+        Assert.DoesNotContain("diun.watch_repo", Labels(Service(config, "postgres")).Keys);
+    }
+
     [Fact]
     public async Task Services_start_in_order_of_health_and_every_long_running_one_has_a_healthcheck()
     {

@@ -67,12 +67,12 @@ internal sealed class ServiceHost(string dataDirectory, Dictionary<string, strin
         return await response.Content.ReadFromJsonAsync<JsonElement>();
     }
 
-    public static string DiunPayload(string image, string digest, string? containerName = null, string? containerId = null) =>
+    public static string DiunPayload(string image, string digest, string? containerName = null, string? containerId = null, string status = "update") =>
         JsonSerializer.Serialize(new Dictionary<string, object?>
         {
             ["diun_version"] = "4.28.0",
             ["hostname"] = "myserver",
-            ["status"] = "update",
+            ["status"] = status,
             ["provider"] = "docker",
             ["image"] = image,
             ["hub_link"] = "https://hub.docker.com/r/gitea/gitea",

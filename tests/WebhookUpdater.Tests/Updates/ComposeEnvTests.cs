@@ -47,7 +47,8 @@ public sealed class ComposeEnvTests : IDisposable
     {
         var job = new JobView("j", null, "gitea", null, "manual", Decision.Queued, JobState.Running, image, "sha256:" + new string('1', 64),
             current, null, null, null, DateTimeOffset.UnixEpoch, DateTimeOffset.UnixEpoch, []);
-        Assert.Equal(expected, UpdatePipeline.TagMove(job)?.To);
+        var to = UpdatePipeline.NewConfiguredImage(new UpdateRun(job));
+        Assert.Equal(expected, to == current ? null : to);
     }
 
     [Fact]

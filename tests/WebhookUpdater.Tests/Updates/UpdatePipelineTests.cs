@@ -321,6 +321,63 @@ public sealed class UpdatePipelineTests : IAsyncLifetime
         Assert.Equal("running", Engine.Named(Name)!.Status);
     }
 
+    private static readonly Dictionary<string, string> MajorTrack = new() { [Tracks.Label] = "major" };
+
+    /// <summary>A tag move to <paramref name="image"/>, decided when the container ran <paramref name="decidedOn"/> (image id of a 1.0).</summary>
+    private async Task<JobView> RunMoveAsync(string image, string decidedOn)
+    {
+        var container = Engine.Named(Name)!;
+        var record = new EventRecord(DateTimeOffset.UtcNow, new UpdateEvent("new", "docker", image, Payloads.DigestB, "myserver", null, null, [Name]));
+        var decision = new UpdateDecision(Name, container.Id, Policies.Automatic, Decision.Queued, JobState.Queued, decidedOn, "sha256:" + new string('1', 64), "automatic update");
+        var (_, jobs, _) = await Store.RecordEventAsync(record, [decision], Cancel);
+        Assert.True(await Store.TransitionAsync(jobs[0].Id, JobState.Queued, JobState.Running, null, Cancel));
+        await Pipeline.RunAsync((await Store.GetJobAsync(jobs[0].Id, Cancel))!, Cancel);
+        return (await Store.GetJobAsync(jobs[0].Id, Cancel))!;
+    }
+
+    [Fact]
+    public async Task A_tag_move_configures_the_new_container_with_the_new_tag_and_journals_both_ends()
+    {
+        var old = Engine.Add(Name, Repository + ":1.0", "automatic", moreLabels: MajorTrack);
+        Engine.Publish(Repository, Payloads.DigestB);
+
+        var job = await RunMoveAsync(Repository + ":2.0", Repository + ":1.0");
+
+        Assert.Equal(JobState.Succeeded, job.State);
+        Assert.Equal(Repository + ":2.0", Engine.Named(Name)!.ConfiguredImage);
+        Assert.Equal(Repository + ":2.0", job.Image);
+        Assert.Equal(Repository + ":1.0", job.CurrentImage);
+        Assert.Equal(old.ImageId, job.CurrentImageId);
+    }
+
+    [Fact]
+    public async Task A_tag_move_goes_on_from_where_the_container_moved_when_the_track_still_allows_it()
+    {
+        Engine.Add(Name, Repository + ":1.1", "automatic", moreLabels: MajorTrack);
+        Engine.Publish(Repository, Payloads.DigestB);
+
+        var job = await RunMoveAsync(Repository + ":2.0", Repository + ":1.0");
+
+        Assert.Equal(JobState.Succeeded, job.State);
+        Assert.Equal(Repository + ":2.0", Engine.Named(Name)!.ConfiguredImage);
+        Assert.Equal(Repository + ":1.1", job.CurrentImage);
+        Assert.Contains("still within its track", job.Steps[0].Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_tag_move_is_cancelled_when_the_container_moved_past_it()
+    {
+        var now = Engine.Add(Name, Repository + ":3.0", "automatic", moreLabels: MajorTrack);
+        Engine.Publish(Repository, Payloads.DigestB);
+
+        var job = await RunMoveAsync(Repository + ":2.0", Repository + ":1.0");
+
+        Assert.Equal(JobState.Cancelled, job.State);
+        Assert.Contains("changed since the event", job.Reason, StringComparison.Ordinal);
+        Assert.Equal(now.Id, Engine.Named(Name)!.Id);
+        Assert.Empty(Engine.Operations);
+    }
+
     private async Task<JobView> RunAsync()
     {
         var queued = await QueueAsync();
