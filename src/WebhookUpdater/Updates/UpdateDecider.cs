@@ -91,7 +91,7 @@ public static class UpdateDecider
         if (verdict.Newer && to.Major != from.Major && BackupLabels.IsTrue(container.Labels, BackupLabels.Postgres))
         {
             return (Decision.RefusedDatabaseMajor,
-                $"{eventImage.EffectiveTag} is a new PostgreSQL major version ({from.Major} to {to.Major}): its data files need pg_upgrade or a dump and restore, which an image swap does not do; upgrade by hand (docs/deployment.md, \"Tracks\")");
+                $"{eventImage.EffectiveTag} is a new PostgreSQL major version ({from.Major} to {to.Major}): its data files need pg_upgrade or a dump and restore, which an image swap does not do; upgrade by hand (docs/updates.md, \"Tracks\")");
         }
 
         return verdict.Allowed ? (null, verdict.Reason) : (Decision.IgnoredOutsideTrack, verdict.Reason);

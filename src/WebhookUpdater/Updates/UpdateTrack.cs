@@ -15,7 +15,7 @@ public enum Track
     Major,
 }
 
-/// <summary>The <c>update.track</c> labels and the rules a tag move is judged by (docs/deployment.md, "Tracks").</summary>
+/// <summary>The <c>update.track</c> labels and the rules a tag move is judged by (docs/updates.md, "Tracks").</summary>
 public static class Tracks
 {
     public const string Label = "update.track";
