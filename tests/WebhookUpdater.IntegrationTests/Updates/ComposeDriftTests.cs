@@ -106,7 +106,7 @@ public sealed class ComposeDriftTests(DockerFixture docker) : DockerTest
         Containers.Add(project.Container);
         var up = await ComposeAsync(project, "up", "-d");
         Assert.True(up.ExitCode == 0, up.Describe("docker-compose up -d"));
-        await WaitHealthyAsync(project.Container);
+        await docker.WaitHealthyAsync(project.Container, TimeSpan.FromSeconds(20));
         return project;
     }
 
@@ -159,26 +159,6 @@ public sealed class ComposeDriftTests(DockerFixture docker) : DockerTest
         return "";
     }
 
-    private async Task WaitHealthyAsync(string container)
-    {
-        for (var i = 0; i < 100; i++)
-        {
-            if ((await docker.Client.Containers.InspectContainerAsync(container)).State.Health?.Status == "healthy")
-            {
-                return;
-            }
-
-            await Task.Delay(200);
-        }
-
-        Assert.Fail($"{container} did not turn healthy");
-    }
-
     private static Task<Cli.Result> ComposeAsync(Project project, params string[] args) =>
         Cli.RunAsync(ComposeFileTests.DockerCompose(), ["-p", project.Name, .. args], project.Directory, timeout: TimeSpan.FromMinutes(2));
-
-    public override async ValueTask DisposeAsync()
-    {
-        await base.DisposeAsync();
-    }
 }

@@ -29,24 +29,8 @@ public sealed class UpdatePipelineTests(DockerFixture docker) : DockerTest
         parameters.Labels["update.policy"] = "automatic";
         var created = await docker.Client.Containers.CreateContainerAsync(parameters);
         await docker.Client.Containers.StartContainerAsync(created.ID, new ContainerStartParameters());
-        await WaitHealthyAsync(created.ID);
+        await docker.WaitHealthyAsync(created.ID, TimeSpan.FromSeconds(20));
         return created.ID;
-    }
-
-    private async Task WaitHealthyAsync(string id)
-    {
-        for (var i = 0; i < 100; i++)
-        {
-            var state = (await docker.Client.Containers.InspectContainerAsync(id)).State;
-            if (state.Health?.Status == "healthy")
-            {
-                return;
-            }
-
-            await Task.Delay(200);
-        }
-
-        Assert.Fail($"container {id} did not turn healthy");
     }
 
     private static async Task<JsonElement> UpdateAsync(ServiceHost service, string image, string digest, string name)
@@ -161,7 +145,7 @@ public sealed class UpdatePipelineTests(DockerFixture docker) : DockerTest
         var running = await docker.Client.Containers.InspectContainerAsync(name);
         Assert.Equal(oldId, running.ID);
         Assert.True(running.State.Running);
-        await WaitHealthyAsync(name);
+        await docker.WaitHealthyAsync(name, TimeSpan.FromSeconds(20));
         Assert.Equal(await docker.ImageIdAsync(TestEnvironment.AppImage("1.1")), running.Image);
     }
 
