@@ -2,6 +2,7 @@ using System.Net.Sockets;
 using Docker.DotNet;
 using WebhookUpdater.Containers;
 using WebhookUpdater.Persistence;
+using WebhookUpdater.Swarm;
 
 namespace WebhookUpdater.Updates;
 
@@ -13,6 +14,7 @@ public sealed record IntakeResult(long EventId, IReadOnlyList<JobRef> Jobs, bool
 /// </summary>
 public sealed partial class EventIntake(
     [FromKeyedServices(DockerResilience.Quick)] IContainerLookup containers,
+    [FromKeyedServices(DockerResilience.Quick)] ISwarmServices swarm,
     JobStore store,
     UpdateQueue queue,
     AwaitingApprovalSignal awaitingApproval,
@@ -88,7 +90,20 @@ public sealed partial class EventIntake(
     {
         var image = ImageReference.Parse(update.Image);
         var targets = await FindTargetsAsync(update, image, cancellationToken);
-        return targets.Select(container => UpdateDecider.Decide(image, update.Digest, container)).ToList();
+
+        // A service's task container is Swarm's to replace, never the pipeline's.
+        var decisions = targets
+            .Where(container => !container.Labels.ContainsKey(SwarmLabels.TaskOfService))
+            .Select(container => UpdateDecider.Decide(image, update.Digest, container))
+            .ToList();
+        if (await swarm.IsManagerAsync(cancellationToken))
+        {
+            decisions.AddRange((await swarm.ListAsync(cancellationToken))
+                .Where(service => ImageReference.TryParse(service.ConfiguredImage, out var runs, out _) && runs.SameRepository(image))
+                .Select(service => UpdateDecider.Decide(image, update.Digest, service.AsTarget()) with { Target = UpdateTarget.Service }));
+        }
+
+        return decisions;
     }
 
     /// <summary>

@@ -134,7 +134,8 @@ public sealed class JobStore(Database database, TimeProvider time) : IUpdateJour
                             reason = COALESCE(@reason, reason),
                             log_tail = COALESCE(@logTail, log_tail),
                             outcome = COALESCE(@outcome, outcome),
-                            compose_drift = COALESCE(@composeDrift, compose_drift)
+                            compose_drift = COALESCE(@composeDrift, compose_drift),
+                            service_version = COALESCE(service_version, @serviceVersion)
             WHERE id = @id
             """,
             new
@@ -149,6 +150,7 @@ public sealed class JobStore(Database database, TimeProvider time) : IUpdateJour
                 logTail = facts.LogTail,
                 outcome = facts.Outcome?.ToText(),
                 composeDrift = facts.ComposeDrift?.ToJson(),
+                serviceVersion = facts.ServiceVersion,
                 now = Now(),
             }, transaction), cancellationToken);
 
@@ -232,15 +234,15 @@ public sealed class JobStore(Database database, TimeProvider time) : IUpdateJour
             await connection.ExecuteAsync(
                 """
                 INSERT INTO jobs (id, event_id, container, container_id, policy, decision, state, image, digest,
-                                  current_image, current_image_id, hub_link, reason, trace_parent, created_at, updated_at)
+                                  current_image, current_image_id, hub_link, reason, trace_parent, created_at, updated_at, target)
                 VALUES (@id, @eventId, @container, @ContainerId, @Policy, @decisionName, @state, @Image, @Digest,
-                        @CurrentImage, @CurrentImageId, @HubLink, @Reason, @TraceParent, @now, @now)
+                        @CurrentImage, @CurrentImageId, @HubLink, @Reason, @TraceParent, @now, @now, @target)
                 """,
                 new
                 {
                     id, eventId, container, decision.ContainerId, decision.Policy, decisionName = decision.Decision.Name(), state = decision.State.Name(),
                     record.Event.Image, record.Event.Digest, decision.CurrentImage, decision.CurrentImageId, record.Event.HubLink, decision.Reason,
-                    record.TraceParent, now,
+                    record.TraceParent, now, target = decision.Target == UpdateTarget.Service ? TargetService : null,
                 },
                 transaction);
 
@@ -270,9 +272,13 @@ public sealed class JobStore(Database database, TimeProvider time) : IUpdateJour
         """
         SELECT id, event_id, container, container_id, policy, decision, state, image, digest, current_image,
                hub_link, reason, superseded_by, created_at, updated_at, attempts, phase, current_image_id,
-               new_image_id, new_container_id, backup_id, outcome, log_tail, finished_at, trace_parent, compose_drift
+               new_image_id, new_container_id, backup_id, outcome, log_tail, finished_at, trace_parent, compose_drift,
+               target, service_version
         FROM jobs
         """;
+
+    // A container job leaves the column empty, as every job before services did.
+    private const string TargetService = "service";
 
     private string Now() => Format(time.GetUtcNow());
 
@@ -303,7 +309,7 @@ public sealed class JobStore(Database database, TimeProvider time) : IUpdateJour
         string image, string digest, string? current_image, string? hub_link, string? reason, string? superseded_by,
         string created_at, string updated_at, long attempts, string? phase, string? current_image_id, string? new_image_id,
         string? new_container_id, string? backup_id, string? outcome, string? log_tail, string? finished_at, string? trace_parent,
-        string? compose_drift)
+        string? compose_drift, string? target, long? service_version)
     {
         public JobView ToView(IReadOnlyList<JobStep> steps) => new(
             id, event_id, container, container_id, policy, Decisions.Parse(decision), JobStates.Parse(state), image, digest, current_image, hub_link, reason,
@@ -320,6 +326,8 @@ public sealed class JobStore(Database database, TimeProvider time) : IUpdateJour
             FinishedAt = finished_at is null ? null : Parse(finished_at),
             TraceParent = trace_parent,
             ComposeDrift = ComposeDrift.FromJson(compose_drift),
+            Target = target == TargetService ? UpdateTarget.Service : UpdateTarget.Container,
+            ServiceVersion = service_version,
         };
     }
 

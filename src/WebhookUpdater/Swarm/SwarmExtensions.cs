@@ -1,0 +1,31 @@
+using Polly.Registry;
+using WebhookUpdater.Configuration;
+using WebhookUpdater.Containers;
+
+namespace WebhookUpdater.Swarm;
+
+public static class SwarmExtensions
+{
+    /// <summary>Swarm services as update targets; the door is made with the first event or service job, like the container one.</summary>
+    public static IServiceCollection AddSwarm(this IServiceCollection services)
+    {
+        if (!services.FirstRegistrationOf(nameof(Swarm)))
+        {
+            return services;
+        }
+
+        services.AddContainers();
+        services.AddOptions<SwarmOptions>().BindConfiguration(SwarmOptions.Section)
+            .Validate(o => o.PollInterval > TimeSpan.Zero && o.UpdateTimeout > TimeSpan.Zero,
+                "Swarm:PollInterval and Swarm:UpdateTimeout must be positive (defaults 00:00:01 and 00:30:00)")
+            .ValidateOnStart();
+        services.AddSingleton<ISwarmServices>(provider => Door(provider, DockerResilience.Patient));
+        services.AddKeyedSingleton<ISwarmServices>(DockerResilience.Quick, (provider, _) => Door(provider, DockerResilience.Quick));
+        services.AddSingleton<ServiceUpdatePipeline>();
+        services.AddLazy<ServiceUpdatePipeline>();
+        return services;
+    }
+
+    private static DockerSwarmServices Door(IServiceProvider provider, string pipeline) =>
+        new(provider.GetRequiredService<DockerApi>(), provider.GetRequiredService<ResiliencePipelineProvider<string>>().Docker(pipeline));
+}
