@@ -6,7 +6,7 @@ namespace WebhookUpdater.Swarm;
 
 public static class SwarmExtensions
 {
-    /// <summary>Swarm services as update targets; the door is made with the first event or service job, like the container one.</summary>
+    /// <summary>The door to Swarm's services; made with the first event or service job, like the container one.</summary>
     public static IServiceCollection AddSwarm(this IServiceCollection services)
     {
         if (!services.FirstRegistrationOf(nameof(Swarm)))
@@ -21,8 +21,6 @@ public static class SwarmExtensions
             .ValidateOnStart();
         services.AddSingleton<ISwarmServices>(provider => Door(provider, DockerResilience.Patient));
         services.AddKeyedSingleton<ISwarmServices>(DockerResilience.Quick, (provider, _) => Door(provider, DockerResilience.Quick));
-        services.AddSingleton<ServiceUpdatePipeline>();
-        services.AddLazy<ServiceUpdatePipeline>();
         return services;
     }
 

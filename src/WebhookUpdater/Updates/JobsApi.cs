@@ -48,6 +48,8 @@ public static class JobsApi
         services.AddSingleton<UpdateTelemetry>();
         services.AddHostedService<IntakeRecovery>();
         services.AddLazy<UpdatePipeline>();
+        services.AddSingleton<ServiceUpdatePipeline>();
+        services.AddLazy<ServiceUpdatePipeline>();
         services.AddLazy<IUpdateBackups>();
         services.AddHostedService<UpdateWorker>();
         return services;

@@ -1,7 +1,6 @@
 using Microsoft.Extensions.Options;
 using WebhookUpdater.Leases;
 using WebhookUpdater.Persistence;
-using WebhookUpdater.Swarm;
 
 namespace WebhookUpdater.Updates;
 

@@ -2,9 +2,9 @@ using Microsoft.Extensions.Options;
 using WebhookUpdater.Backups;
 using WebhookUpdater.Containers;
 using WebhookUpdater.Health;
-using WebhookUpdater.Updates;
+using WebhookUpdater.Swarm;
 
-namespace WebhookUpdater.Swarm;
+namespace WebhookUpdater.Updates;
 
 /// <summary>
 /// One update of a Swarm service: check → journal the service's version → send the new image
