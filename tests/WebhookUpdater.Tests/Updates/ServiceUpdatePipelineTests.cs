@@ -124,13 +124,8 @@ public sealed class ServiceUpdatePipelineTests : IAsyncLifetime
     [Fact]
     public async Task A_restart_before_Swarm_took_the_update_sends_it_once()
     {
-        var service = Swarm.Add(Name, $"{Image}@{Payloads.DigestA}", "automatic");
-        var queued = await QueueAsync();
-        await Store.EnterPhaseAsync(queued.Id, UpdatePhase.ServiceUpdating, new PhaseFacts { ContainerId = service.Id, ServiceVersion = (long)service.Version }, Cancel);
+        var job = await CrashBeforeSendingAndResumeAsync(_ => Task.CompletedTask);
 
-        await Pipeline.ResumeAsync((await Store.GetJobAsync(queued.Id, Cancel))!, Cancel);
-
-        var job = (await Store.GetJobAsync(queued.Id, Cancel))!;
         Assert.Equal(JobState.Succeeded, job.State);
         Assert.Single(Swarm.Sent);
     }
@@ -138,14 +133,9 @@ public sealed class ServiceUpdatePipelineTests : IAsyncLifetime
     [Fact]
     public async Task A_restart_after_Swarm_took_the_update_only_follows_it()
     {
-        var service = Swarm.Add(Name, $"{Image}@{Payloads.DigestA}", "automatic");
-        var queued = await QueueAsync();
-        await Store.EnterPhaseAsync(queued.Id, UpdatePhase.ServiceUpdating, new PhaseFacts { ContainerId = service.Id, ServiceVersion = (long)service.Version }, Cancel);
-        await Swarm.UpdateImageAsync(new ServiceImageUpdate(service.Id, service.Version, $"{Image}@{Payloads.DigestB}", TimeSpan.Zero), Cancel);
+        var job = await CrashBeforeSendingAndResumeAsync(service =>
+            Swarm.UpdateImageAsync(new ServiceImageUpdate(service.Id, service.Version, $"{Image}@{Payloads.DigestB}", TimeSpan.Zero), Cancel));
 
-        await Pipeline.ResumeAsync((await Store.GetJobAsync(queued.Id, Cancel))!, Cancel);
-
-        var job = (await Store.GetJobAsync(queued.Id, Cancel))!;
         Assert.Equal(JobState.Succeeded, job.State);
         Assert.Single(Swarm.Sent);
         Assert.EndsWith("(followed to its end after the service restarted)", job.Reason, StringComparison.Ordinal);
@@ -157,7 +147,6 @@ public sealed class ServiceUpdatePipelineTests : IAsyncLifetime
         Swarm.Add(Name, $"{Image}@{Payloads.DigestA}", "automatic");
         var queued = await QueueAsync();
         var changed = Swarm.Named(Name)!;
-        Swarm.Add("x", "x", null);
         await Swarm.UpdateImageAsync(new ServiceImageUpdate(changed.Id, changed.Version, $"{Image}@sha256:{new string('c', 64)}", TimeSpan.Zero), Cancel);
         Swarm.Sent.Clear();
 
@@ -179,6 +168,18 @@ public sealed class ServiceUpdatePipelineTests : IAsyncLifetime
         Assert.Equal("rollback", set.FailureAction);
         Assert.Equal(TimeSpan.FromSeconds(30), set.Monitor);
         Assert.Equal("start-first", set.Order);
+    }
+
+    /// <summary>The version is journaled, then the service stops; <paramref name="meanwhile"/> is what Swarm got before it did.</summary>
+    private async Task<JobView> CrashBeforeSendingAndResumeAsync(Func<ServiceInfo, Task> meanwhile)
+    {
+        var service = Swarm.Add(Name, $"{Image}@{Payloads.DigestA}", "automatic");
+        var queued = await QueueAsync();
+        await Store.EnterPhaseAsync(queued.Id, UpdatePhase.ServiceUpdating, new PhaseFacts { ContainerId = service.Id, ServiceVersion = (long)service.Version }, Cancel);
+        await meanwhile(service);
+
+        await Pipeline.ResumeAsync((await Store.GetJobAsync(queued.Id, Cancel))!, Cancel);
+        return (await Store.GetJobAsync(queued.Id, Cancel))!;
     }
 
     private async Task<JobView> RunAsync()
