@@ -136,7 +136,7 @@ public sealed partial class ServiceUpdatePipeline(
             new PhaseFacts { ContainerId = service.Id, ServiceVersion = (long)service.Version }, cancellationToken);
         var sent = await jobs.StepAsync(run, "service-update", async () =>
         {
-            var monitor = gate.Value.StableFor;
+            var monitor = HealthGate.StableFor(service.Labels, gate.Value.StableFor);
             await swarm.UpdateImageAsync(new ServiceImageUpdate(service.Id, service.Version, image, monitor), cancellationToken);
             return StepResult.Ok(true, $"sent {image} to Swarm (failure_action rollback, monitor at least {monitor.TotalSeconds:0.#}s when none was set)");
         }, cancellationToken);

@@ -80,6 +80,16 @@ public sealed class ServiceUpdatePipelineTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task The_monitor_window_follows_the_service_s_own_stable_time_label()
+    {
+        Swarm.Add(Name, $"{Image}@{Payloads.DigestA}", "automatic", new Dictionary<string, string> { ["update.health.stable"] = "45" });
+
+        await RunAsync();
+
+        Assert.Equal(TimeSpan.FromSeconds(45), Assert.Single(Swarm.Sent).MinimumMonitor);
+    }
+
+    [Fact]
     public async Task Swarm_rolling_back_ends_the_job_rolled_back_with_the_task_errors_and_one_notice()
     {
         Swarm.Add(Name, $"{Image}@{Payloads.DigestA}", "automatic");
