@@ -50,7 +50,7 @@ public sealed class HealthGate(IContainerLookup lookup, IContainerActions contai
             return new GateResult(false, $"container {container} does not exist");
         }
 
-        var stableFor = Seconds(first.Labels, HealthLabels.StableSeconds) ?? options.Value.StableFor;
+        var stableFor = StableFor(first.Labels, options.Value.StableFor);
         var timeout = Seconds(first.Labels, HealthLabels.TimeoutSeconds) ?? options.Value.Timeout;
         var started = time.GetUtcNow();
         DateTimeOffset? healthySince = null;
@@ -163,6 +163,10 @@ public sealed class HealthGate(IContainerLookup lookup, IContainerActions contai
     private static readonly TimeSpan ProbeTimeout = TimeSpan.FromSeconds(5);
 
     private static TimeSpan ExecLimitFloor(TimeSpan budget) => budget < TimeSpan.FromSeconds(1) ? TimeSpan.FromSeconds(1) : budget;
+
+    /// <summary>How long the target must stay healthy: its <c>update.health.stable</c> label, else HealthGate:StableFor.</summary>
+    public static TimeSpan StableFor(IReadOnlyDictionary<string, string> labels, TimeSpan configured) =>
+        Seconds(labels, HealthLabels.StableSeconds) ?? configured;
 
     private static TimeSpan? Seconds(IReadOnlyDictionary<string, string> labels, string label) =>
         labels.TryGetValue(label, out var text) && double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds) && seconds >= 0

@@ -165,5 +165,11 @@ internal static class Migrations
         );
         CREATE INDEX ix_jobs_decision ON jobs(decision, created_at);
         """,
+        // 11: a job's target when it is a Swarm service (NULL: a container), and the service's
+        // Version.Index journaled before its update is sent, so a restart never sends it twice.
+        """
+        ALTER TABLE jobs ADD COLUMN target TEXT;
+        ALTER TABLE jobs ADD COLUMN service_version INTEGER;
+        """,
     ];
 }

@@ -3,6 +3,7 @@ using Docker.DotNet;
 using WebhookUpdater.Containers;
 using WebhookUpdater.Notifications;
 using WebhookUpdater.Persistence;
+using WebhookUpdater.Swarm;
 
 namespace WebhookUpdater.Updates;
 
@@ -14,6 +15,7 @@ public sealed record IntakeResult(long EventId, IReadOnlyList<JobRef> Jobs, bool
 /// </summary>
 public sealed partial class EventIntake(
     [FromKeyedServices(DockerResilience.Quick)] IContainerLookup containers,
+    [FromKeyedServices(DockerResilience.Quick)] ISwarmServices swarm,
     JobStore store,
     UpdateQueue queue,
     AwaitingApprovalSignal awaitingApproval,
@@ -114,7 +116,20 @@ public sealed partial class EventIntake(
     {
         var image = ImageReference.Parse(update.Image);
         var targets = await FindTargetsAsync(update, image, cancellationToken);
-        return targets.Select(container => UpdateDecider.Decide(image, update.Digest, container)).ToList();
+
+        // A service's task container is Swarm's to replace, never the pipeline's.
+        var decisions = targets
+            .Where(container => !container.Labels.ContainsKey(SwarmLabels.TaskOfService))
+            .Select(container => UpdateDecider.Decide(image, update.Digest, container))
+            .ToList();
+        if (await swarm.IsManagerAsync(cancellationToken))
+        {
+            decisions.AddRange((await swarm.ListAsync(cancellationToken))
+                .Where(service => ImageReference.TryParse(service.ConfiguredImage, out var runs, out _) && runs.SameRepository(image))
+                .Select(service => UpdateDecider.Decide(image, update.Digest, service.AsTarget()) with { Target = UpdateTarget.Service }));
+        }
+
+        return decisions;
     }
 
     /// <summary>

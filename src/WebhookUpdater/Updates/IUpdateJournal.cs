@@ -28,6 +28,9 @@ public sealed record PhaseFacts
     public JobOutcome? Outcome { get; init; }
 
     public ComposeDrift? ComposeDrift { get; init; }
+
+    /// <summary>A service job: the service's Version.Index before the update is sent.</summary>
+    public long? ServiceVersion { get; init; }
 }
 
 /// <summary>

@@ -137,7 +137,8 @@ public sealed class JobStore(Database database, TimeProvider time) : IUpdateJour
                             reason = COALESCE(@reason, reason),
                             log_tail = COALESCE(@logTail, log_tail),
                             outcome = COALESCE(@outcome, outcome),
-                            compose_drift = COALESCE(@composeDrift, compose_drift)
+                            compose_drift = COALESCE(@composeDrift, compose_drift),
+                            service_version = COALESCE(service_version, @serviceVersion)
             WHERE id = @id
             """,
             new
@@ -154,6 +155,7 @@ public sealed class JobStore(Database database, TimeProvider time) : IUpdateJour
                 logTail = facts.LogTail,
                 outcome = facts.Outcome?.ToText(),
                 composeDrift = facts.ComposeDrift?.ToJson(),
+                serviceVersion = facts.ServiceVersion,
                 now = Now(),
             }, transaction), cancellationToken);
 
@@ -246,16 +248,17 @@ public sealed class JobStore(Database database, TimeProvider time) : IUpdateJour
                 """
                 INSERT INTO jobs (id, event_id, container, container_id, policy, decision, state, image, digest,
                                   current_image, current_image_id, hub_link, reason, superseded_by, trace_parent, created_at, updated_at,
-                                  finished_at)
+                                  finished_at, target)
                 VALUES (@id, @eventId, @container, @ContainerId, @Policy, @decisionName, @state, @Image, @Digest,
                         @CurrentImage, @CurrentImageId, @HubLink, @reason, @supersededBy, @TraceParent, @now, @now,
-                        CASE WHEN @superseded THEN @now END)
+                        CASE WHEN @superseded THEN @now END, @target)
                 """,
                 new
                 {
                     id, eventId, container, decision.ContainerId, decision.Policy, decisionName = decision.Decision.Name(), state = state.Name(),
                     record.Event.Image, record.Event.Digest, decision.CurrentImage, decision.CurrentImageId, record.Event.HubLink, reason,
                     supersededBy, superseded = supersededBy is not null, record.TraceParent, now,
+                    target = decision.Target == UpdateTarget.Service ? TargetService : null,
                 },
                 transaction);
 
@@ -294,9 +297,13 @@ public sealed class JobStore(Database database, TimeProvider time) : IUpdateJour
         """
         SELECT id, event_id, container, container_id, policy, decision, state, image, digest, current_image,
                hub_link, reason, superseded_by, created_at, updated_at, attempts, phase, current_image_id,
-               new_image_id, new_container_id, backup_id, outcome, log_tail, finished_at, trace_parent, compose_drift
+               new_image_id, new_container_id, backup_id, outcome, log_tail, finished_at, trace_parent, compose_drift,
+               target, service_version
         FROM jobs
         """;
+
+    // A container job leaves the column empty, as every job before services did.
+    private const string TargetService = "service";
 
     private string Now() => Format(time.GetUtcNow());
 
@@ -327,7 +334,7 @@ public sealed class JobStore(Database database, TimeProvider time) : IUpdateJour
         string image, string digest, string? current_image, string? hub_link, string? reason, string? superseded_by,
         string created_at, string updated_at, long attempts, string? phase, string? current_image_id, string? new_image_id,
         string? new_container_id, string? backup_id, string? outcome, string? log_tail, string? finished_at, string? trace_parent,
-        string? compose_drift)
+        string? compose_drift, string? target, long? service_version)
     {
         public JobView ToView(IReadOnlyList<JobStep> steps) => new(
             id, event_id, container, container_id, policy, Decisions.Parse(decision), JobStates.Parse(state), image, digest, current_image, hub_link, reason,
@@ -344,6 +351,8 @@ public sealed class JobStore(Database database, TimeProvider time) : IUpdateJour
             FinishedAt = finished_at is null ? null : Parse(finished_at),
             TraceParent = trace_parent,
             ComposeDrift = ComposeDrift.FromJson(compose_drift),
+            Target = target == TargetService ? UpdateTarget.Service : UpdateTarget.Container,
+            ServiceVersion = service_version,
         };
     }
 

@@ -7,6 +7,7 @@ using WebhookUpdater.Leases;
 using WebhookUpdater.Notifications;
 using WebhookUpdater.Persistence;
 using WebhookUpdater.Security;
+using WebhookUpdater.Swarm;
 
 namespace WebhookUpdater.Updates;
 
@@ -25,6 +26,7 @@ public static class JobsApi
         services.AddHealthGate();
         services.AddNotifications();
         services.AddLeases();
+        services.AddSwarm();
         services.AddOptions<UpdateOptions>().BindConfiguration(UpdateOptions.Section)
             .Validate(o => o.LogTailLines is >= 0 and <= 10_000, "Updates:LogTailLines must be between 0 and 10000 (default 50)")
             .ValidateOnStart();
@@ -46,6 +48,8 @@ public static class JobsApi
         services.AddSingleton<UpdateTelemetry>();
         services.AddHostedService<IntakeRecovery>();
         services.AddLazy<UpdatePipeline>();
+        services.AddSingleton<ServiceUpdatePipeline>();
+        services.AddLazy<ServiceUpdatePipeline>();
         services.AddLazy<IUpdateBackups>();
         services.AddHostedService<UpdateWorker>();
         return services;

@@ -113,7 +113,21 @@ public sealed record UpdateDecision(
     JobState State,
     string? CurrentImage,
     string? CurrentImageId,
-    string Reason);
+    string Reason)
+{
+    /// <summary>A container (recreated by the pipeline) or a Swarm service (updated by Swarm).</summary>
+    public UpdateTarget Target { get; init; }
+}
+
+/// <summary>What a job updates; stored and answered by its lower-case name.</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<UpdateTarget>))]
+public enum UpdateTarget
+{
+    [JsonStringEnumMemberName("container")] Container,
+
+    /// <summary>A Swarm service: Swarm rolls the new image out and back with the service's own settings.</summary>
+    [JsonStringEnumMemberName("service")] Service,
+}
 
 /// <summary>The answer for one container, as the webhook returns it.</summary>
 public sealed record JobRef(string Id, string Container, string Policy, Decision Decision);
@@ -192,4 +206,9 @@ public sealed record JobView(
 
     /// <summary>After a tag move: the compose project's line that still names the old tag, and whether it was rewritten.</summary>
     public ComposeDrift? ComposeDrift { get; init; }
+
+    public UpdateTarget Target { get; init; }
+
+    /// <summary>A service job: the service's Version.Index when its update was about to be sent.</summary>
+    public long? ServiceVersion { get; init; }
 }

@@ -37,6 +37,12 @@ public enum UpdatePhase
     /// <summary>The outcome is journaled; the email (at most one per kind and job) and the final state follow.</summary>
     [JsonStringEnumMemberName("finishing")] Finishing,
     [JsonStringEnumMemberName("done")] Done,
+
+    /// <summary>A service job: the service's version is journaled, the new image is being sent to Swarm.</summary>
+    [JsonStringEnumMemberName("service_updating")] ServiceUpdating,
+
+    /// <summary>Swarm took the new image; the job follows the service's UpdateStatus to its end.</summary>
+    [JsonStringEnumMemberName("service_following")] ServiceFollowing,
 }
 
 /// <summary>How a job ended, in the words of the jobs API and the emails.</summary>
@@ -51,6 +57,9 @@ public enum JobOutcome
 
     /// <summary>The pipeline itself failed unexpectedly.</summary>
     Error,
+
+    /// <summary>Swarm paused the service's update (its failure_action was pause): neither version is sure to run.</summary>
+    ServicePaused,
 }
 
 public static class UpdateVocabulary
@@ -68,6 +77,7 @@ public static class UpdateVocabulary
         [JobOutcome.RollbackFailed] = "rollback failed: action required",
         [JobOutcome.ContainerMissing] = "container missing: action required",
         [JobOutcome.Error] = "error: action required",
+        [JobOutcome.ServicePaused] = "paused by Swarm: action required",
     }.ToFrozenDictionary();
 
     private static readonly FrozenDictionary<string, JobOutcome> OutcomesByName = OutcomeNames.ToFrozenDictionary(entry => entry.Value, entry => entry.Key, StringComparer.Ordinal);

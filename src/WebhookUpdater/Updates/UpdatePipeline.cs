@@ -501,7 +501,7 @@ public sealed partial class UpdatePipeline(
         journal.EnterPhaseAsync(run.Job.Id, phase, facts, cancellationToken);
 
     /// <summary>No change was made: the job ends without a notice.</summary>
-    private async Task CancelAsync(UpdateRun run, string reason, CancellationToken cancellationToken)
+    internal async Task CancelAsync(UpdateRun run, string reason, CancellationToken cancellationToken)
     {
         await journal.FinishAsync(run.Job.Id, JobState.Cancelled, JobOutcome.NothingChanged.ToText(), reason, null, cancellationToken);
         Ended(run.Job, JobState.Cancelled, JobOutcome.NothingChanged, reason);
@@ -511,7 +511,7 @@ public sealed partial class UpdatePipeline(
     /// The outcome is journaled first, then the notice is queued (once per kind and job, so a
     /// repeat after a crash sends nothing twice), then the job ends.
     /// </summary>
-    private async Task FinishAsync(UpdateRun run, JobOutcome outcome, string reason, CancellationToken cancellationToken)
+    internal async Task FinishAsync(UpdateRun run, JobOutcome outcome, string reason, CancellationToken cancellationToken)
     {
         var job = run.Job;
         var state = outcome.FinalState();
@@ -548,7 +548,7 @@ public sealed partial class UpdatePipeline(
     }
 
     /// <summary>Runs one journaled step. An exception from Docker or a store counts as the step's failure, with its message.</summary>
-    private async Task<StepResult<T>> StepAsync<T>(UpdateRun run, string name, Func<Task<StepResult<T>>> work, CancellationToken cancellationToken)
+    internal async Task<StepResult<T>> StepAsync<T>(UpdateRun run, string name, Func<Task<StepResult<T>>> work, CancellationToken cancellationToken)
     {
         using var activity = UpdateTelemetry.Source.StartActivity($"step {name}");
         activity?.SetTag("job.id", run.Job.Id);

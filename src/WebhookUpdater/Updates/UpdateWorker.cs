@@ -16,6 +16,7 @@ internal sealed partial class UpdateWorker(
     UpdateQueue queue,
     JobStore store,
     Lazy<UpdatePipeline> pipeline,
+    Lazy<ServiceUpdatePipeline> services,
     Lazy<IUpdateBackups> backups,
     ContainerLeases leases,
     IOptions<UpdateOptions> options,
@@ -38,14 +39,14 @@ internal sealed partial class UpdateWorker(
             {
                 // A step that stops the service (a crash, an OOM kill) must not repeat for ever.
                 var attempts = await store.CountAttemptAsync(job.Id, stoppingToken);
-                if (attempts > MaxAttempts)
+                var giveUp = attempts > MaxAttempts;
+                await ((job.Target, giveUp) switch
                 {
-                    await pipeline.Value.GiveUpAsync(job, attempts - 1, stoppingToken);
-                }
-                else
-                {
-                    await pipeline.Value.ResumeAsync(job, stoppingToken);
-                }
+                    (UpdateTarget.Service, true) => services.Value.GiveUpAsync(job, attempts - 1, stoppingToken),
+                    (UpdateTarget.Service, false) => services.Value.ResumeAsync(job, stoppingToken),
+                    (_, true) => pipeline.Value.GiveUpAsync(job, attempts - 1, stoppingToken),
+                    _ => pipeline.Value.ResumeAsync(job, stoppingToken),
+                });
             }, stoppingToken);
             if ((await store.GetJobAsync(jobId, stoppingToken))?.State == JobState.Queued)
             {
@@ -63,7 +64,9 @@ internal sealed partial class UpdateWorker(
                     continue;
                 }
 
-                await RunGuardedAsync(jobId, resuming: false, job => pipeline.Value.RunAsync(job, stoppingToken), stoppingToken);
+                await RunGuardedAsync(jobId, resuming: false, job => job.Target == UpdateTarget.Service
+                    ? services.Value.RunAsync(job, stoppingToken)
+                    : pipeline.Value.RunAsync(job, stoppingToken), stoppingToken);
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)

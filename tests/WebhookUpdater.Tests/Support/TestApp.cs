@@ -51,6 +51,9 @@ internal sealed class TestApp : WebApplicationFactory<Program>
 
     public FakeContainerRuntime Containers { get; } = new();
 
+    /// <summary>Swarm in memory; not a manager unless a test makes it one.</summary>
+    public FakeSwarm Swarm { get; } = new();
+
     /// <summary>Every registration is checked when the provider is built: a service nobody registered fails at once.</summary>
     public bool ValidateServices { get; init; }
 
@@ -75,6 +78,9 @@ internal sealed class TestApp : WebApplicationFactory<Program>
             services.RemoveAll<IContainerLookup>();
             services.AddSingleton<IContainerLookup>(Containers);
             services.AddKeyedSingleton<IContainerLookup>(DockerResilience.Quick, Containers);
+            services.RemoveAll<WebhookUpdater.Swarm.ISwarmServices>();
+            services.AddSingleton<WebhookUpdater.Swarm.ISwarmServices>(Swarm);
+            services.AddKeyedSingleton<WebhookUpdater.Swarm.ISwarmServices>(DockerResilience.Quick, Swarm);
             ConfigureServices?.Invoke(services);
         });
     }
