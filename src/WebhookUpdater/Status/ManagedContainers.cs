@@ -1,4 +1,5 @@
 using WebhookUpdater.Containers;
+using WebhookUpdater.Swarm;
 using WebhookUpdater.Updates;
 
 namespace WebhookUpdater.Status;
@@ -9,6 +10,7 @@ namespace WebhookUpdater.Status;
 /// <param name="Digest">The digest the image was pulled as from its own repository.</param>
 /// <param name="Requires">The containers named by <c>update.requires</c>.</param>
 /// <param name="LastJob">The newest job that acted or waits (ignored events are left out).</param>
+/// <param name="Service">A Swarm service rather than a container.</param>
 public sealed record ManagedContainer(
     string Name,
     string Policy,
@@ -19,11 +21,13 @@ public sealed record ManagedContainer(
     string Health,
     string HealthTone,
     IReadOnlyList<string> Requires,
-    JobView? LastJob);
+    JobView? LastJob,
+    bool Service = false);
 
 /// <summary>The stack as the engine has it now: every container with an update policy, and its last job.</summary>
 public sealed class ManagedContainers(
     [FromKeyedServices(DockerResilience.Quick)] IContainerLookup containers,
+    [FromKeyedServices(DockerResilience.Quick)] ISwarmServices swarm,
     JobStore jobs)
 {
     public const string VersionLabel = "org.opencontainers.image.version";
@@ -36,6 +40,12 @@ public sealed class ManagedContainers(
         foreach (var container in (await containers.ListByLabelAsync(Policies.Label, null, cancellationToken))
                      .OrderBy(container => container.Name, StringComparer.Ordinal))
         {
+            // A service's task containers carry its labels: the service is listed, not each task.
+            if (container.Label(SwarmLabels.TaskOfService) is not null)
+            {
+                continue;
+            }
+
             var recent = await jobs.ListJobsAsync(null, container.Name, 10, cancellationToken);
             var (health, tone) = Health(container);
             managed.Add(new ManagedContainer(
@@ -49,6 +59,36 @@ public sealed class ManagedContainers(
                 tone,
                 SplitNames(container.Label(RequiresLabel)),
                 recent.FirstOrDefault(job => job.State != JobState.Ignored)));
+        }
+
+        if (await swarm.IsManagerAsync(cancellationToken))
+        {
+            foreach (var service in (await swarm.ListAsync(cancellationToken))
+                         .Where(service => service.Labels.ContainsKey(Policies.Label))
+                         .OrderBy(service => service.Name, StringComparer.Ordinal))
+            {
+                var recent = await jobs.ListJobsAsync(null, service.Name, 10, cancellationToken);
+                var target = service.AsTarget();
+                var (health, tone) = service.Update switch
+                {
+                    { State: SwarmUpdateStates.Paused or SwarmUpdateStates.RollbackPaused } update => ($"Swarm update {update.State}", "bad"),
+                    { State: SwarmUpdateStates.RollbackCompleted } => ("rolled back by Swarm", "warn"),
+                    { State: SwarmUpdateStates.Updating or SwarmUpdateStates.RollbackStarted } update => ($"Swarm update {update.State}", "warn"),
+                    _ => ("Swarm service", ""),
+                };
+                managed.Add(new ManagedContainer(
+                    service.Name,
+                    UpdateDecider.NormalizePolicy(target.Label(Policies.Label)),
+                    target.Label(TrackLabel),
+                    service.ConfiguredImage,
+                    target.Label(VersionLabel),
+                    service.Digest,
+                    health,
+                    tone,
+                    SplitNames(target.Label(RequiresLabel)),
+                    recent.FirstOrDefault(job => job.State != JobState.Ignored),
+                    Service: true));
+            }
         }
 
         return managed;

@@ -159,6 +159,24 @@ public sealed class StatusPageTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task On_a_swarm_manager_the_services_are_listed_and_their_task_containers_are_not()
+    {
+        _app.Swarm.IsManager = true;
+        _app.Swarm.Add("forge", "registry.test/forge:1.0", "automatic", new Dictionary<string, string> { ["update.track"] = "minor" });
+        _app.Containers.Add("forge.1.abc", "registry.test/forge:1.0", "automatic",
+            moreLabels: new Dictionary<string, string> { ["com.docker.swarm.service.id"] = "svc1" });
+        var browser = Browser();
+        await LogInAsync(browser, TestApp.AdminToken);
+
+        var page = await browser.GetStringAsync("/", TestContext.Current.CancellationToken);
+
+        var forge = Row(page, "forge");
+        Assert.Contains("Swarm service", forge, StringComparison.Ordinal);
+        Assert.Contains("track minor", forge, StringComparison.Ordinal);
+        Assert.DoesNotContain("data-container=\"forge.1.abc\"", page, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_job_has_its_own_page_with_its_timeline_and_an_unknown_one_is_a_404()
     {
         var jobId = await PendingJobAsync();
