@@ -149,5 +149,12 @@ internal static class Migrations
         """,
         // 8: containers a backup paused for its copy, so a crash mid-copy never leaves one frozen: unpaused at start.
         "CREATE TABLE paused_containers (container_id TEXT PRIMARY KEY, name TEXT NOT NULL, set_id TEXT NOT NULL, since TEXT NOT NULL);",
+        // 9: the dependent whose failure rolled a job back (restarted again after the rollback), and
+        // the rollback of a finished update: the job it undoes and the pre-update set it puts back.
+        """
+        ALTER TABLE jobs ADD COLUMN failed_dependent TEXT;
+        ALTER TABLE jobs ADD COLUMN rollback_of TEXT;
+        ALTER TABLE jobs ADD COLUMN restore_set TEXT;
+        """,
     ];
 }

@@ -19,6 +19,8 @@ public sealed record PhaseFacts
     public string? LogTail { get; init; }
 
     public JobOutcome? Outcome { get; init; }
+
+    public string? FailedDependent { get; init; }
 }
 
 /// <summary>

@@ -133,7 +133,8 @@ public sealed class JobStore(Database database, TimeProvider time) : IUpdateJour
                             new_container_id = COALESCE(new_container_id, @newContainerId),
                             reason = COALESCE(@reason, reason),
                             log_tail = COALESCE(@logTail, log_tail),
-                            outcome = COALESCE(@outcome, outcome)
+                            outcome = COALESCE(@outcome, outcome),
+                            failed_dependent = COALESCE(failed_dependent, @failedDependent)
             WHERE id = @id
             """,
             new
@@ -147,6 +148,7 @@ public sealed class JobStore(Database database, TimeProvider time) : IUpdateJour
                 reason = facts.Reason,
                 logTail = facts.LogTail,
                 outcome = facts.Outcome?.ToText(),
+                failedDependent = facts.FailedDependent,
                 now = Now(),
             }, transaction), cancellationToken);
 
@@ -177,6 +179,74 @@ public sealed class JobStore(Database database, TimeProvider time) : IUpdateJour
             (await connection.QueryAsync<string>("SELECT id FROM jobs WHERE state = @state ORDER BY created_at, id", new { state = of.Name() })).ToList(),
             cancellationToken);
 
+    /// <summary>The image each container's newest successful job replaced: what a rollback of it needs.</summary>
+    public Task<IReadOnlyList<string>> RollbackImageIdsAsync(CancellationToken cancellationToken) =>
+        database.ReadAsync<IReadOnlyList<string>>(async connection =>
+            (await connection.QueryAsync<string>(
+                $"""
+                SELECT j.current_image_id FROM jobs j
+                WHERE j.state = {SucceededState} AND j.current_image_id IS NOT NULL
+                  AND NOT EXISTS (SELECT 1 FROM jobs k WHERE k.container = j.container AND k.state = {SucceededState}
+                                  AND (k.finished_at > j.finished_at OR (k.finished_at = j.finished_at AND k.id > j.id)))
+                """)).ToList(),
+            cancellationToken);
+
+    /// <summary>When a successful (or running) update last replaced each image.</summary>
+    public Task<IReadOnlyDictionary<string, DateTimeOffset>> ImagesReplacedAtAsync(CancellationToken cancellationToken) =>
+        database.ReadAsync<IReadOnlyDictionary<string, DateTimeOffset>>(async connection =>
+            (await connection.QueryAsync<ReplacedRow>(
+                $"""
+                SELECT current_image_id, MAX(COALESCE(finished_at, updated_at)) AS replaced_at FROM jobs
+                WHERE state IN ({SucceededState}, '{JobState.Running.Name()}') AND current_image_id IS NOT NULL
+                GROUP BY current_image_id
+                """)).ToDictionary(row => row.current_image_id, row => Parse(row.replaced_at), StringComparer.Ordinal),
+            cancellationToken);
+
+    /// <summary>A job of the container that succeeded after <paramref name="job"/>, or null.</summary>
+    public Task<string?> NewerSuccessAsync(JobView job, CancellationToken cancellationToken) =>
+        database.ReadAsync(connection => connection.ExecuteScalarAsync<string?>(
+            $"""
+            SELECT id FROM jobs
+            WHERE container = @Container AND state = {SucceededState} AND id <> @Id
+              AND (finished_at > @finished OR (finished_at = @finished AND id > @Id))
+            ORDER BY finished_at DESC LIMIT 1
+            """,
+            new { job.Container, job.Id, finished = job.FinishedAt is { } at ? Format(at) : "" }), cancellationToken);
+
+    /// <summary>A queued or running job of the container, or null.</summary>
+    public Task<string?> BusyWithAsync(string container, CancellationToken cancellationToken) =>
+        database.ReadAsync(connection => connection.ExecuteScalarAsync<string?>(
+            $"SELECT id FROM jobs WHERE container = @container AND state IN ('{JobState.Queued.Name()}', '{JobState.Running.Name()}') LIMIT 1",
+            new { container }), cancellationToken);
+
+    /// <summary>
+    /// Queues the rollback of a finished update as a job of its own: from what the container runs now
+    /// (<paramref name="current"/>) back to <paramref name="previousImageId"/> under the undone job's reference.
+    /// </summary>
+    public Task<string> InsertRollbackJobAsync(JobView undone, ContainerRef current, string previousDigest, string previousImageId, string? restoreSet, CancellationToken cancellationToken) =>
+        database.WriteAsync(async (connection, transaction) =>
+        {
+            var id = NewJobId();
+            var image = undone.CurrentImage ?? undone.Image;
+            await connection.ExecuteAsync(
+                """
+                INSERT INTO jobs (id, event_id, container, container_id, policy, decision, state, image, digest,
+                                  current_image, current_image_id, new_image_id, hub_link, reason, created_at, updated_at,
+                                  rollback_of, restore_set)
+                VALUES (@id, NULL, @Container, @ContainerId, @Policy, @decision, @queued, @image, @previousDigest,
+                        @ConfiguredImage, @ImageId, @previousImageId, @HubLink, @reason, @now, @now, @undoneId, @restoreSet)
+                """,
+                new
+                {
+                    id, undone.Container, current.ContainerId, undone.Policy, decision = Decision.Queued.Name(), queued = JobState.Queued.Name(),
+                    image, previousDigest, current.ConfiguredImage, current.ImageId, previousImageId, undone.HubLink,
+                    reason = $"rollback of job {undone.Id}{(restoreSet is null ? "" : $" with its pre-update set {restoreSet}")}",
+                    now = Now(), undoneId = undone.Id, restoreSet,
+                },
+                transaction);
+            return id;
+        }, cancellationToken);
+
     /// <summary>Proves the journal can be written to (readiness).</summary>
     public Task TouchAsync(CancellationToken cancellationToken) =>
         database.WriteAsync((connection, transaction) => connection.ExecuteAsync(
@@ -187,6 +257,7 @@ public sealed class JobStore(Database database, TimeProvider time) : IUpdateJour
     private static readonly string ActiveStates = JobStates.SqlList(JobStates.Active);
     private static readonly string PendingStates = JobStates.SqlList(JobStates.Pending);
     private static readonly string SupersededState = JobStates.SqlList([JobState.Superseded]);
+    private static readonly string SucceededState = JobStates.SqlList([JobState.Succeeded]);
 
     private static Task<long> InsertEventAsync(SqliteConnection connection, SqliteTransaction transaction, EventRecord record, string resolution, string? note) =>
         connection.ExecuteScalarAsync<long>(
@@ -268,7 +339,8 @@ public sealed class JobStore(Database database, TimeProvider time) : IUpdateJour
         """
         SELECT id, event_id, container, container_id, policy, decision, state, image, digest, current_image,
                hub_link, reason, superseded_by, created_at, updated_at, attempts, phase, current_image_id,
-               new_image_id, new_container_id, backup_id, outcome, log_tail, finished_at, trace_parent
+               new_image_id, new_container_id, backup_id, outcome, log_tail, finished_at, trace_parent,
+               failed_dependent, rollback_of, restore_set
         FROM jobs
         """;
 
@@ -287,6 +359,9 @@ public sealed class JobStore(Database database, TimeProvider time) : IUpdateJour
     /// <summary>Time-ordered, so ids sort like the jobs were created.</summary>
     private static string NewJobId() => Guid.CreateVersion7().ToString("N");
 
+/// <summary>What a container runs when a job about it is written.</summary>
+    public sealed record ContainerRef(string ContainerId, string ConfiguredImage, string ImageId);
+
 #pragma warning disable IDE1006, CA1707 // column names as SQLite has them
     internal sealed record EventRow(
         long id, string received_at, string status, string provider, string image, string digest, string? hostname,
@@ -300,7 +375,8 @@ public sealed class JobStore(Database database, TimeProvider time) : IUpdateJour
         string id, long? event_id, string container, string? container_id, string policy, string decision, string state,
         string image, string digest, string? current_image, string? hub_link, string? reason, string? superseded_by,
         string created_at, string updated_at, long attempts, string? phase, string? current_image_id, string? new_image_id,
-        string? new_container_id, string? backup_id, string? outcome, string? log_tail, string? finished_at, string? trace_parent)
+        string? new_container_id, string? backup_id, string? outcome, string? log_tail, string? finished_at, string? trace_parent,
+        string? failed_dependent, string? rollback_of, string? restore_set)
     {
         public JobView ToView(IReadOnlyList<JobStep> steps) => new(
             id, event_id, container, container_id, policy, Decisions.Parse(decision), JobStates.Parse(state), image, digest, current_image, hub_link, reason,
@@ -316,8 +392,13 @@ public sealed class JobStore(Database database, TimeProvider time) : IUpdateJour
             LogTail = log_tail,
             FinishedAt = finished_at is null ? null : Parse(finished_at),
             TraceParent = trace_parent,
+            FailedDependent = failed_dependent,
+            RollbackOf = rollback_of,
+            RestoreSetId = restore_set,
         };
     }
+
+    internal sealed record ReplacedRow(string current_image_id, string replaced_at);
 
     internal sealed record StepRow(long seq, string name, string state, string started_at, string? ended_at, string? detail)
     {

@@ -37,6 +37,12 @@ public enum UpdatePhase
     /// <summary>The outcome is journaled; the email (at most one per kind and job) and the final state follow.</summary>
     [JsonStringEnumMemberName("finishing")] Finishing,
     [JsonStringEnumMemberName("done")] Done,
+
+    /// <summary>The updated container passed its gate; the containers that require it run theirs (each restarted once if it fails).</summary>
+    [JsonStringEnumMemberName("checking_dependents")] CheckingDependents,
+
+    /// <summary>The rollback of a finished update puts the undone job's pre-update set back, after the gate.</summary>
+    [JsonStringEnumMemberName("restoring_set")] RestoringSet,
 }
 
 /// <summary>How a job ended, in the words of the jobs API and the emails.</summary>
@@ -51,6 +57,9 @@ public enum JobOutcome
 
     /// <summary>The pipeline itself failed unexpectedly.</summary>
     Error,
+
+    /// <summary>The rollback of a finished update changed the image, but its data could not be put back.</summary>
+    DataNotRestored,
 }
 
 public static class UpdateVocabulary
@@ -68,6 +77,7 @@ public static class UpdateVocabulary
         [JobOutcome.RollbackFailed] = "rollback failed: action required",
         [JobOutcome.ContainerMissing] = "container missing: action required",
         [JobOutcome.Error] = "error: action required",
+        [JobOutcome.DataNotRestored] = "previous image running, data not restored: action required",
     }.ToFrozenDictionary();
 
     private static readonly FrozenDictionary<string, JobOutcome> OutcomesByName = OutcomeNames.ToFrozenDictionary(entry => entry.Value, entry => entry.Key, StringComparer.Ordinal);

@@ -20,6 +20,9 @@ public sealed partial class UpdatePipeline(
     IContainerActions containers,
     IUpdateBackups backups,
     HealthGate gate,
+    DependentsCheck dependents,
+    IImageActions images,
+    ImagePruner pruner,
     INotifier notifier,
     IOptions<UpdateOptions> options,
     UpdateTelemetry telemetry,
@@ -134,7 +137,9 @@ public sealed partial class UpdatePipeline(
         if (from <= UpdatePhase.Pulling)
         {
             await EnterAsync(run, UpdatePhase.Pulling, new PhaseFacts { BackupId = run.BackupId }, cancellationToken);
-            var pulled = await StepAsync(run, "pull", () => PullAsync(run, cancellationToken), cancellationToken);
+            var pulled = run.Job.RollbackOf is null
+                ? await StepAsync(run, "pull", () => PullAsync(run, cancellationToken), cancellationToken)
+                : await StepAsync(run, "retag", () => RetagPreviousAsync(run, cancellationToken), cancellationToken);
             if (!pulled.Succeeded)
             {
                 await FinishAsync(run, JobOutcome.NothingChanged, $"pull failed, the running container was not touched: {pulled.Detail}", cancellationToken);
@@ -180,6 +185,27 @@ public sealed partial class UpdatePipeline(
             }
         }
 
+        // Phases added after Done sort last in the enum: the blocks below name them.
+        if (run.Job.RestoreSetId is { } setId && (from <= UpdatePhase.Gating || from == UpdatePhase.RestoringSet))
+        {
+            await EnterAsync(run, UpdatePhase.RestoringSet, PhaseFacts.None, cancellationToken);
+            if (await RestoreSetAsync(run, setId, cancellationToken) is { } restoreError)
+            {
+                await FinishAsync(run, JobOutcome.DataNotRestored, restoreError, cancellationToken);
+                return;
+            }
+        }
+
+        if (from <= UpdatePhase.Gating || from is UpdatePhase.RestoringSet or UpdatePhase.CheckingDependents)
+        {
+            await EnterAsync(run, UpdatePhase.CheckingDependents, PhaseFacts.None, cancellationToken);
+            if (await CheckDependentsAsync(run, cancellationToken) is { } failed)
+            {
+                await RollBackAsync(run, UpdatePhase.RollingBack, $"{failed.Container}, which requires {run.Container}, failed its health gate: {failed.Detail}", cancellationToken);
+                return;
+            }
+        }
+
         await EnterAsync(run, UpdatePhase.GatePassed, PhaseFacts.None, cancellationToken);
         await StepAsync(run, "cleanup", async () =>
         {
@@ -187,8 +213,71 @@ public sealed partial class UpdatePipeline(
             await containers.RemoveAsync(run.ContainerId ?? OldName(run.Container), cancellationToken);
             return StepResult.Ok(true, $"removed {OldName(run.Container)}; the previous image is kept");
         }, cancellationToken);
+        await StepAsync(run, "prune", () => pruner.PruneAsync(run.Job, cancellationToken), cancellationToken);
         var note = fresh ? "" : " (finished after the service restarted)";
-        await FinishAsync(run, JobOutcome.Updated, $"{run.Container} runs {run.Job.Image} ({run.Job.Digest}){note}", cancellationToken);
+        var what = run.Job.RollbackOf is { } undone ? $"rolled back job {undone}: " : "";
+        await FinishAsync(run, JobOutcome.Updated, $"{what}{run.Container} runs {run.Job.Image} ({run.Job.Digest}){note}", cancellationToken);
+    }
+
+    /// <summary>
+    /// Each container that requires the updated one runs its own gate; one that fails is restarted
+    /// once and gated again. Returns the first that still fails (journaled, with its log tail), or null.
+    /// </summary>
+    private async Task<DependentVerdict?> CheckDependentsAsync(UpdateRun run, CancellationToken cancellationToken)
+    {
+        foreach (var dependent in await dependents.FindAsync(run.Container, cancellationToken))
+        {
+            DependentVerdict? verdict = null;
+            await StepAsync(run, $"dependent {dependent}", async () =>
+            {
+                verdict = await dependents.CheckAsync(dependent, restartFirst: false, cancellationToken);
+                return verdict.Passed ? StepResult.Ok(true, verdict.Detail) : StepResult.Fail<bool>(verdict.Detail);
+            }, cancellationToken);
+            if (verdict is { Passed: false } failed)
+            {
+                run.FailedDependent = failed.Container;
+                run.LogTail = failed.LogTail;
+                await EnterAsync(run, UpdatePhase.CheckingDependents, new PhaseFacts { FailedDependent = failed.Container, LogTail = failed.LogTail }, cancellationToken);
+                return failed;
+            }
+
+            if (verdict is null)
+            {
+                // Docker failed under the check: the step says why; the dependent is not known to be broken.
+                return new DependentVerdict(dependent, false, false, "its check could not run", null);
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>The rollback of a finished update: the job's previous image gets its tag back, so the container is created on it as it was.</summary>
+    private async Task<StepResult<ContainerImage>> RetagPreviousAsync(UpdateRun run, CancellationToken cancellationToken)
+    {
+        var previous = run.NewImageId is { } id ? await lookup.ImageAsync(id, cancellationToken) : null;
+        if (previous is null)
+        {
+            return StepResult.Fail<ContainerImage>($"the previous image {Short(run.NewImageId)} is no longer on this host");
+        }
+
+        await images.TagAsync(previous.Id, ImageReference.Parse(run.Job.Image), cancellationToken);
+        return StepResult.Ok(previous, $"tagged {Short(previous.Id)} as {run.Job.Image} again");
+    }
+
+    /// <summary>Puts the undone job's pre-update set back once the previous version runs; null when done, else why not.</summary>
+    private async Task<string?> RestoreSetAsync(UpdateRun run, string setId, CancellationToken cancellationToken)
+    {
+        var restored = await StepAsync(run, "restore-data", async () =>
+            await backups.RestoreAsync(setId, cancellationToken) is { } error
+                ? StepResult.Fail<bool>(error)
+                : StepResult.Ok(true, $"restored pre-update set {setId} of job {run.Job.RollbackOf}"), cancellationToken);
+        if (!restored.Succeeded)
+        {
+            return $"{run.Container} runs its previous image again, but set {setId} could not be put back: {restored.Detail}";
+        }
+
+        var verdict = await GateAsync(run, "restore-health-gate", cancellationToken);
+        return verdict.Passed ? null : $"{run.Container} runs its previous image with set {setId} put back, but is not healthy: {verdict.Detail}";
     }
 
     /// <summary>
@@ -249,6 +338,21 @@ public sealed partial class UpdatePipeline(
 
         await EnterAsync(run, UpdatePhase.RollbackGating, PhaseFacts.None, cancellationToken);
         var verdict = await GateAsync(run, "rollback-health-gate", cancellationToken);
+        if (run.FailedDependent is { } dependent)
+        {
+            // It failed against the new version; against the old one it starts afresh.
+            DependentVerdict? after = null;
+            await StepAsync(run, $"dependent {dependent} after rollback", async () =>
+            {
+                after = await dependents.CheckAsync(dependent, restartFirst: true, cancellationToken);
+                return after.Passed ? StepResult.Ok(true, after.Detail) : StepResult.Fail<bool>(after.Detail);
+            }, cancellationToken);
+            if (verdict.Passed && after is not { Passed: true })
+            {
+                verdict = new GateResult(false, $"{dependent} is not healthy after the rollback: {after?.Detail ?? "its check could not run"}");
+            }
+        }
+
         var reason = run.RollbackReason ?? why;
         if (run.Outcome is { } decided)
         {
@@ -414,7 +518,8 @@ public sealed partial class UpdatePipeline(
             await containers.RemoveAsync(NewName(run.Container), cancellationToken);
         }
 
-        var configuredImage = run.Job.CurrentImage ?? run.Job.Image;
+        // A rollback of a finished update goes back to the reference the undone job replaced.
+        var configuredImage = run.Job.RollbackOf is null ? run.Job.CurrentImage ?? run.Job.Image : run.Job.Image;
         var newId = await containers.CreateLikeAsync(run.ContainerId!, NewName(run.Container), configuredImage, cancellationToken);
         return StepResult.Ok(newId, $"created {NewName(run.Container)} on {Short(run.NewImageId)}; {run.Container} still runs");
     }

@@ -32,6 +32,9 @@ public sealed class UpdateRun(JobView job)
     public JobOutcome? Outcome { get; set; } = UpdateVocabulary.ParseOutcome(job.Outcome);
 
     public GateResult? Verdict { get; set; }
+
+    /// <summary>The dependent whose failure rolls the job back: it is restarted once more after the rollback.</summary>
+    public string? FailedDependent { get; set; } = job.FailedDependent;
 }
 
 /// <summary>What a step learned, or why it failed: an expected failure is a value, not an exception.</summary>

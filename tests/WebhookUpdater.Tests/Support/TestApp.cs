@@ -75,6 +75,8 @@ internal sealed class TestApp : WebApplicationFactory<Program>
             services.RemoveAll<IContainerLookup>();
             services.AddSingleton<IContainerLookup>(Containers);
             services.AddKeyedSingleton<IContainerLookup>(DockerResilience.Quick, Containers);
+            services.RemoveAll<IImageActions>();
+            services.AddSingleton<IImageActions>(Containers);
             ConfigureServices?.Invoke(services);
         });
     }

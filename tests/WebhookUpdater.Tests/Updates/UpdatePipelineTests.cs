@@ -1,3 +1,6 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using WebhookUpdater.Backups;
@@ -78,7 +81,7 @@ public sealed class UpdatePipelineTests : IAsyncLifetime
         Assert.Equal(
             [$"create {Name}.new", $"rename {Name} {Name}.old", $"rename {Name}.new {Name}", $"stop {Name}.old", $"start {Name} {job.NewContainerId}", $"remove {Name}.old"],
             Engine.Operations);
-        Assert.Equal(["check", "backup", "pull", "create", "recreate", "health-gate", "cleanup"], job.Steps.Select(s => s.Name));
+        Assert.Equal(["check", "backup", "pull", "create", "recreate", "health-gate", "cleanup", "prune"], job.Steps.Select(s => s.Name));
         Assert.Equal("running", Engine.Named(Name)!.Status);
         Assert.NotEqual(old.Id, Engine.Named(Name)!.Id);
         Assert.Equal("set-1", job.BackupId);
@@ -319,6 +322,64 @@ public sealed class UpdatePipelineTests : IAsyncLifetime
         Assert.Equal(JobState.RolledBack, job.State);
         Assert.Equal(old.Id, Engine.Named(Name)!.Id);
         Assert.Equal("running", Engine.Named(Name)!.Status);
+    }
+
+    [Fact]
+    public async Task A_finished_update_is_rolled_back_as_a_new_job_to_its_previous_image_and_data()
+    {
+        Engine.Add(Name, Image, "automatic");
+        var previousId = Engine.Named(Name)!.ImageId;
+        Engine.Images.Add(new ImageEntry(previousId, [$"{Repository}@{Payloads.DigestA}"], 10, DateTimeOffset.UnixEpoch));
+        Engine.Publish(Repository, Payloads.DigestB);
+        var update = await RunAsync();
+        Assert.Equal(JobState.Succeeded, update.State);
+
+        var rollback = await RollBackAsync(update.Id, restoreData: true);
+
+        Assert.Equal(JobState.Succeeded, rollback.State);
+        Assert.Equal(update.Id, rollback.RollbackOf);
+        Assert.Equal(previousId, Engine.Named(Name)!.ImageId);
+        Assert.Contains($"tag {previousId} {Repository}:stable", Engine.Operations);
+        Assert.Equal([update.BackupId!], _backups.Restores);
+        Assert.Equal(["check", "backup", "retag", "create", "recreate", "health-gate", "restore-data", "restore-health-gate", "cleanup", "prune"], rollback.Steps.Select(s => s.Name));
+        Assert.NotEqual(update.BackupId, rollback.BackupId);
+
+        // The rollback is now the newest success: the update cannot be rolled back twice.
+        var again = await _app.Admin().PostAsync($"/api/jobs/{update.Id}/rollback", null, Cancel);
+        Assert.Equal(HttpStatusCode.Conflict, again.StatusCode);
+        Assert.Contains(rollback.Id, (await again.Content.ReadFromJsonAsync<JsonElement>(Cancel)).GetProperty("detail").GetString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_rollback_is_refused_for_an_unknown_job_a_pruned_image_and_a_job_that_changed_nothing()
+    {
+        var admin = _app.Admin();
+        Assert.Equal(HttpStatusCode.NotFound, (await admin.PostAsync("/api/jobs/nope/rollback", null, Cancel)).StatusCode);
+
+        Engine.Add(Name, Image, "automatic");
+        Engine.Publish(Repository, Payloads.DigestB);
+        var update = await RunAsync();
+        Assert.Equal(JobState.Succeeded, update.State);
+        // The previous image is no longer on the host (no container or image list has it).
+        var gone = await admin.PostAsync($"/api/jobs/{update.Id}/rollback", null, Cancel);
+        Assert.Equal(HttpStatusCode.Gone, gone.StatusCode);
+
+        // The same digest again: the job ends without a change, so there is nothing to undo.
+        var cancelled = await RunAsync();
+        Assert.Equal(JobState.Cancelled, cancelled.State);
+        var notSucceeded = await admin.PostAsync($"/api/jobs/{cancelled.Id}/rollback", null, Cancel);
+        Assert.Equal(HttpStatusCode.Conflict, notSucceeded.StatusCode);
+        Assert.Equal("application/problem+json", notSucceeded.Content.Headers.ContentType?.MediaType);
+    }
+
+    private async Task<JobView> RollBackAsync(string jobId, bool restoreData)
+    {
+        var response = await _app.Admin().PostAsync($"/api/jobs/{jobId}/rollback?restoreData={(restoreData ? "true" : "false")}", null, Cancel);
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        var id = (await response.Content.ReadFromJsonAsync<JsonElement>(Cancel)).GetProperty("id").GetString()!;
+        Assert.True(await Store.TransitionAsync(id, JobState.Queued, JobState.Running, null, Cancel));
+        await Pipeline.RunAsync((await Store.GetJobAsync(id, Cancel))!, Cancel);
+        return (await Store.GetJobAsync(id, Cancel))!;
     }
 
     private async Task<JobView> RunAsync()
