@@ -18,18 +18,19 @@ public static class DependentLabels
     public const string ComposeService = "com.docker.compose.service";
 
     /// <summary>
-    /// The containers that require <paramref name="required"/>, by name in their <c>update.requires</c>
-    /// label, or by its compose service in their <c>depends_on</c> label within the same compose project.
+    /// The containers that require <paramref name="required"/>: their <c>update.requires</c> label
+    /// names it (by container name, or by compose service within the same compose project, as a
+    /// compose file writes it), or their compose <c>depends_on</c> label names its service.
     /// </summary>
     public static IReadOnlyList<string> DependentsOf(ContainerInfo required, IEnumerable<ContainerInfo> all)
     {
         var project = required.Label(ComposeProject);
         var service = required.Label(ComposeService);
+        bool SameProject(ContainerInfo other) => service is not null && project is not null && other.Label(ComposeProject) == project;
         return all
             .Where(other => other.Id != required.Id && other.Name != required.Name)
-            .Where(other => Names(other.Label(Requires)).Contains(required.Name, StringComparer.Ordinal)
-                || (service is not null && project is not null && other.Label(ComposeProject) == project
-                    && Names(other.Label(ComposeDependsOn)).Select(entry => entry.Split(':')[0]).Contains(service, StringComparer.Ordinal)))
+            .Where(other => Names(other.Label(Requires)).Any(name => name == required.Name || (SameProject(other) && name == service))
+                || (SameProject(other) && Names(other.Label(ComposeDependsOn)).Select(entry => entry.Split(':')[0]).Contains(service, StringComparer.Ordinal)))
             .Select(other => other.Name)
             .Distinct(StringComparer.Ordinal)
             .Order(StringComparer.Ordinal)

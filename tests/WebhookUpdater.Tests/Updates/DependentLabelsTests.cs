@@ -22,12 +22,14 @@ public sealed class DependentLabelsTests
     }
 
     [Fact]
-    public void Compose_depends_on_names_a_service_of_the_same_project()
+    public void Compose_depends_on_and_update_requires_name_a_service_of_the_same_project()
     {
         var postgres = Container("stack-postgres-1", (DependentLabels.ComposeProject, "stack"), (DependentLabels.ComposeService, "postgres"));
         var gitea = Container("stack-gitea-1", (DependentLabels.ComposeProject, "stack"), (DependentLabels.ComposeDependsOn, "postgres:service_healthy:false,cache:service_started:true"));
         var other = Container("other-gitea-1", (DependentLabels.ComposeProject, "other"), (DependentLabels.ComposeDependsOn, "postgres:service_healthy:false"));
+        var labelled = Container("stack-web-1", (DependentLabels.ComposeProject, "stack"), (DependentLabels.Requires, "postgres"));
+        var elsewhere = Container("other-web-1", (DependentLabels.ComposeProject, "other"), (DependentLabels.Requires, "postgres"));
 
-        Assert.Equal(["stack-gitea-1"], DependentLabels.DependentsOf(postgres, [postgres, gitea, other]));
+        Assert.Equal(["stack-gitea-1", "stack-web-1"], DependentLabels.DependentsOf(postgres, [postgres, gitea, other, labelled, elsewhere]));
     }
 }
