@@ -20,7 +20,7 @@ public sealed class ImagePruner(IImageActions images, IContainerLookup lookup, J
         }
 
         var used = (await lookup.ListAsync(cancellationToken)).Select(container => container.ImageId).ToHashSet(StringComparer.Ordinal);
-        var needed = (await store.RollbackImageIdsAsync(cancellationToken)).ToHashSet(StringComparer.Ordinal);
+        var needed = (await store.RollbackImageIdsAsync(job.Container, cancellationToken)).ToHashSet(StringComparer.Ordinal);
         if (job.CurrentImageId is { } replaced)
         {
             needed.Add(replaced);

@@ -179,16 +179,19 @@ public sealed class JobStore(Database database, TimeProvider time) : IUpdateJour
             (await connection.QueryAsync<string>("SELECT id FROM jobs WHERE state = @state ORDER BY created_at, id", new { state = of.Name() })).ToList(),
             cancellationToken);
 
-    /// <summary>The image each container's newest successful job replaced: what a rollback of it needs.</summary>
-    public Task<IReadOnlyList<string>> RollbackImageIdsAsync(CancellationToken cancellationToken) =>
+    /// <summary>
+    /// The image each container's newest successful job replaced: what a rollback of it needs. The
+    /// container <paramref name="updating"/> is left out: the job that runs for it now is its newest.
+    /// </summary>
+    public Task<IReadOnlyList<string>> RollbackImageIdsAsync(string updating, CancellationToken cancellationToken) =>
         database.ReadAsync<IReadOnlyList<string>>(async connection =>
             (await connection.QueryAsync<string>(
                 $"""
                 SELECT j.current_image_id FROM jobs j
-                WHERE j.state = {SucceededState} AND j.current_image_id IS NOT NULL
+                WHERE j.state = {SucceededState} AND j.current_image_id IS NOT NULL AND j.container <> @updating
                   AND NOT EXISTS (SELECT 1 FROM jobs k WHERE k.container = j.container AND k.state = {SucceededState}
                                   AND (k.finished_at > j.finished_at OR (k.finished_at = j.finished_at AND k.id > j.id)))
-                """)).ToList(),
+                """, new { updating })).ToList(),
             cancellationToken);
 
     /// <summary>When a successful (or running) update last replaced each image.</summary>
