@@ -372,6 +372,37 @@ public sealed class UpdatePipelineTests : IAsyncLifetime
         Assert.Equal("application/problem+json", notSucceeded.Content.Headers.ContentType?.MediaType);
     }
 
+    [Fact]
+    public async Task The_status_page_rolls_a_succeeded_update_back_after_a_confirmation_that_names_what_is_overwritten()
+    {
+        Engine.Add(Name, Image, "automatic");
+        var previousId = Engine.Named(Name)!.ImageId;
+        Engine.Images.Add(new ImageEntry(previousId, [$"{Repository}@{Payloads.DigestA}"], 10, DateTimeOffset.UnixEpoch));
+        Engine.Publish(Repository, Payloads.DigestB);
+        var update = await RunAsync();
+        var browser = _app.Browser();
+        await browser.LogInAsync(TestApp.AdminToken);
+
+        var dashboard = await browser.GetStringAsync("/", Cancel);
+        var confirm = await browser.GetAsync($"/status/jobs/{update.Id}/rollback?restoreData=true", Cancel);
+        var page = await confirm.Content.ReadAsStringAsync(Cancel);
+        var unknown = await browser.GetAsync("/status/jobs/nope/rollback", Cancel);
+        Assert.Empty((await Store.ListJobsAsync(JobState.Queued, Name, 10, Cancel)));
+        var pressed = await browser.PostAsync($"/status/jobs/{update.Id}/rollback",
+            new FormUrlEncodedContent([new(PageForms.TokenField, PageForms.FormToken(page)), new("restoreData", "true")]), Cancel);
+
+        Assert.Contains($"action=\"/status/jobs/{update.Id}/rollback\"", dashboard, StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.OK, confirm.StatusCode);
+        Assert.Contains("This also overwrites, with the pre-update set", page, StringComparison.Ordinal);
+        Assert.Contains(update.BackupId!, page, StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
+        Assert.Equal(HttpStatusCode.Redirect, pressed.StatusCode);
+        Assert.Contains("Rolling%20back", pressed.Headers.Location!.ToString(), StringComparison.Ordinal);
+        var queued = Assert.Single(await Store.ListJobsAsync(JobState.Queued, Name, 10, Cancel));
+        Assert.Equal(update.Id, queued.RollbackOf);
+        Assert.Equal(update.BackupId, queued.RestoreSetId);
+    }
+
     private async Task<JobView> RollBackAsync(string jobId, bool restoreData)
     {
         var response = await _app.Admin().PostAsync($"/api/jobs/{jobId}/rollback?restoreData={(restoreData ? "true" : "false")}", null, Cancel);

@@ -13,7 +13,14 @@ public sealed record DashboardModel(string BasePath, StatusModel Status, string?
 public sealed record PendingCardModel(string BasePath, JobView Job, AntiforgeryTokenSet Tokens);
 
 /// <summary>A job in a section of the dashboard: its element id is <c>{Section}-{job id}</c>.</summary>
-public sealed record JobCardModel(JobView Job, string Tone, string Section);
+public sealed record JobCardModel(JobView Job, string Tone, string Section)
+{
+    /// <summary>Set where a succeeded job offers its rollback (a link to the confirmation page).</summary>
+    public string? BasePath { get; init; }
+}
+
+/// <summary>The confirmation of a rollback of a finished update: what it does, or why it cannot.</summary>
+public sealed record RollbackConfirmModel(string BasePath, RollbackPlan? Plan, RollbackRefusal? Refusal, bool RestoreData, AntiforgeryTokenSet Tokens);
 
 /// <summary>How the dashboard colours states and times them.</summary>
 public static class StatusWording
@@ -27,6 +34,8 @@ public static class StatusWording
     };
 
     public static string Tone(StepState state) => state is StepState.Failed or StepState.Interrupted ? "bad" : "";
+
+    public static string ShortId(string id) => id[..Math.Min(19, id.Length)];
 
     public static string Time(DateTimeOffset value) => value.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss 'UTC'", CultureInfo.InvariantCulture);
 }
