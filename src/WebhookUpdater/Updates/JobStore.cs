@@ -250,6 +250,17 @@ public sealed class JobStore(Database database, TimeProvider time) : IUpdateJour
             return id;
         }, cancellationToken);
 
+    /// <summary>The latest steps of this name, newest first, with their job's container.</summary>
+    public Task<IReadOnlyList<ContainerStep>> LatestStepsAsync(string name, int limit, CancellationToken cancellationToken) =>
+        database.ReadAsync<IReadOnlyList<ContainerStep>>(async connection =>
+            (await connection.QueryAsync<ContainerStepRow>(
+                """
+                SELECT j.container, s.state, s.started_at, s.ended_at, s.detail FROM job_steps s JOIN jobs j ON j.id = s.job_id
+                WHERE s.name = @name ORDER BY s.started_at DESC LIMIT @limit
+                """,
+                new { name, limit })).Select(row => row.ToStep()).ToList(),
+            cancellationToken);
+
     /// <summary>Proves the journal can be written to (readiness).</summary>
     public Task TouchAsync(CancellationToken cancellationToken) =>
         database.WriteAsync((connection, transaction) => connection.ExecuteAsync(
@@ -362,7 +373,10 @@ public sealed class JobStore(Database database, TimeProvider time) : IUpdateJour
     /// <summary>Time-ordered, so ids sort like the jobs were created.</summary>
     private static string NewJobId() => Guid.CreateVersion7().ToString("N");
 
-/// <summary>What a container runs when a job about it is written.</summary>
+/// <summary>A step of some job, with the job's container.</summary>
+    public sealed record ContainerStep(string Container, StepState State, DateTimeOffset StartedAt, DateTimeOffset? EndedAt, string? Detail);
+
+    /// <summary>What a container runs when a job about it is written.</summary>
     public sealed record ContainerRef(string ContainerId, string ConfiguredImage, string ImageId);
 
 #pragma warning disable IDE1006, CA1707 // column names as SQLite has them
@@ -399,6 +413,11 @@ public sealed class JobStore(Database database, TimeProvider time) : IUpdateJour
             RollbackOf = rollback_of,
             RestoreSetId = restore_set,
         };
+    }
+
+    internal sealed record ContainerStepRow(string container, string state, string started_at, string? ended_at, string? detail)
+    {
+        public ContainerStep ToStep() => new(container, StepStates.Parse(state), Parse(started_at), ended_at is null ? null : Parse(ended_at), detail);
     }
 
     internal sealed record ReplacedRow(string current_image_id, string replaced_at);

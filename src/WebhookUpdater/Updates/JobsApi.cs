@@ -39,6 +39,7 @@ public static class JobsApi
         services.AddSingleton<IUpdateBackups, UpdateBackups>();
         services.AddSingleton<DependentsCheck>();
         services.AddSingleton<ImagePruner>();
+        services.AddSingleton<Observability.IStatusSection, PruneStatus>();
         services.AddSingleton<FinishedRollbacks>();
         services.AddSingleton<UpdatePipeline>();
         services.AddSingleton<UpdateTelemetry>();

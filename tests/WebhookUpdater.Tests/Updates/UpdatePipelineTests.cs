@@ -55,7 +55,7 @@ public sealed class UpdatePipelineTests : IAsyncLifetime
     public static TheoryData<UpdatePhase> UpdatePhases =>
     [
         UpdatePhase.BackingUp, UpdatePhase.Pulling, UpdatePhase.Creating, UpdatePhase.Renaming, UpdatePhase.Stopping,
-        UpdatePhase.Starting, UpdatePhase.Gating, UpdatePhase.GatePassed, UpdatePhase.Finishing,
+        UpdatePhase.Starting, UpdatePhase.Gating, UpdatePhase.CheckingDependents, UpdatePhase.GatePassed, UpdatePhase.Finishing,
     ];
 
     public static TheoryData<UpdatePhase> RollbackPhases =>
@@ -392,6 +392,8 @@ public sealed class UpdatePipelineTests : IAsyncLifetime
             new FormUrlEncodedContent([new(PageForms.TokenField, PageForms.FormToken(page)), new("restoreData", "true")]), Cancel);
 
         Assert.Contains($"action=\"/status/jobs/{update.Id}/rollback\"", dashboard, StringComparison.Ordinal);
+        Assert.Contains("Previous images", dashboard, StringComparison.Ordinal);
+        Assert.Contains("previous image(s) of registry.test/forge/app", dashboard, StringComparison.Ordinal);
         Assert.Equal(HttpStatusCode.OK, confirm.StatusCode);
         Assert.Contains("This also overwrites, with the pre-update set", page, StringComparison.Ordinal);
         Assert.Contains(update.BackupId!, page, StringComparison.Ordinal);
