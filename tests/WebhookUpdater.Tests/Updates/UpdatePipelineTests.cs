@@ -405,13 +405,43 @@ public sealed class UpdatePipelineTests : IAsyncLifetime
         Assert.Equal(update.BackupId, queued.RestoreSetId);
     }
 
-    private async Task<JobView> RollBackAsync(string jobId, bool restoreData)
+    [Theory]
+    [InlineData(UpdatePhase.Pulling)]
+    [InlineData(UpdatePhase.RestoringSet)]
+    [InlineData(UpdatePhase.CheckingDependents)]
+    public async Task A_rollback_of_a_finished_update_interrupted_after_a_phase_is_finished_at_the_next_start(UpdatePhase phase)
+    {
+        Engine.Add(Name, Image, "automatic");
+        var previousId = Engine.Named(Name)!.ImageId;
+        Engine.Images.Add(new ImageEntry(previousId, [$"{Repository}@{Payloads.DigestA}"], 10, DateTimeOffset.UnixEpoch));
+        Engine.Publish(Repository, Payloads.DigestB);
+        var update = await RunAsync();
+
+        var rollback = await RollBackAsync(update.Id, restoreData: true, crashAfter: phase);
+
+        Assert.True(rollback.State == JobState.Succeeded, $"{rollback.State}: {rollback.Reason}");
+        Assert.Equal(previousId, Engine.Named(Name)!.ImageId);
+        Assert.Equal([update.BackupId!], _backups.Restores);
+    }
+
+    private async Task<JobView> RollBackAsync(string jobId, bool restoreData, UpdatePhase? crashAfter = null)
     {
         var response = await _app.Admin().PostAsync($"/api/jobs/{jobId}/rollback?restoreData={(restoreData ? "true" : "false")}", null, Cancel);
         Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
         var id = (await response.Content.ReadFromJsonAsync<JsonElement>(Cancel)).GetProperty("id").GetString()!;
         Assert.True(await Store.TransitionAsync(id, JobState.Queued, JobState.Running, null, Cancel));
-        await Pipeline.RunAsync((await Store.GetJobAsync(id, Cancel))!, Cancel);
+        if (crashAfter is { } phase)
+        {
+            _crashAfter = phase;
+            var running = (await Store.GetJobAsync(id, Cancel))!;
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Pipeline.RunAsync(running, Cancel));
+            await Pipeline.ResumeAsync((await Store.GetJobAsync(id, Cancel))!, Cancel);
+        }
+        else
+        {
+            await Pipeline.RunAsync((await Store.GetJobAsync(id, Cancel))!, Cancel);
+        }
+
         return (await Store.GetJobAsync(id, Cancel))!;
     }
 
