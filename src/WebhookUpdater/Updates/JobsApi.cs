@@ -46,6 +46,7 @@ public static class JobsApi
         services.AddHostedService<IntakeRecovery>();
         services.AddLazy<UpdatePipeline>();
         services.AddLazy<IUpdateBackups>();
+        services.AddLazy<DependentsCheck>();
         services.AddHostedService<UpdateWorker>();
         return services;
     }
