@@ -23,11 +23,7 @@ public sealed class StatusPageBrowserTests(DockerFixture docker) : DockerTest
         var (playwright, browser) = await Chromium.LaunchAsync();
         using var _ = playwright;
         await using var __ = browser;
-        var page = await browser.NewPageAsync();
-
-        await page.GotoAsync(service.Http.BaseAddress!.ToString());
-        await page.FillAsync("#token", ServiceHost.AdminToken);
-        await page.ClickAsync("button[type=submit]");
+        var page = await LogInAsync(browser, service);
         var pending = page.Locator($"#pending-{jobId}");
         await Assertions.Expect(pending).ToContainTextAsync(name);
         await Assertions.Expect(pending).ToContainTextAsync("awaiting_approval");
@@ -55,11 +51,7 @@ public sealed class StatusPageBrowserTests(DockerFixture docker) : DockerTest
         var (playwright, browser) = await Chromium.LaunchAsync();
         using var _ = playwright;
         await using var __ = browser;
-        var page = await browser.NewPageAsync();
-
-        await page.GotoAsync(service.Http.BaseAddress!.ToString());
-        await page.FillAsync("#token", ServiceHost.AdminToken);
-        await page.ClickAsync("button[type=submit]");
+        var page = await LogInAsync(browser, service);
         await page.Locator($"#job-{jobId} form.rollback button").ClickAsync();
 
         // A page of its own says what will happen; nothing has changed yet.
@@ -78,5 +70,15 @@ public sealed class StatusPageBrowserTests(DockerFixture docker) : DockerTest
         Assert.Equal(jobId, rollback.GetProperty("rollbackOf").GetString());
         var running = await docker.Client.Containers.InspectContainerAsync(name);
         Assert.Equal(await docker.ImageIdAsync(TestEnvironment.AppImage("1.0")), running.Image);
+    }
+
+    /// <summary>A new page, logged in to the status page with the admin token.</summary>
+    private static async Task<IPage> LogInAsync(IBrowser browser, ServiceProcess service)
+    {
+        var page = await browser.NewPageAsync();
+        await page.GotoAsync(service.Http.BaseAddress!.ToString());
+        await page.FillAsync("#token", ServiceHost.AdminToken);
+        await page.ClickAsync("button[type=submit]");
+        return page;
     }
 }

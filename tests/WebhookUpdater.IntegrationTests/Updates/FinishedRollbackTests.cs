@@ -100,15 +100,7 @@ public sealed class FinishedRollbackTests(DockerFixture docker) : DockerTest
         settings["Updates:KeepImages"] = "1";
         await using var service = new ServiceHost(Data, settings);
 
-        var ids = new List<string> { v0 };
-        JsonElement last = default;
-        foreach (var version in new[] { "1.1", "1.0", "1.1" })
-        {
-            var (digest, id) = await PublishUniqueAsync(repository, version);
-            ids.Add(id);
-            last = await UpdateAsync(service, repository, digest, name);
-            Assert.True(last.GetProperty("state").GetString() == "succeeded", JobWaiter.Timeline(last));
-        }
+        var (ids, last) = await UpdateThreeTimesAsync(service, repository, name, v0);
 
         // v3 runs, v2 is the one previous image kept; v1 and v0 are gone.
         var present = await PresentAsync(ids[3], ids[2], ids[1], ids[0]);
@@ -136,18 +128,27 @@ public sealed class FinishedRollbackTests(DockerFixture docker) : DockerTest
         settings["Updates:KeepImages"] = "0";
         await using var service = new ServiceHost(Data, settings);
 
-        var ids = new List<string> { v0 };
-        foreach (var version in new[] { "1.1", "1.0", "1.1" })
-        {
-            var (digest, id) = await PublishUniqueAsync(repository, version);
-            ids.Add(id);
-            var job = await UpdateAsync(service, repository, digest, name);
-            Assert.True(job.GetProperty("state").GetString() == "succeeded", JobWaiter.Timeline(job));
-        }
+        var (ids, _) = await UpdateThreeTimesAsync(service, repository, name, v0);
 
         // v3 runs; v2 is what a rollback of the last update needs; v1 goes; v0 stays for the stopped container.
         var present = await PresentAsync(ids[3], ids[2], ids[1], ids[0]);
         Assert.Equal("kept,kept,removed,kept", present);
+    }
+
+    /// <summary>Three successful updates, each to an image of its own; returns the four image ids in order and the last job.</summary>
+    private async Task<(List<string> Ids, JsonElement Last)> UpdateThreeTimesAsync(ServiceHost service, string repository, string name, string first)
+    {
+        var ids = new List<string> { first };
+        JsonElement last = default;
+        foreach (var version in new[] { "1.1", "1.0", "1.1" })
+        {
+            var (digest, id) = await PublishUniqueAsync(repository, version);
+            ids.Add(id);
+            last = await UpdateAsync(service, repository, digest, name);
+            Assert.True(last.GetProperty("state").GetString() == "succeeded", JobWaiter.Timeline(last));
+        }
+
+        return (ids, last);
     }
 
     /// <summary>kept or removed, for each image id in order.</summary>

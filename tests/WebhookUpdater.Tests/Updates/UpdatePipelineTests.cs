@@ -327,11 +327,7 @@ public sealed class UpdatePipelineTests : IAsyncLifetime
     [Fact]
     public async Task A_finished_update_is_rolled_back_as_a_new_job_to_its_previous_image_and_data()
     {
-        Engine.Add(Name, Image, "automatic");
-        var previousId = Engine.Named(Name)!.ImageId;
-        Engine.Images.Add(new ImageEntry(previousId, [$"{Repository}@{Payloads.DigestA}"], 10, DateTimeOffset.UnixEpoch));
-        Engine.Publish(Repository, Payloads.DigestB);
-        var update = await RunAsync();
+        var (update, previousId) = await UpdateKeepingThePreviousImageAsync();
         Assert.Equal(JobState.Succeeded, update.State);
 
         var rollback = await RollBackAsync(update.Id, restoreData: true);
@@ -375,11 +371,7 @@ public sealed class UpdatePipelineTests : IAsyncLifetime
     [Fact]
     public async Task The_status_page_rolls_a_succeeded_update_back_after_a_confirmation_that_names_what_is_overwritten()
     {
-        Engine.Add(Name, Image, "automatic");
-        var previousId = Engine.Named(Name)!.ImageId;
-        Engine.Images.Add(new ImageEntry(previousId, [$"{Repository}@{Payloads.DigestA}"], 10, DateTimeOffset.UnixEpoch));
-        Engine.Publish(Repository, Payloads.DigestB);
-        var update = await RunAsync();
+        var (update, previousId) = await UpdateKeepingThePreviousImageAsync();
         var browser = _app.Browser();
         await browser.LogInAsync(TestApp.AdminToken);
 
@@ -411,17 +403,23 @@ public sealed class UpdatePipelineTests : IAsyncLifetime
     [InlineData(UpdatePhase.CheckingDependents)]
     public async Task A_rollback_of_a_finished_update_interrupted_after_a_phase_is_finished_at_the_next_start(UpdatePhase phase)
     {
-        Engine.Add(Name, Image, "automatic");
-        var previousId = Engine.Named(Name)!.ImageId;
-        Engine.Images.Add(new ImageEntry(previousId, [$"{Repository}@{Payloads.DigestA}"], 10, DateTimeOffset.UnixEpoch));
-        Engine.Publish(Repository, Payloads.DigestB);
-        var update = await RunAsync();
+        var (update, previousId) = await UpdateKeepingThePreviousImageAsync();
 
         var rollback = await RollBackAsync(update.Id, restoreData: true, crashAfter: phase);
 
         Assert.True(rollback.State == JobState.Succeeded, $"{rollback.State}: {rollback.Reason}");
         Assert.Equal(previousId, Engine.Named(Name)!.ImageId);
         Assert.Equal([update.BackupId!], _backups.Restores);
+    }
+
+    /// <summary>A succeeded update whose previous image is still on the host; returns the job and that image.</summary>
+    private async Task<(JobView Update, string PreviousId)> UpdateKeepingThePreviousImageAsync()
+    {
+        Engine.Add(Name, Image, "automatic");
+        var previousId = Engine.Named(Name)!.ImageId;
+        Engine.Images.Add(new ImageEntry(previousId, [$"{Repository}@{Payloads.DigestA}"], 10, DateTimeOffset.UnixEpoch));
+        Engine.Publish(Repository, Payloads.DigestB);
+        return (await RunAsync(), previousId);
     }
 
     private async Task<JobView> RollBackAsync(string jobId, bool restoreData, UpdatePhase? crashAfter = null)
