@@ -412,6 +412,37 @@ public sealed class UpdatePipelineTests : IAsyncLifetime
         Assert.Equal([update.BackupId!], _backups.Restores);
     }
 
+    [Theory]
+    [InlineData(null)]
+    [InlineData(UpdatePhase.RollingBack)]
+    [InlineData(UpdatePhase.RollbackGating)]
+    public async Task A_dependent_that_fails_against_the_new_version_rolls_it_back_and_is_restarted_after_even_across_a_restart(UpdatePhase? crashAfter)
+    {
+        var old = Engine.Add(Name, Image, "automatic");
+        var gitea = Engine.Add("gitea", "registry.test/gitea:1", moreLabels: new Dictionary<string, string>
+        {
+            [DependentLabels.Requires] = Name,
+            ["update.health.cmd"] = "check the database",
+            ["update.health.timeout"] = "0.2",
+        });
+        var newImage = Engine.Publish(Repository, Payloads.DigestB).Id;
+        Engine.CommandsFail = container => container.Name == "gitea" && Engine.Named(Name)?.ImageId == newImage;
+
+        var job = crashAfter is { } phase ? await CrashAndResumeAsync(phase) : await RunAsync();
+
+        Assert.True(job.State == JobState.RolledBack, $"{job.State}: {job.Reason}");
+        Assert.Contains("gitea, which requires forge, failed its health gate", job.Reason, StringComparison.Ordinal);
+        Assert.Equal("gitea", job.FailedDependent);
+        Assert.Contains("--- gitea ---", job.LogTail, StringComparison.Ordinal);
+        Assert.Equal(old.Id, Engine.Named(Name)!.Id);
+        var steps = job.Steps.Where(s => s.State != StepState.Interrupted).Select(s => $"{s.Name} {s.State.Name()}").ToList();
+        Assert.Contains("dependent gitea failed", steps);
+        Assert.Contains("dependent gitea after rollback succeeded", steps);
+        // Restarted once against the new version, once after the rollback (again after a crash in the rollback's gate).
+        Assert.InRange(Engine.Starts(gitea.Id), 2, crashAfter == UpdatePhase.RollbackGating ? 3 : 2);
+        Assert.Equal(1, await NoticesAsync(job.Id));
+    }
+
     /// <summary>A succeeded update whose previous image is still on the host; returns the job and that image.</summary>
     private async Task<(JobView Update, string PreviousId)> UpdateKeepingThePreviousImageAsync()
     {
