@@ -142,7 +142,7 @@ public sealed partial class UpdatePipeline(
                 : await StepAsync(run, "retag", () => RetagPreviousAsync(run, cancellationToken), cancellationToken);
             if (!pulled.Succeeded)
             {
-                await FinishAsync(run, JobOutcome.NothingChanged, $"pull failed, the running container was not touched: {pulled.Detail}", cancellationToken);
+                await FinishAsync(run, JobOutcome.NothingChanged, $"{(run.Job.RollbackOf is null ? "pull" : "retag")} failed, the running container was not touched: {pulled.Detail}", cancellationToken);
                 return;
             }
 
@@ -220,67 +220,6 @@ public sealed partial class UpdatePipeline(
     }
 
     /// <summary>
-    /// Each container that requires the updated one runs its own gate; one that fails is restarted
-    /// once and gated again. Returns the first that still fails (journaled, with its log tail), or null.
-    /// </summary>
-    private async Task<DependentVerdict?> CheckDependentsAsync(UpdateRun run, CancellationToken cancellationToken)
-    {
-        foreach (var dependent in await dependents.FindAsync(run.Container, cancellationToken))
-        {
-            DependentVerdict? verdict = null;
-            await StepAsync(run, $"dependent {dependent}", async () =>
-            {
-                verdict = await dependents.CheckAsync(dependent, restartFirst: false, cancellationToken);
-                return verdict.Passed ? StepResult.Ok(true, verdict.Detail) : StepResult.Fail<bool>(verdict.Detail);
-            }, cancellationToken);
-            if (verdict is { Passed: false } failed)
-            {
-                run.FailedDependent = failed.Container;
-                run.LogTail = failed.LogTail;
-                await EnterAsync(run, UpdatePhase.CheckingDependents, new PhaseFacts { FailedDependent = failed.Container, LogTail = failed.LogTail }, cancellationToken);
-                return failed;
-            }
-
-            if (verdict is null)
-            {
-                // Docker failed under the check: the step says why; the dependent is not known to be broken.
-                return new DependentVerdict(dependent, false, false, "its check could not run", null);
-            }
-        }
-
-        return null;
-    }
-
-    /// <summary>The rollback of a finished update: the job's previous image gets its tag back, so the container is created on it as it was.</summary>
-    private async Task<StepResult<ContainerImage>> RetagPreviousAsync(UpdateRun run, CancellationToken cancellationToken)
-    {
-        var previous = run.NewImageId is { } id ? await lookup.ImageAsync(id, cancellationToken) : null;
-        if (previous is null)
-        {
-            return StepResult.Fail<ContainerImage>($"the previous image {Short(run.NewImageId)} is no longer on this host");
-        }
-
-        await images.TagAsync(previous.Id, ImageReference.Parse(run.Job.Image), cancellationToken);
-        return StepResult.Ok(previous, $"tagged {Short(previous.Id)} as {run.Job.Image} again");
-    }
-
-    /// <summary>Puts the undone job's pre-update set back once the previous version runs; null when done, else why not.</summary>
-    private async Task<string?> RestoreSetAsync(UpdateRun run, string setId, CancellationToken cancellationToken)
-    {
-        var restored = await StepAsync(run, "restore-data", async () =>
-            await backups.RestoreAsync(setId, cancellationToken) is { } error
-                ? StepResult.Fail<bool>(error)
-                : StepResult.Ok(true, $"restored pre-update set {setId} of job {run.Job.RollbackOf}"), cancellationToken);
-        if (!restored.Succeeded)
-        {
-            return $"{run.Container} runs its previous image again, but set {setId} could not be put back: {restored.Detail}";
-        }
-
-        var verdict = await GateAsync(run, "restore-health-gate", cancellationToken);
-        return verdict.Passed ? null : $"{run.Container} runs its previous image with set {setId} put back, but is not healthy: {verdict.Detail}";
-    }
-
-    /// <summary>
     /// Give the old container's name to the new one while the old one still serves (Docker renames
     /// running containers), then stop the old one and start the new one: the downtime holds only
     /// the stop and the start.
@@ -337,21 +276,7 @@ public sealed partial class UpdatePipeline(
         }
 
         await EnterAsync(run, UpdatePhase.RollbackGating, PhaseFacts.None, cancellationToken);
-        var verdict = await GateAsync(run, "rollback-health-gate", cancellationToken);
-        if (run.FailedDependent is { } dependent)
-        {
-            // It failed against the new version; against the old one it starts afresh.
-            DependentVerdict? after = null;
-            await StepAsync(run, $"dependent {dependent} after rollback", async () =>
-            {
-                after = await dependents.CheckAsync(dependent, restartFirst: true, cancellationToken);
-                return after.Passed ? StepResult.Ok(true, after.Detail) : StepResult.Fail<bool>(after.Detail);
-            }, cancellationToken);
-            if (verdict.Passed && after is not { Passed: true })
-            {
-                verdict = new GateResult(false, $"{dependent} is not healthy after the rollback: {after?.Detail ?? "its check could not run"}");
-            }
-        }
+        var verdict = await RestartFailedDependentAsync(run, await GateAsync(run, "rollback-health-gate", cancellationToken), cancellationToken);
 
         var reason = run.RollbackReason ?? why;
         if (run.Outcome is { } decided)
