@@ -22,6 +22,7 @@ public static class ContainersExtensions
         services.AddKeyedSingleton<IContainerLookup>(DockerResilience.Quick, (provider, _) => Lookup(provider, DockerResilience.Quick));
         services.AddRetiredSetting("Docker:IndexContainers", "every webhook event asks the engine for its containers");
         services.AddSingleton<IContainerActions, DockerContainerActions>();
+        services.AddSingleton<IImageActions, DockerImageActions>();
         return services;
     }
 

@@ -171,5 +171,12 @@ internal static class Migrations
         ALTER TABLE jobs ADD COLUMN target TEXT;
         ALTER TABLE jobs ADD COLUMN service_version INTEGER;
         """,
+        // 12: the dependent whose failure rolled a job back (restarted again after the rollback), and
+        // the rollback of a finished update: the job it undoes and the pre-update set it puts back.
+        """
+        ALTER TABLE jobs ADD COLUMN failed_dependent TEXT;
+        ALTER TABLE jobs ADD COLUMN rollback_of TEXT;
+        ALTER TABLE jobs ADD COLUMN restore_set TEXT;
+        """,
     ];
 }

@@ -12,6 +12,7 @@ using WebhookUpdater.Configuration;
 using WebhookUpdater.Pages;
 using WebhookUpdater.Security;
 using WebhookUpdater.Status.Pages;
+using WebhookUpdater.Updates;
 
 namespace WebhookUpdater.Status;
 
@@ -118,6 +119,8 @@ public static class StatusApi
         session.MapGet("/jobs/{id}", ShowJobAsync);
         session.MapPost("/logout", (Delegate)LogOutAsync).WithMetadata(new RequireAntiforgeryTokenAttribute());
         session.MapPost("/status/jobs/{id}/{decision:regex(^(approve|reject)$)}", DecideAsync).WithMetadata(new RequireAntiforgeryTokenAttribute());
+        session.MapGet("/status/jobs/{id}/rollback", ConfirmRollbackAsync);
+        session.MapPost("/status/jobs/{id}/rollback", RollBackAsync).WithMetadata(new RequireAntiforgeryTokenAttribute());
         return routes;
     }
 
@@ -184,6 +187,26 @@ public static class StatusApi
             DecisionResult.NotFound => $"There is no job {id}.",
             _ => $"Job {id} no longer waits for approval ({job?.State}).",
         };
+        return TypedResults.Redirect($"{BasePath(context)}/?notice={Uri.EscapeDataString(notice)}");
+    }
+
+    /// <summary>Says what the rollback of a finished update would do (and with its data, what it overwrites); changes nothing.</summary>
+    private static async Task<RazorSlice<RollbackConfirmModel>> ConfirmRollbackAsync(string id, bool? restoreData, HttpContext context, FinishedRollbacks rollbacks, CancellationToken cancellationToken)
+    {
+        var (plan, refusal) = await rollbacks.PlanAsync(id, restoreData ?? false, cancellationToken);
+        var page = RollbackConfirm.Create(new RollbackConfirmModel(BasePath(context), plan, refusal, restoreData ?? false, Antiforgery(context)));
+        return PageResults.WithStatus(page, refusal?.Status ?? StatusCodes.Status200OK);
+    }
+
+    private static async Task<RedirectHttpResult> RollBackAsync(string id, HttpContext context, FinishedRollbacks rollbacks, CancellationToken cancellationToken)
+    {
+        // The antiforgery check has read the form already: this reads it from memory.
+        var form = await context.Request.ReadFormAsync(cancellationToken);
+        var withData = form["restoreData"].ToString() == "true";
+        var (job, refusal) = await rollbacks.RequestAsync(id, withData, cancellationToken);
+        var notice = job is not null
+            ? $"Rolling back {job.Container}{(withData ? " and its data" : "")}: job {job.Id}."
+            : $"Not rolled back: {refusal!.Title}. {refusal.Detail}";
         return TypedResults.Redirect($"{BasePath(context)}/?notice={Uri.EscapeDataString(notice)}");
     }
 

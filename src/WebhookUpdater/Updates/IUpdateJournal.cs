@@ -31,6 +31,8 @@ public sealed record PhaseFacts
 
     /// <summary>A service job: the service's Version.Index before the update is sent.</summary>
     public long? ServiceVersion { get; init; }
+
+    public string? FailedDependent { get; init; }
 }
 
 /// <summary>

@@ -138,7 +138,8 @@ public sealed class JobStore(Database database, TimeProvider time) : IUpdateJour
                             log_tail = COALESCE(@logTail, log_tail),
                             outcome = COALESCE(@outcome, outcome),
                             compose_drift = COALESCE(@composeDrift, compose_drift),
-                            service_version = COALESCE(service_version, @serviceVersion)
+                            service_version = COALESCE(service_version, @serviceVersion),
+                            failed_dependent = COALESCE(failed_dependent, @failedDependent)
             WHERE id = @id
             """,
             new
@@ -156,6 +157,7 @@ public sealed class JobStore(Database database, TimeProvider time) : IUpdateJour
                 outcome = facts.Outcome?.ToText(),
                 composeDrift = facts.ComposeDrift?.ToJson(),
                 serviceVersion = facts.ServiceVersion,
+                failedDependent = facts.FailedDependent,
                 now = Now(),
             }, transaction), cancellationToken);
 
@@ -186,6 +188,88 @@ public sealed class JobStore(Database database, TimeProvider time) : IUpdateJour
             (await connection.QueryAsync<string>("SELECT id FROM jobs WHERE state = @state ORDER BY created_at, id", new { state = of.Name() })).ToList(),
             cancellationToken);
 
+    /// <summary>
+    /// The image each container's newest successful job replaced: what a rollback of it needs. The
+    /// container <paramref name="updating"/> is left out: the job that runs for it now is its newest.
+    /// </summary>
+    public Task<IReadOnlyList<string>> RollbackImageIdsAsync(string updating, CancellationToken cancellationToken) =>
+        database.ReadAsync<IReadOnlyList<string>>(async connection =>
+            (await connection.QueryAsync<string>(
+                $"""
+                SELECT j.current_image_id FROM jobs j
+                WHERE j.state = {SucceededState} AND j.current_image_id IS NOT NULL AND j.container <> @updating
+                  AND NOT EXISTS (SELECT 1 FROM jobs k WHERE k.container = j.container AND k.state = {SucceededState}
+                                  AND (k.finished_at > j.finished_at OR (k.finished_at = j.finished_at AND k.id > j.id)))
+                """, new { updating })).ToList(),
+            cancellationToken);
+
+    /// <summary>When a successful (or running) update last replaced each image.</summary>
+    public Task<IReadOnlyDictionary<string, DateTimeOffset>> ImagesReplacedAtAsync(CancellationToken cancellationToken) =>
+        database.ReadAsync<IReadOnlyDictionary<string, DateTimeOffset>>(async connection =>
+            (await connection.QueryAsync<ReplacedRow>(
+                $"""
+                SELECT current_image_id, MAX(COALESCE(finished_at, updated_at)) AS replaced_at FROM jobs
+                WHERE state IN ({SucceededState}, '{JobState.Running.Name()}') AND current_image_id IS NOT NULL
+                GROUP BY current_image_id
+                """)).ToDictionary(row => row.current_image_id, row => Parse(row.replaced_at), StringComparer.Ordinal),
+            cancellationToken);
+
+    /// <summary>A job of the container that succeeded after <paramref name="job"/>, or null.</summary>
+    public Task<string?> NewerSuccessAsync(JobView job, CancellationToken cancellationToken) =>
+        database.ReadAsync(connection => connection.ExecuteScalarAsync<string?>(
+            $"""
+            SELECT id FROM jobs
+            WHERE container = @Container AND state = {SucceededState} AND id <> @Id
+              AND (finished_at > @finished OR (finished_at = @finished AND id > @Id))
+            ORDER BY finished_at DESC LIMIT 1
+            """,
+            new { job.Container, job.Id, finished = job.FinishedAt is { } at ? Format(at) : "" }), cancellationToken);
+
+    /// <summary>A queued or running job of the container, or null.</summary>
+    public Task<string?> BusyWithAsync(string container, CancellationToken cancellationToken) =>
+        database.ReadAsync(connection => connection.ExecuteScalarAsync<string?>(
+            $"SELECT id FROM jobs WHERE container = @container AND state IN ('{JobState.Queued.Name()}', '{JobState.Running.Name()}') LIMIT 1",
+            new { container }), cancellationToken);
+
+    /// <summary>
+    /// Queues the rollback of a finished update as a job of its own: from what the container runs now
+    /// (<paramref name="current"/>) back to <paramref name="previousImageId"/> under the undone job's reference.
+    /// </summary>
+    public Task<string> InsertRollbackJobAsync(JobView undone, ContainerRef current, string previousDigest, string previousImageId, string? restoreSet, CancellationToken cancellationToken) =>
+        database.WriteAsync(async (connection, transaction) =>
+        {
+            var id = NewJobId();
+            var image = undone.CurrentImage ?? undone.Image;
+            await connection.ExecuteAsync(
+                """
+                INSERT INTO jobs (id, event_id, container, container_id, policy, decision, state, image, digest,
+                                  current_image, current_image_id, new_image_id, hub_link, reason, created_at, updated_at,
+                                  rollback_of, restore_set)
+                VALUES (@id, NULL, @Container, @ContainerId, @Policy, @decision, @queued, @image, @previousDigest,
+                        @ConfiguredImage, @ImageId, @previousImageId, @HubLink, @reason, @now, @now, @undoneId, @restoreSet)
+                """,
+                new
+                {
+                    id, undone.Container, current.ContainerId, undone.Policy, decision = Decision.Queued.Name(), queued = JobState.Queued.Name(),
+                    image, previousDigest, current.ConfiguredImage, current.ImageId, previousImageId, undone.HubLink,
+                    reason = $"rollback of job {undone.Id}{(restoreSet is null ? "" : $" with its pre-update set {restoreSet}")}",
+                    now = Now(), undoneId = undone.Id, restoreSet,
+                },
+                transaction);
+            return id;
+        }, cancellationToken);
+
+    /// <summary>The latest steps of this name, newest first, with their job's container.</summary>
+    public Task<IReadOnlyList<ContainerStep>> LatestStepsAsync(string name, int limit, CancellationToken cancellationToken) =>
+        database.ReadAsync<IReadOnlyList<ContainerStep>>(async connection =>
+            (await connection.QueryAsync<ContainerStepRow>(
+                """
+                SELECT j.container, s.state, s.started_at, s.ended_at, s.detail FROM job_steps s JOIN jobs j ON j.id = s.job_id
+                WHERE s.name = @name ORDER BY s.started_at DESC LIMIT @limit
+                """,
+                new { name, limit })).Select(row => row.ToStep()).ToList(),
+            cancellationToken);
+
     /// <summary>Proves the journal can be written to (readiness).</summary>
     public Task TouchAsync(CancellationToken cancellationToken) =>
         database.WriteAsync((connection, transaction) => connection.ExecuteAsync(
@@ -196,6 +280,7 @@ public sealed class JobStore(Database database, TimeProvider time) : IUpdateJour
     private static readonly string ActiveStates = JobStates.SqlList(JobStates.Active);
     private static readonly string PendingStates = JobStates.SqlList(JobStates.Pending);
     private static readonly string SupersededState = JobStates.SqlList([JobState.Superseded]);
+    private static readonly string SucceededState = JobStates.SqlList([JobState.Succeeded]);
 
     private static Task<long> InsertEventAsync(SqliteConnection connection, SqliteTransaction transaction, EventRecord record, string resolution, string? note) =>
         connection.ExecuteScalarAsync<long>(
@@ -298,7 +383,8 @@ public sealed class JobStore(Database database, TimeProvider time) : IUpdateJour
         SELECT id, event_id, container, container_id, policy, decision, state, image, digest, current_image,
                hub_link, reason, superseded_by, created_at, updated_at, attempts, phase, current_image_id,
                new_image_id, new_container_id, backup_id, outcome, log_tail, finished_at, trace_parent, compose_drift,
-               target, service_version
+               target, service_version,
+               failed_dependent, rollback_of, restore_set
         FROM jobs
         """;
 
@@ -320,6 +406,12 @@ public sealed class JobStore(Database database, TimeProvider time) : IUpdateJour
     /// <summary>Time-ordered, so ids sort like the jobs were created.</summary>
     private static string NewJobId() => Guid.CreateVersion7().ToString("N");
 
+/// <summary>A step of some job, with the job's container.</summary>
+    public sealed record ContainerStep(string Container, StepState State, DateTimeOffset StartedAt, DateTimeOffset? EndedAt, string? Detail);
+
+    /// <summary>What a container runs when a job about it is written.</summary>
+    public sealed record ContainerRef(string ContainerId, string ConfiguredImage, string ImageId);
+
 #pragma warning disable IDE1006, CA1707 // column names as SQLite has them
     internal sealed record EventRow(
         long id, string received_at, string status, string provider, string image, string digest, string? hostname,
@@ -334,7 +426,8 @@ public sealed class JobStore(Database database, TimeProvider time) : IUpdateJour
         string image, string digest, string? current_image, string? hub_link, string? reason, string? superseded_by,
         string created_at, string updated_at, long attempts, string? phase, string? current_image_id, string? new_image_id,
         string? new_container_id, string? backup_id, string? outcome, string? log_tail, string? finished_at, string? trace_parent,
-        string? compose_drift, string? target, long? service_version)
+        string? compose_drift, string? target, long? service_version,
+        string? failed_dependent, string? rollback_of, string? restore_set)
     {
         public JobView ToView(IReadOnlyList<JobStep> steps) => new(
             id, event_id, container, container_id, policy, Decisions.Parse(decision), JobStates.Parse(state), image, digest, current_image, hub_link, reason,
@@ -353,8 +446,18 @@ public sealed class JobStore(Database database, TimeProvider time) : IUpdateJour
             ComposeDrift = ComposeDrift.FromJson(compose_drift),
             Target = target == TargetService ? UpdateTarget.Service : UpdateTarget.Container,
             ServiceVersion = service_version,
+            FailedDependent = failed_dependent,
+            RollbackOf = rollback_of,
+            RestoreSetId = restore_set,
         };
     }
+
+    internal sealed record ContainerStepRow(string container, string state, string started_at, string? ended_at, string? detail)
+    {
+        public ContainerStep ToStep() => new(container, StepStates.Parse(state), Parse(started_at), ended_at is null ? null : Parse(ended_at), detail);
+    }
+
+    internal sealed record ReplacedRow(string current_image_id, string replaced_at);
 
     internal sealed record PendingRow(string id, string image);
 

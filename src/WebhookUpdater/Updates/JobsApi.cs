@@ -29,6 +29,7 @@ public static class JobsApi
         services.AddSwarm();
         services.AddOptions<UpdateOptions>().BindConfiguration(UpdateOptions.Section)
             .Validate(o => o.LogTailLines is >= 0 and <= 10_000, "Updates:LogTailLines must be between 0 and 10000 (default 50)")
+            .Validate(o => o.KeepImages is >= 0 and <= 1000, "Updates:KeepImages must be between 0 and 1000 (default 2)")
             .ValidateOnStart();
         services.AddOptions<ComposeOptions>().BindConfiguration(ComposeOptions.Section)
             .Validate(o => !o.RewriteEnv || !string.IsNullOrWhiteSpace(o.EnvFile),
@@ -44,6 +45,10 @@ public static class JobsApi
         services.AddSingleton<AwaitingApprovalSignal>();
         services.AddSingleton<EventIntake>();
         services.AddSingleton<IUpdateBackups, UpdateBackups>();
+        services.AddSingleton<DependentsCheck>();
+        services.AddSingleton<ImagePruner>();
+        services.AddSingleton<Observability.IStatusSection, PruneStatus>();
+        services.AddSingleton<FinishedRollbacks>();
         services.AddSingleton<UpdatePipeline>();
         services.AddSingleton<UpdateTelemetry>();
         services.AddHostedService<IntakeRecovery>();
@@ -51,6 +56,7 @@ public static class JobsApi
         services.AddSingleton<ServiceUpdatePipeline>();
         services.AddLazy<ServiceUpdatePipeline>();
         services.AddLazy<IUpdateBackups>();
+        services.AddLazy<DependentsCheck>();
         services.AddHostedService<UpdateWorker>();
         return services;
     }
@@ -64,7 +70,18 @@ public static class JobsApi
 
         group.MapGet("", ListAsync);
         group.MapGet("/{id}", GetAsync);
+        group.MapPost("/{id}/rollback", RollBackAsync);
         return routes;
+    }
+
+    /// <summary>Queues the rollback of a succeeded update (with its pre-update data when <paramref name="restoreData"/>).</summary>
+    private static async Task<Results<Accepted<JobRef>, ProblemHttpResult>> RollBackAsync(
+        string id, bool? restoreData, FinishedRollbacks rollbacks, CancellationToken cancellationToken)
+    {
+        var (job, refusal) = await rollbacks.RequestAsync(id, restoreData ?? false, cancellationToken);
+        return job is not null
+            ? TypedResults.Accepted($"/api/jobs/{job.Id}", job)
+            : TypedResults.Problem(statusCode: refusal!.Status, title: refusal.Title, detail: refusal.Detail);
     }
 
     private static async Task<Results<Ok<IReadOnlyList<JobView>>, ValidationProblem>> ListAsync(

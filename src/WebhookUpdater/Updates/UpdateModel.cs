@@ -137,6 +137,15 @@ public sealed record EventRecord(DateTimeOffset ReceivedAt, UpdateEvent Event)
 {
     /// <summary>The webhook request's trace, so each job's trace can link to it.</summary>
     public string? TraceParent { get; init; }
+
+    /// <summary>The dependent that failed its gate after a restart, so the update was rolled back.</summary>
+    public string? FailedDependent { get; init; }
+
+    /// <summary>For the rollback of a finished update: the job it undoes.</summary>
+    public string? RollbackOf { get; init; }
+
+    /// <summary>For the rollback of a finished update with its data: the pre-update set put back.</summary>
+    public string? RestoreSetId { get; init; }
 }
 
 /// <summary>Where one step of a job stands; stored and answered by its lower-case name.</summary>
@@ -211,4 +220,13 @@ public sealed record JobView(
 
     /// <summary>A service job: the service's Version.Index when its update was about to be sent.</summary>
     public long? ServiceVersion { get; init; }
+
+    /// <summary>The dependent that failed its gate after a restart, so the update was rolled back.</summary>
+    public string? FailedDependent { get; init; }
+
+    /// <summary>For the rollback of a finished update: the job it undoes.</summary>
+    public string? RollbackOf { get; init; }
+
+    /// <summary>For the rollback of a finished update with its data: the pre-update set put back.</summary>
+    public string? RestoreSetId { get; init; }
 }

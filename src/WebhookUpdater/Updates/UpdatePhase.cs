@@ -43,6 +43,12 @@ public enum UpdatePhase
 
     /// <summary>Swarm took the new image; the job follows the service's UpdateStatus to its end.</summary>
     [JsonStringEnumMemberName("service_following")] ServiceFollowing,
+
+    /// <summary>The updated container passed its gate; the containers that require it run theirs (each restarted once if it fails).</summary>
+    [JsonStringEnumMemberName("checking_dependents")] CheckingDependents,
+
+    /// <summary>The rollback of a finished update puts the undone job's pre-update set back, after the gate.</summary>
+    [JsonStringEnumMemberName("restoring_set")] RestoringSet,
 }
 
 /// <summary>How a job ended, in the words of the jobs API and the emails.</summary>
@@ -60,6 +66,9 @@ public enum JobOutcome
 
     /// <summary>Swarm paused the service's update (its failure_action was pause): neither version is sure to run.</summary>
     ServicePaused,
+
+    /// <summary>The rollback of a finished update changed the image, but its data could not be put back.</summary>
+    DataNotRestored,
 }
 
 public static class UpdateVocabulary
@@ -78,6 +87,7 @@ public static class UpdateVocabulary
         [JobOutcome.ContainerMissing] = "container missing: action required",
         [JobOutcome.Error] = "error: action required",
         [JobOutcome.ServicePaused] = "paused by Swarm: action required",
+        [JobOutcome.DataNotRestored] = "previous image running, data not restored: action required",
     }.ToFrozenDictionary();
 
     private static readonly FrozenDictionary<string, JobOutcome> OutcomesByName = OutcomeNames.ToFrozenDictionary(entry => entry.Value, entry => entry.Key, StringComparer.Ordinal);

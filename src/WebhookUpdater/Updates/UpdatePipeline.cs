@@ -20,6 +20,9 @@ public sealed partial class UpdatePipeline(
     IContainerActions containers,
     IUpdateBackups backups,
     HealthGate gate,
+    DependentsCheck dependents,
+    IImageActions images,
+    ImagePruner pruner,
     INotifier notifier,
     ComposeEnv compose,
     IOptions<UpdateOptions> options,
@@ -136,10 +139,12 @@ public sealed partial class UpdatePipeline(
         if (from <= UpdatePhase.Pulling)
         {
             await EnterAsync(run, UpdatePhase.Pulling, new PhaseFacts { BackupId = run.BackupId }, cancellationToken);
-            var pulled = await StepAsync(run, "pull", () => PullAsync(run, cancellationToken), cancellationToken);
+            var pulled = run.Job.RollbackOf is null
+                ? await StepAsync(run, "pull", () => PullAsync(run, cancellationToken), cancellationToken)
+                : await StepAsync(run, "retag", () => RetagPreviousAsync(run, cancellationToken), cancellationToken);
             if (!pulled.Succeeded)
             {
-                await FinishAsync(run, JobOutcome.NothingChanged, $"pull failed, the running container was not touched: {pulled.Detail}", cancellationToken);
+                await FinishAsync(run, JobOutcome.NothingChanged, $"{(run.Job.RollbackOf is null ? "pull" : "retag")} failed, the running container was not touched: {pulled.Detail}", cancellationToken);
                 return;
             }
 
@@ -182,6 +187,27 @@ public sealed partial class UpdatePipeline(
             }
         }
 
+        // Phases added after Done sort last in the enum: the blocks below name them.
+        if (run.Job.RestoreSetId is { } setId && (from <= UpdatePhase.Gating || from == UpdatePhase.RestoringSet))
+        {
+            await EnterAsync(run, UpdatePhase.RestoringSet, PhaseFacts.None, cancellationToken);
+            if (await RestoreSetAsync(run, setId, cancellationToken) is { } restoreError)
+            {
+                await FinishAsync(run, JobOutcome.DataNotRestored, restoreError, cancellationToken);
+                return;
+            }
+        }
+
+        if (from <= UpdatePhase.Gating || from is UpdatePhase.RestoringSet or UpdatePhase.CheckingDependents)
+        {
+            await EnterAsync(run, UpdatePhase.CheckingDependents, PhaseFacts.None, cancellationToken);
+            if (await CheckDependentsAsync(run, cancellationToken) is { } failed)
+            {
+                await RollBackAsync(run, UpdatePhase.RollingBack, $"{failed.Container}, which requires {run.Container}, failed its health gate: {failed.Detail}", cancellationToken);
+                return;
+            }
+        }
+
         await EnterAsync(run, UpdatePhase.GatePassed, PhaseFacts.None, cancellationToken);
         await StepAsync(run, "cleanup", async () =>
         {
@@ -190,8 +216,10 @@ public sealed partial class UpdatePipeline(
             return StepResult.Ok(true, $"removed {OldName(run.Container)}; the previous image is kept");
         }, cancellationToken);
         await ComposeStepAsync(run, cancellationToken);
+        await StepAsync(run, "prune", () => pruner.PruneAsync(run.Job, cancellationToken), cancellationToken);
         var note = fresh ? "" : " (finished after the service restarted)";
-        await FinishAsync(run, JobOutcome.Updated, $"{run.Container} runs {run.Job.Image} ({run.Job.Digest}){note}", cancellationToken);
+        var what = run.Job.RollbackOf is { } undone ? $"rolled back job {undone}: " : "";
+        await FinishAsync(run, JobOutcome.Updated, $"{what}{run.Container} runs {run.Job.Image} ({run.Job.Digest}){note}", cancellationToken);
     }
 
     /// <summary>
@@ -200,7 +228,7 @@ public sealed partial class UpdatePipeline(
     /// </summary>
     private async Task ComposeStepAsync(UpdateRun run, CancellationToken cancellationToken)
     {
-        var to = NewConfiguredImage(run);
+        var to = ConfiguredImage(run);
         if (run.CurrentImage is not { } from || string.Equals(from, to, StringComparison.Ordinal))
         {
             return;
@@ -275,7 +303,8 @@ public sealed partial class UpdatePipeline(
         }
 
         await EnterAsync(run, UpdatePhase.RollbackGating, PhaseFacts.None, cancellationToken);
-        var verdict = await GateAsync(run, "rollback-health-gate", cancellationToken);
+        var verdict = await RestartFailedDependentAsync(run, await GateAsync(run, "rollback-health-gate", cancellationToken), cancellationToken);
+
         var reason = run.RollbackReason ?? why;
         if (run.Outcome is { } decided)
         {
@@ -455,7 +484,7 @@ public sealed partial class UpdatePipeline(
             await containers.RemoveAsync(NewName(run.Container), cancellationToken);
         }
 
-        var configuredImage = NewConfiguredImage(run);
+        var configuredImage = ConfiguredImage(run);
         var newId = await containers.CreateLikeAsync(run.ContainerId!, NewName(run.Container), configuredImage, cancellationToken);
         return StepResult.Ok(newId, $"created {NewName(run.Container)} from {configuredImage} ({Short(run.NewImageId)}); {run.Container} still runs");
     }
@@ -464,6 +493,12 @@ public sealed partial class UpdatePipeline(
     /// The image the new container is configured with: the old one as written for a new digest of
     /// its tag, the same repository with the event's tag for a tag move (rollback keeps the old container, so the old tag).
     /// </summary>
+    /// <summary>
+    /// What the new container names as its image: the update's reference in the operator's spelling,
+    /// or for the rollback of a finished update, the reference the undone job replaced.
+    /// </summary>
+    private static string ConfiguredImage(UpdateRun run) => run.Job.RollbackOf is null ? NewConfiguredImage(run) : run.Job.Image;
+
     internal static string NewConfiguredImage(UpdateRun run)
     {
         if (run.CurrentImage is not { } current)

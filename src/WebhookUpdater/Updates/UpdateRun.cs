@@ -41,6 +41,9 @@ public sealed class UpdateRun(JobView job)
 
     /// <summary>What a tag move left in the compose project.</summary>
     public ComposeDrift? ComposeDrift { get; set; } = job.ComposeDrift;
+
+    /// <summary>The dependent whose failure rolls the job back: it is restarted once more after the rollback.</summary>
+    public string? FailedDependent { get; set; } = job.FailedDependent;
 }
 
 /// <summary>What a step learned, or why it failed: an expected failure is a value, not an exception.</summary>

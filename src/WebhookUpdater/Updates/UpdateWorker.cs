@@ -18,6 +18,7 @@ internal sealed partial class UpdateWorker(
     Lazy<UpdatePipeline> pipeline,
     Lazy<ServiceUpdatePipeline> services,
     Lazy<IUpdateBackups> backups,
+    Lazy<DependentsCheck> dependents,
     ContainerLeases leases,
     IOptions<UpdateOptions> options,
     IOptions<LeaseOptions> leaseOptions,
@@ -121,14 +122,16 @@ internal sealed partial class UpdateWorker(
     }
 
     /// <summary>
-    /// The container and its backup.with partners: the pre-update set dumps the partner, a rollback
-    /// may restore it. When Docker does not answer, the container alone (the job's check fails anyway).
+    /// The container, its backup.with partners (the pre-update set dumps the partner, a rollback
+    /// may restore it) and its dependents. When Docker does not answer, the container alone (the job's check fails anyway).
     /// </summary>
     private async Task<IReadOnlyList<string>> LeasedAsync(JobView job, CancellationToken cancellationToken)
     {
         try
         {
-            return await backups.Value.MembersAsync(job.Container, cancellationToken);
+            // The dependents too: the job may restart them.
+            var members = await backups.Value.MembersAsync(job.Container, cancellationToken);
+            return [.. members.Union(await dependents.Value.FindAsync(job.Container, cancellationToken), StringComparer.Ordinal)];
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {

@@ -91,6 +91,8 @@ public sealed partial class ComposeFileTests
         Assert.StartsWith("pg_isready", Labels(Service(config, "postgres"))["update.health.cmd"], StringComparison.Ordinal);
         Assert.StartsWith("nginx -t", Labels(Service(config, "nginx"))["update.health.cmd"], StringComparison.Ordinal);
         Assert.Equal("http://gitea:3000/api/healthz", Labels(Service(config, "gitea"))["update.health.url"]);
+        Assert.Contains("__DOMAIN:443:nginx:443", Labels(Service(config, "gitea"))["update.health.cmd"], StringComparison.Ordinal); // Gitea as users reach it
+        Assert.Equal("postgres", Labels(Service(config, "gitea"))["update.requires"]);
         Assert.Equal("nginx", Labels(Service(config, "nginx"))["webhook-updater.role"]);
         Assert.Equal("certbot", Labels(Service(config, "certbot"))["webhook-updater.role"]);
     }

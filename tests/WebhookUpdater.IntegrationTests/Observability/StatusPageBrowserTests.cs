@@ -23,11 +23,7 @@ public sealed class StatusPageBrowserTests(DockerFixture docker) : DockerTest
         var (playwright, browser) = await Chromium.LaunchAsync();
         using var _ = playwright;
         await using var __ = browser;
-        var page = await browser.NewPageAsync();
-
-        await page.GotoAsync(service.Http.BaseAddress!.ToString());
-        await page.FillAsync("#token", ServiceHost.AdminToken);
-        await page.ClickAsync("button[type=submit]");
+        var page = await LogInAsync(browser, service);
         var pending = page.Locator($"#pending-{jobId}");
         await Assertions.Expect(pending).ToContainTextAsync(name);
         await Assertions.Expect(pending).ToContainTextAsync("awaiting_approval");
@@ -40,5 +36,49 @@ public sealed class StatusPageBrowserTests(DockerFixture docker) : DockerTest
         var job = await service.GetJsonAsync($"/api/jobs/{jobId}");
         Assert.Equal("succeeded", job.GetProperty("state").GetString());
         Assert.DoesNotContain(ServiceHost.AdminToken, await page.ContentAsync(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task The_operator_rolls_a_succeeded_update_back_after_its_confirmation_page()
+    {
+        var (repository, name) = await docker.RunPublishedAppAsync("statusrb", "automatic");
+        var digest = await docker.PublishAsync(repository, "stable", "1.1");
+        await using var service = await ServiceProcess.StartAsync(Data, UpdatePipelineTests.FastGate);
+        var answer = await service.PostEventAsync(ServiceHost.DiunPayload($"{repository}:stable", digest, name));
+        var jobId = answer.GetProperty("jobs")[0].GetProperty("id").GetString();
+        var update = await JobWaiter.WaitAsync(service.GetJsonAsync, jobId, TimeSpan.FromSeconds(120));
+        Assert.True(update.GetProperty("state").GetString() == "succeeded", JobWaiter.Timeline(update));
+        var (playwright, browser) = await Chromium.LaunchAsync();
+        using var _ = playwright;
+        await using var __ = browser;
+        var page = await LogInAsync(browser, service);
+        await page.Locator($"#job-{jobId} form.rollback button").ClickAsync();
+
+        // A page of its own says what will happen; nothing has changed yet.
+        await Assertions.Expect(page.Locator("h1")).ToHaveTextAsync("Roll back an update");
+        await Assertions.Expect(page.Locator("main")).ToContainTextAsync($"Roll back {name}");
+        await Assertions.Expect(page.Locator("main")).ToContainTextAsync("The data stays as it is now.");
+        var jobs = await service.GetJsonAsync($"/api/jobs?container={name}");
+        Assert.Equal(1, jobs.GetArrayLength());
+        await page.Locator("main form button").ClickAsync();
+        await Assertions.Expect(page.Locator(".notice")).ToContainTextAsync($"Rolling back {name}");
+
+        jobs = await service.GetJsonAsync($"/api/jobs?container={name}");
+        var rollbackId = jobs.EnumerateArray().Single(j => j.GetProperty("id").GetString() != jobId).GetProperty("id").GetString();
+        var rollback = await JobWaiter.WaitAsync(service.GetJsonAsync, rollbackId, TimeSpan.FromSeconds(120));
+        Assert.True(rollback.GetProperty("state").GetString() == "succeeded", JobWaiter.Timeline(rollback));
+        Assert.Equal(jobId, rollback.GetProperty("rollbackOf").GetString());
+        var running = await docker.Client.Containers.InspectContainerAsync(name);
+        Assert.Equal(await docker.ImageIdAsync(TestEnvironment.AppImage("1.0")), running.Image);
+    }
+
+    /// <summary>A new page, logged in to the status page with the admin token.</summary>
+    private static async Task<IPage> LogInAsync(IBrowser browser, ServiceProcess service)
+    {
+        var page = await browser.NewPageAsync();
+        await page.GotoAsync(service.Http.BaseAddress!.ToString());
+        await page.FillAsync("#token", ServiceHost.AdminToken);
+        await page.ClickAsync("button[type=submit]");
+        return page;
     }
 }

@@ -111,7 +111,7 @@ public sealed class UpdatePipelineTests(DockerFixture docker) : DockerTest
         Assert.DoesNotContain((await docker.Client.Containers.ListContainersAsync(new ContainersListParameters { All = true })), c => c.Names.Contains($"/{name}.old"));
         // The previous image is kept (an operator can roll back by hand), and the backup was taken first.
         Assert.Equal(oldImageId, await docker.ImageIdAsync(TestEnvironment.AppImage("1.0")));
-        Assert.Equal(["check", "backup", "pull", "create", "recreate", "health-gate", "cleanup"],
+        Assert.Equal(["check", "backup", "pull", "create", "recreate", "health-gate", "cleanup", "prune"],
             job.GetProperty("steps").EnumerateArray().Select(s => s.GetProperty("name").GetString()));
         var backupId = job.GetProperty("backupId").GetString()!;
         var manifest = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(Data, "backups", backupId, "manifest.json"))).RootElement;

@@ -160,7 +160,11 @@ internal sealed partial class FakeContainerRuntime : IContainerActions
     public Task<ExecResult> RunWithVolumesOfAsync(string volumesOf, string image, IReadOnlyList<string> command, TimeSpan timeout, CancellationToken cancellationToken) =>
         throw new NotSupportedException("the fake engine runs no commands");
 
-    public Task<ExecResult> ExecAsync(string nameOrId, IReadOnlyList<string> command, TimeSpan budget, CancellationToken cancellationToken) => Task.FromResult(new ExecResult(0, ""));
+    /// <summary>Containers whose commands (the gate's update.health.cmd) exit 1; by default every command exits 0.</summary>
+    public Func<ContainerInfo, bool>? CommandsFail { get; set; }
+
+    public Task<ExecResult> ExecAsync(string nameOrId, IReadOnlyList<string> command, TimeSpan budget, CancellationToken cancellationToken) =>
+        Task.FromResult(Lookup(nameOrId) is { } container && CommandsFail?.Invoke(container) == true ? new ExecResult(1, "") : new ExecResult(0, ""));
 
     public Task<IExecOutput> ExecReadAsync(string nameOrId, IReadOnlyList<string> command, IReadOnlyList<string> environment, CancellationToken cancellationToken) =>
         throw new NotSupportedException("the fake engine runs no commands");

@@ -86,7 +86,11 @@ internal sealed partial class FakeContainerRuntime : IContainerLookup
             : Task.FromResult<IReadOnlyList<ContainerInfo>>(_containers.Values.Where(c => c.Label(key) is { } found && (value is null || found == value)).ToList());
 
     public Task<ContainerImage?> ImageAsync(string reference, CancellationToken cancellationToken) =>
-        Task.FromResult(_containers.Values.FirstOrDefault(c => c.ImageId == reference) is { } container ? new ContainerImage(container.ImageId, container.RepoDigests) : null);
+        Task.FromResult(_containers.Values.FirstOrDefault(c => c.ImageId == reference) is { } container
+            ? new ContainerImage(container.ImageId, container.RepoDigests)
+            : Images.FirstOrDefault(image => image.Id == reference) is { } kept
+                ? new ContainerImage(kept.Id, kept.References.Where(name => name.Contains('@', StringComparison.Ordinal)).ToList())
+                : null);
 
     public Task<IReadOnlyList<string>?> EnvironmentAsync(string nameOrId, CancellationToken cancellationToken) =>
         Task.FromResult<IReadOnlyList<string>?>(Lookup(nameOrId) is null ? null : []);

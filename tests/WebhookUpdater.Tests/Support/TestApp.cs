@@ -81,6 +81,8 @@ internal sealed class TestApp : WebApplicationFactory<Program>
             services.RemoveAll<WebhookUpdater.Swarm.ISwarmServices>();
             services.AddSingleton<WebhookUpdater.Swarm.ISwarmServices>(Swarm);
             services.AddKeyedSingleton<WebhookUpdater.Swarm.ISwarmServices>(DockerResilience.Quick, Swarm);
+            services.RemoveAll<IImageActions>();
+            services.AddSingleton<IImageActions>(Containers);
             ConfigureServices?.Invoke(services);
         });
     }

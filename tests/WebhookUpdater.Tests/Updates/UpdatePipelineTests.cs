@@ -1,3 +1,6 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using WebhookUpdater.Backups;
@@ -52,7 +55,7 @@ public sealed class UpdatePipelineTests : IAsyncLifetime
     public static TheoryData<UpdatePhase> UpdatePhases =>
     [
         UpdatePhase.BackingUp, UpdatePhase.Pulling, UpdatePhase.Creating, UpdatePhase.Renaming, UpdatePhase.Stopping,
-        UpdatePhase.Starting, UpdatePhase.Gating, UpdatePhase.GatePassed, UpdatePhase.Finishing,
+        UpdatePhase.Starting, UpdatePhase.Gating, UpdatePhase.CheckingDependents, UpdatePhase.GatePassed, UpdatePhase.Finishing,
     ];
 
     public static TheoryData<UpdatePhase> RollbackPhases =>
@@ -78,7 +81,7 @@ public sealed class UpdatePipelineTests : IAsyncLifetime
         Assert.Equal(
             [$"create {Name}.new", $"rename {Name} {Name}.old", $"rename {Name}.new {Name}", $"stop {Name}.old", $"start {Name} {job.NewContainerId}", $"remove {Name}.old"],
             Engine.Operations);
-        Assert.Equal(["check", "backup", "pull", "create", "recreate", "health-gate", "cleanup"], job.Steps.Select(s => s.Name));
+        Assert.Equal(["check", "backup", "pull", "create", "recreate", "health-gate", "cleanup", "prune"], job.Steps.Select(s => s.Name));
         Assert.Equal("running", Engine.Named(Name)!.Status);
         Assert.NotEqual(old.Id, Engine.Named(Name)!.Id);
         Assert.Equal("set-1", job.BackupId);
@@ -376,6 +379,156 @@ public sealed class UpdatePipelineTests : IAsyncLifetime
         Assert.Contains("changed since the event", job.Reason, StringComparison.Ordinal);
         Assert.Equal(now.Id, Engine.Named(Name)!.Id);
         Assert.Empty(Engine.Operations);
+    }
+
+    [Fact]
+    public async Task A_finished_update_is_rolled_back_as_a_new_job_to_its_previous_image_and_data()
+    {
+        var (update, previousId) = await UpdateKeepingThePreviousImageAsync();
+        Assert.Equal(JobState.Succeeded, update.State);
+
+        var rollback = await RollBackAsync(update.Id, restoreData: true);
+
+        Assert.Equal(JobState.Succeeded, rollback.State);
+        Assert.Equal(update.Id, rollback.RollbackOf);
+        Assert.Equal(previousId, Engine.Named(Name)!.ImageId);
+        Assert.Contains($"tag {previousId} {Repository}:stable", Engine.Operations);
+        Assert.Equal([update.BackupId!], _backups.Restores);
+        Assert.Equal(["check", "backup", "retag", "create", "recreate", "health-gate", "restore-data", "restore-health-gate", "cleanup", "prune"], rollback.Steps.Select(s => s.Name));
+        Assert.NotEqual(update.BackupId, rollback.BackupId);
+
+        // The rollback is now the newest success: the update cannot be rolled back twice.
+        var again = await _app.Admin().PostAsync($"/api/jobs/{update.Id}/rollback", null, Cancel);
+        Assert.Equal(HttpStatusCode.Conflict, again.StatusCode);
+        Assert.Contains(rollback.Id, (await again.Content.ReadFromJsonAsync<JsonElement>(Cancel)).GetProperty("detail").GetString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_rollback_is_refused_for_an_unknown_job_a_pruned_image_and_a_job_that_changed_nothing()
+    {
+        var admin = _app.Admin();
+        Assert.Equal(HttpStatusCode.NotFound, (await admin.PostAsync("/api/jobs/nope/rollback", null, Cancel)).StatusCode);
+
+        Engine.Add(Name, Image, "automatic");
+        Engine.Publish(Repository, Payloads.DigestB);
+        var update = await RunAsync();
+        Assert.Equal(JobState.Succeeded, update.State);
+        // The previous image is no longer on the host (no container or image list has it).
+        var gone = await admin.PostAsync($"/api/jobs/{update.Id}/rollback", null, Cancel);
+        Assert.Equal(HttpStatusCode.Gone, gone.StatusCode);
+
+        // The same digest again: the job ends without a change, so there is nothing to undo.
+        var cancelled = await RunAsync();
+        Assert.Equal(JobState.Cancelled, cancelled.State);
+        var notSucceeded = await admin.PostAsync($"/api/jobs/{cancelled.Id}/rollback", null, Cancel);
+        Assert.Equal(HttpStatusCode.Conflict, notSucceeded.StatusCode);
+        Assert.Equal("application/problem+json", notSucceeded.Content.Headers.ContentType?.MediaType);
+    }
+
+    [Fact]
+    public async Task The_status_page_rolls_a_succeeded_update_back_after_a_confirmation_that_names_what_is_overwritten()
+    {
+        var (update, previousId) = await UpdateKeepingThePreviousImageAsync();
+        var browser = _app.Browser();
+        await browser.LogInAsync(TestApp.AdminToken);
+
+        var dashboard = await browser.GetStringAsync("/", Cancel);
+        var confirm = await browser.GetAsync($"/status/jobs/{update.Id}/rollback?restoreData=true", Cancel);
+        var page = await confirm.Content.ReadAsStringAsync(Cancel);
+        var unknown = await browser.GetAsync("/status/jobs/nope/rollback", Cancel);
+        Assert.Empty((await Store.ListJobsAsync(JobState.Queued, Name, 10, Cancel)));
+        var pressed = await browser.PostAsync($"/status/jobs/{update.Id}/rollback",
+            new FormUrlEncodedContent([new(PageForms.TokenField, PageForms.FormToken(page)), new("restoreData", "true")]), Cancel);
+
+        Assert.Contains($"action=\"/status/jobs/{update.Id}/rollback\"", dashboard, StringComparison.Ordinal);
+        Assert.Contains("Previous images", dashboard, StringComparison.Ordinal);
+        Assert.Contains("previous image(s) of registry.test/forge/app", dashboard, StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.OK, confirm.StatusCode);
+        Assert.Contains("This also overwrites, with the pre-update set", page, StringComparison.Ordinal);
+        Assert.Contains(update.BackupId!, page, StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
+        Assert.Equal(HttpStatusCode.Redirect, pressed.StatusCode);
+        Assert.Contains("Rolling%20back", pressed.Headers.Location!.ToString(), StringComparison.Ordinal);
+        var queued = Assert.Single(await Store.ListJobsAsync(JobState.Queued, Name, 10, Cancel));
+        Assert.Equal(update.Id, queued.RollbackOf);
+        Assert.Equal(update.BackupId, queued.RestoreSetId);
+    }
+
+    [Theory]
+    [InlineData(UpdatePhase.Pulling)]
+    [InlineData(UpdatePhase.RestoringSet)]
+    [InlineData(UpdatePhase.CheckingDependents)]
+    public async Task A_rollback_of_a_finished_update_interrupted_after_a_phase_is_finished_at_the_next_start(UpdatePhase phase)
+    {
+        var (update, previousId) = await UpdateKeepingThePreviousImageAsync();
+
+        var rollback = await RollBackAsync(update.Id, restoreData: true, crashAfter: phase);
+
+        Assert.True(rollback.State == JobState.Succeeded, $"{rollback.State}: {rollback.Reason}");
+        Assert.Equal(previousId, Engine.Named(Name)!.ImageId);
+        Assert.Equal([update.BackupId!], _backups.Restores);
+    }
+
+    [Theory]
+    [InlineData(null)]
+    [InlineData(UpdatePhase.RollingBack)]
+    [InlineData(UpdatePhase.RollbackGating)]
+    public async Task A_dependent_that_fails_against_the_new_version_rolls_it_back_and_is_restarted_after_even_across_a_restart(UpdatePhase? crashAfter)
+    {
+        var old = Engine.Add(Name, Image, "automatic");
+        var gitea = Engine.Add("gitea", "registry.test/gitea:1", moreLabels: new Dictionary<string, string>
+        {
+            [DependentLabels.Requires] = Name,
+            ["update.health.cmd"] = "check the database",
+            ["update.health.timeout"] = "0.2",
+        });
+        var newImage = Engine.Publish(Repository, Payloads.DigestB).Id;
+        Engine.CommandsFail = container => container.Name == "gitea" && Engine.Named(Name)?.ImageId == newImage;
+
+        var job = crashAfter is { } phase ? await CrashAndResumeAsync(phase) : await RunAsync();
+
+        Assert.True(job.State == JobState.RolledBack, $"{job.State}: {job.Reason}");
+        Assert.Contains("gitea, which requires forge, failed its health gate", job.Reason, StringComparison.Ordinal);
+        Assert.Equal("gitea", job.FailedDependent);
+        Assert.Contains("--- gitea ---", job.LogTail, StringComparison.Ordinal);
+        Assert.Equal(old.Id, Engine.Named(Name)!.Id);
+        var steps = job.Steps.Where(s => s.State != StepState.Interrupted).Select(s => $"{s.Name} {s.State.Name()}").ToList();
+        Assert.Contains("dependent gitea failed", steps);
+        Assert.Contains("dependent gitea after rollback succeeded", steps);
+        // Restarted once against the new version, once after the rollback (again after a crash in the rollback's gate).
+        Assert.InRange(Engine.Starts(gitea.Id), 2, crashAfter == UpdatePhase.RollbackGating ? 3 : 2);
+        Assert.Equal(1, await NoticesAsync(job.Id));
+    }
+
+    /// <summary>A succeeded update whose previous image is still on the host; returns the job and that image.</summary>
+    private async Task<(JobView Update, string PreviousId)> UpdateKeepingThePreviousImageAsync()
+    {
+        Engine.Add(Name, Image, "automatic");
+        var previousId = Engine.Named(Name)!.ImageId;
+        Engine.Images.Add(new ImageEntry(previousId, [$"{Repository}@{Payloads.DigestA}"], 10, DateTimeOffset.UnixEpoch));
+        Engine.Publish(Repository, Payloads.DigestB);
+        return (await RunAsync(), previousId);
+    }
+
+    private async Task<JobView> RollBackAsync(string jobId, bool restoreData, UpdatePhase? crashAfter = null)
+    {
+        var response = await _app.Admin().PostAsync($"/api/jobs/{jobId}/rollback?restoreData={(restoreData ? "true" : "false")}", null, Cancel);
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        var id = (await response.Content.ReadFromJsonAsync<JsonElement>(Cancel)).GetProperty("id").GetString()!;
+        Assert.True(await Store.TransitionAsync(id, JobState.Queued, JobState.Running, null, Cancel));
+        if (crashAfter is { } phase)
+        {
+            _crashAfter = phase;
+            var running = (await Store.GetJobAsync(id, Cancel))!;
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Pipeline.RunAsync(running, Cancel));
+            await Pipeline.ResumeAsync((await Store.GetJobAsync(id, Cancel))!, Cancel);
+        }
+        else
+        {
+            await Pipeline.RunAsync((await Store.GetJobAsync(id, Cancel))!, Cancel);
+        }
+
+        return (await Store.GetJobAsync(id, Cancel))!;
     }
 
     private async Task<JobView> RunAsync()

@@ -13,13 +13,20 @@ public sealed record DashboardModel(string BasePath, StatusModel Status, string?
 public sealed record PendingCardModel(string BasePath, JobView Job, AntiforgeryTokenSet Tokens);
 
 /// <summary>A job in a section of the dashboard: its element id is <c>{Section}-{job id}</c>.</summary>
-public sealed record JobCardModel(string BasePath, JobView Job, string Tone, string Section);
+public sealed record JobCardModel(string BasePath, JobView Job, string Tone, string Section)
+{
+    /// <summary>A succeeded job in this section offers its rollback (a link to the confirmation page).</summary>
+    public bool OffersRollback { get; init; }
+}
 
 /// <summary>The managed containers' table; <paramref name="Error"/> when Docker did not answer.</summary>
 public sealed record ContainersModel(string BasePath, IReadOnlyList<ManagedContainer> Containers, string? Error);
 
 /// <summary>One job on its own page: the whole timeline, the log tail, the backup set it made.</summary>
 public sealed record JobPageModel(string BasePath, JobView Job);
+
+/// <summary>The confirmation of a rollback of a finished update: what it does, or why it cannot.</summary>
+public sealed record RollbackConfirmModel(string BasePath, RollbackPlan? Plan, RollbackRefusal? Refusal, bool RestoreData, AntiforgeryTokenSet Tokens);
 
 /// <summary>How the dashboard colours states and times them.</summary>
 public static class StatusWording
@@ -34,8 +41,7 @@ public static class StatusWording
 
     public static string Tone(StepState state) => state is StepState.Failed or StepState.Interrupted ? "bad" : "";
 
-    /// <summary><c>sha256:</c> and the first 12 hex digits, like docker's short ids.</summary>
-    public static string ShortDigest(string digest) => digest.Length > 19 ? digest[..19] : digest;
+    public static string ShortId(string id) => id[..Math.Min(19, id.Length)];
 
     public static string Time(DateTimeOffset value) => value.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss 'UTC'", CultureInfo.InvariantCulture);
 }
