@@ -39,7 +39,7 @@ public sealed class StatusPageBrowserTests(DockerFixture docker) : DockerTest
     }
 
     [Fact]
-    public async Task The_operator_rolls_a_succeeded_update_back_after_its_confirmation_page()
+    public async Task The_operator_sees_the_container_and_the_jobs_timeline_and_rolls_the_update_back_after_its_confirmation_page()
     {
         var (repository, name) = await docker.RunPublishedAppAsync("statusrb", "automatic");
         var digest = await docker.PublishAsync(repository, "stable", "1.1");
@@ -52,6 +52,21 @@ public sealed class StatusPageBrowserTests(DockerFixture docker) : DockerTest
         using var _ = playwright;
         await using var __ = browser;
         var page = await LogInAsync(browser, service);
+
+        // The stack as the engine has it: the container with its policy, version and health, and its last job.
+        var row = page.Locator($"table.containers tr[data-container='{name}']");
+        await Assertions.Expect(row).ToContainTextAsync("automatic");
+        await Assertions.Expect(row).ToContainTextAsync("version 1.1");
+        await Assertions.Expect(row).ToContainTextAsync("healthy");
+        await row.Locator("a").ClickAsync();
+        await Assertions.Expect(page.Locator("p.state")).ToHaveAttributeAsync("data-state", "succeeded");
+        foreach (var step in new[] { "backup", "pull", "recreate", "health-gate", "cleanup" })
+        {
+            await Assertions.Expect(page.Locator($"ol.steps li[data-step='{step}']")).ToContainTextAsync("succeeded");
+        }
+
+        await Assertions.Expect(page.Locator("dd[data-backup]")).ToHaveAttributeAsync("data-backup", update.GetProperty("backupId").GetString());
+        await page.Locator("a", new() { HasText = "Status" }).First.ClickAsync();
         await page.Locator($"#job-{jobId} form.rollback button").ClickAsync();
 
         // A page of its own says what will happen; nothing has changed yet.
