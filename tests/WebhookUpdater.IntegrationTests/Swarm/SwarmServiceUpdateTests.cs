@@ -10,8 +10,8 @@ namespace WebhookUpdater.IntegrationTests.Swarm;
 /// Swarm services as update targets, on a real single-node swarm: Swarm rolls the new image out
 /// and back by itself, the job follows it, and a restart mid-update never sends it twice.
 /// </summary>
+// No Category=Docker trait: the swarm is always on engine B, so the engine-B step must not run it a second time.
 [Collection(SwarmCollection.Name)]
-[Trait("Category", "Docker")]
 public sealed class SwarmServiceUpdateTests(SwarmFixture swarm) : IAsyncLifetime
 {
     private readonly string _data = Directory.CreateTempSubdirectory("wu-it-swarm-").FullName;
