@@ -63,7 +63,8 @@ public sealed partial class RestoreJobs(
     IContainerLookup lookup,
     IContainerActions containers,
     TimeProvider time,
-    ILogger<RestoreJobs> logger)
+    ILogger<RestoreJobs> logger,
+    Swarm.ISwarmBackups? services = null)
 {
     /// <summary>A restore cut short this many times is not tried again at start-up (its containers are started, the operator decides).</summary>
     public const int MaxAttempts = 3;
@@ -150,7 +151,10 @@ public sealed partial class RestoreJobs(
         RestoreReport report;
         try
         {
-            report = await restorer.RestoreAsync(new RestoreRequest(setId, Verified: verified), cancellationToken);
+            verified ??= await restorer.VerifyAsync(setId, cancellationToken);
+            report = services is not null && await services.ServiceOfAsync(verified.Manifest, cancellationToken) is { } service
+                ? await services.RestoreAsync(service, verified, cancellationToken)
+                : await restorer.RestoreAsync(new RestoreRequest(setId, Verified: verified), cancellationToken);
         }
         catch (RestoreRefusedException e)
         {
