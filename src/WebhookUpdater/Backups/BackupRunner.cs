@@ -80,6 +80,12 @@ public sealed partial class BackupRunner(
         {
             try
             {
+                if (containers is { Count: > 0 } && services is not null && await services.ServiceAsync(name, cancellationToken) is { } service)
+                {
+                    await BackUpServiceAsync(service, kind, runId, wait, sets, failures, cancellationToken);
+                    continue;
+                }
+
                 var members = await planner.MembersAsync(name, cancellationToken);
                 var attempt = await leases.AcquireAsync(members, OperationKind.Backup, runId, wait, cancellationToken);
                 if (attempt.Lease is not { } lease)
@@ -140,23 +146,28 @@ public sealed partial class BackupRunner(
         {
             try
             {
-                var attempt = await leases.AcquireAsync([service.Name], OperationKind.Backup, runId, wait, cancellationToken);
-                if (attempt.Lease is not { } lease)
-                {
-                    failures.Add(new BackupFailure(service.Name, $"{attempt.HeldBy!.Container} is busy with {attempt.HeldBy.Describe()}: no backup of {service.Name} was taken", attempt.HeldBy));
-                    continue;
-                }
-
-                await using (lease)
-                {
-                    sets.Add(await services.BackupAsync(service, kind, null, null, cancellationToken));
-                }
+                await BackUpServiceAsync(service, kind, runId, wait, sets, failures, cancellationToken);
             }
             catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {
                 LogFailed(logger, kind, service.Name, e.Message);
                 failures.Add(new BackupFailure(service.Name, e.Message));
             }
+        }
+    }
+
+    private async Task BackUpServiceAsync(Swarm.ServiceInfo service, string kind, string runId, TimeSpan wait, List<BackupManifest> sets, List<BackupFailure> failures, CancellationToken cancellationToken)
+    {
+        var attempt = await leases.AcquireAsync([service.Name], OperationKind.Backup, runId, wait, cancellationToken);
+        if (attempt.Lease is not { } lease)
+        {
+            failures.Add(new BackupFailure(service.Name, $"{attempt.HeldBy!.Container} is busy with {attempt.HeldBy.Describe()}: no backup of {service.Name} was taken", attempt.HeldBy));
+            return;
+        }
+
+        await using (lease)
+        {
+            sets.Add(await services!.BackupAsync(service, kind, null, null, cancellationToken));
         }
     }
 

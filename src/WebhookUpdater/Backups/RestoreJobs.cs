@@ -152,7 +152,7 @@ public sealed partial class RestoreJobs(
         try
         {
             verified ??= await restorer.VerifyAsync(setId, cancellationToken);
-            report = services is not null && await services.ServiceOfAsync(verified.Manifest, cancellationToken) is { } service
+            report = services is not null && await services.ServiceAsync(verified.Manifest.Container, cancellationToken) is { } service
                 ? await services.RestoreAsync(service, verified, cancellationToken)
                 : await restorer.RestoreAsync(new RestoreRequest(setId, Verified: verified), cancellationToken);
         }

@@ -18,8 +18,8 @@ public interface ISwarmBackups
     /// <summary>The services whose labels ask for a backup; none when the engine is no Swarm manager.</summary>
     Task<IReadOnlyList<ServiceInfo>> BackedUpServicesAsync(CancellationToken cancellationToken);
 
-    /// <summary>The service a set was made of, or null when the set is a container's (or the engine is no Swarm manager).</summary>
-    Task<ServiceInfo?> ServiceOfAsync(BackupManifest manifest, CancellationToken cancellationToken);
+    /// <summary>The service of this name (a set's container, an operator's name), or null when it names none (or the engine is no Swarm manager).</summary>
+    Task<ServiceInfo?> ServiceAsync(string name, CancellationToken cancellationToken);
 
     /// <summary>One complete, signed set of the service, made on its node; throws <see cref="BackupSourceException"/> when there is none.</summary>
     Task<BackupManifest> BackupAsync(ServiceInfo service, string kind, string? jobId, string? imageId, CancellationToken cancellationToken);
@@ -52,8 +52,8 @@ internal sealed partial class SwarmBackups(
             ? (await swarm.ListAsync(cancellationToken)).Where(s => BackupLabels.AsksForBackup(s.Labels) && !s.Labels.ContainsKey(AgentLabel)).OrderBy(s => s.Name, StringComparer.Ordinal).ToList()
             : [];
 
-    public async Task<ServiceInfo?> ServiceOfAsync(BackupManifest manifest, CancellationToken cancellationToken) =>
-        await swarm.IsManagerAsync(cancellationToken) ? await swarm.FindAsync(manifest.Container, cancellationToken) : null;
+    public async Task<ServiceInfo?> ServiceAsync(string name, CancellationToken cancellationToken) =>
+        await swarm.IsManagerAsync(cancellationToken) && await swarm.FindAsync(name, cancellationToken) is { } service && service.Name == name ? service : null;
 
     public async Task<BackupManifest> BackupAsync(ServiceInfo service, string kind, string? jobId, string? imageId, CancellationToken cancellationToken)
     {
