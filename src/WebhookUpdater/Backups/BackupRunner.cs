@@ -52,7 +52,7 @@ public sealed partial class BackupRunner(
     ContainerLeases leases,
     IOptions<LeaseOptions> leaseOptions,
     ILogger<BackupRunner> logger,
-    Swarm.ISwarmBackups? services = null) : IDailyBackup
+    ISwarmBackups? services = null) : IDailyBackup
 {
     public Task<BackupRunResult> RunDailyAsync(CancellationToken cancellationToken) => RunAsync(BackupKinds.Daily, null, cancellationToken);
 

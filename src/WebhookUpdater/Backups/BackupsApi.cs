@@ -61,7 +61,7 @@ public static class BackupsApi
         TypedResults.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Bad query", detail: detail);
 
     private static async Task<Results<Ok<BackupRunResult>, ProblemHttpResult>> BackupAsync(
-        BackupRequest? request, BackupRunner runner, BackupPlanner planner, Swarm.ISwarmBackups services, IHostApplicationLifetime lifetime)
+        BackupRequest? request, BackupRunner runner, BackupPlanner planner, ISwarmBackups services, IHostApplicationLifetime lifetime)
     {
         // The run goes on if the client hangs up: only a service shutdown stops it.
         var cancellationToken = lifetime.ApplicationStopping;

@@ -64,7 +64,7 @@ public sealed partial class RestoreJobs(
     IContainerActions containers,
     TimeProvider time,
     ILogger<RestoreJobs> logger,
-    Swarm.ISwarmBackups? services = null)
+    ISwarmBackups? services = null)
 {
     /// <summary>A restore cut short this many times is not tried again at start-up (its containers are started, the operator decides).</summary>
     public const int MaxAttempts = 3;

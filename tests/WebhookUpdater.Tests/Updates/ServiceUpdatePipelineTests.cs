@@ -1,4 +1,5 @@
 using Microsoft.Extensions.DependencyInjection;
+using WebhookUpdater.Backups;
 using WebhookUpdater.Swarm;
 using WebhookUpdater.Tests.Support;
 using WebhookUpdater.Updates;

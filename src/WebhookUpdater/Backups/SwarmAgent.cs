@@ -1,14 +1,14 @@
 using System.Text.Json;
 using Microsoft.Extensions.Options;
 using Polly.Registry;
-using WebhookUpdater.Backups;
 using WebhookUpdater.Containers;
 using WebhookUpdater.Health;
 using WebhookUpdater.Leases;
 using WebhookUpdater.Notifications;
 using WebhookUpdater.Persistence;
+using WebhookUpdater.Swarm;
 
-namespace WebhookUpdater.Swarm;
+namespace WebhookUpdater.Backups;
 
 /// <summary>What the manager asks of an agent: one set of one service, made or restored on the node where its task runs.</summary>
 /// <param name="Verb"><see cref="SwarmAgentCommand.Backup"/> or <see cref="SwarmAgentCommand.Restore"/>.</param>
