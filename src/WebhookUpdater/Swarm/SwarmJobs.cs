@@ -37,7 +37,7 @@ public interface ISwarmJobs
     /// <summary>The nodes of the service's running tasks.</summary>
     Task<IReadOnlyList<string>> NodesOfAsync(string serviceId, CancellationToken cancellationToken);
 
-    /// <summary>The secret named <c>{name}-{hash of content}</c>, made when it does not exist yet; a changed content is a new secret.</summary>
+    /// <summary>The secret named <c>{name}-{hash of content}</c>, made when it does not exist yet; a changed content is a new secret, and the old one is removed.</summary>
     Task<SwarmJobSecret> SecretAsync(string name, byte[] content, string label, CancellationToken cancellationToken);
 
     /// <summary>Creates the job, waits until its task ends (null at <paramref name="timeout"/>), and removes it whatever happened.</summary>
@@ -63,7 +63,20 @@ internal sealed class DockerSwarmJobs(DockerApi engine, TimeProvider time) : ISw
     public async Task<SwarmJobSecret> SecretAsync(string name, byte[] content, string label, CancellationToken cancellationToken)
     {
         var named = $"{name}-{Convert.ToHexStringLower(SHA256.HashData(content))[..12]}";
-        var id = (await _docker.Secrets.ListAsync(cancellationToken)).FirstOrDefault(secret => secret.Spec?.Name == named)?.ID
+        var existing = await _docker.Secrets.ListAsync(cancellationToken);
+        foreach (var stale in existing.Where(secret => secret.Spec?.Labels is { } labels && labels.TryGetValue(label, out var kind) && kind == name && secret.Spec.Name != named && secret.ID is not null))
+        {
+            try
+            {
+                // A key or file that changed: its old secret goes, unless a job still mounts it.
+                await _docker.Secrets.DeleteAsync(stale.ID!, cancellationToken);
+            }
+            catch (DockerApiException)
+            {
+            }
+        }
+
+        var id = existing.FirstOrDefault(secret => secret.Spec?.Name == named)?.ID
             ?? (await _docker.Secrets.CreateAsync(new SwarmSecretSpec
             {
                 Name = named,

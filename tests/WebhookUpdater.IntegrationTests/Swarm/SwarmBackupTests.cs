@@ -90,6 +90,11 @@ public sealed class SwarmBackupTests(SwarmFixture swarm) : IAsyncLifetime
 
         Assert.Equal("before", await PsqlAsync(task, "select string_agg(v, ',' order by v) from notes;"));
         Assert.Empty(await AgentJobsAsync());
+        // The key and the credentials reached the agent as Docker secrets, and no log shows the key.
+        var secrets = (await swarm.Client.Secrets.ListAsync(TestContext.Current.CancellationToken)).Select(secret => secret.Spec.Name).ToList();
+        Assert.Contains(secrets, secret => secret.StartsWith("wu-backup-signing-key-", StringComparison.Ordinal));
+        Assert.Contains(secrets, secret => secret.StartsWith("wu-aws-credentials-", StringComparison.Ordinal));
+        Assert.DoesNotContain(ServiceHost.BackupSigningKey, service.Output);
     }
 
     [Fact]
