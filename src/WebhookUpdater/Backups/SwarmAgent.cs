@@ -2,9 +2,6 @@ using System.Text.Json;
 using Microsoft.Extensions.Options;
 using Polly.Registry;
 using WebhookUpdater.Containers;
-using WebhookUpdater.Health;
-using WebhookUpdater.Leases;
-using WebhookUpdater.Notifications;
 using WebhookUpdater.Persistence;
 using WebhookUpdater.Swarm;
 
@@ -49,15 +46,7 @@ public static class SwarmAgentCommand
         }
 
         var request = SwarmAgentRequest.Parse(args[2]);
-        var builder = Host.CreateApplicationBuilder([]);
-        builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        builder.Services.AddSingleton(TimeProvider.System);
-        builder.Services.AddPersistence();
-        builder.Services.AddContainers();
-        builder.Services.AddBackups();
-        builder.Services.AddHealthGate();
-        builder.Services.AddNotifications();
-        builder.Services.AddLeases();
+        var builder = RestoreCommand.CommandHost([]);
         builder.Services.AddSingleton(provider => new TaskContainerDoor(
             new DockerContainerLookup(provider.GetRequiredService<DockerApi>(), provider.GetRequiredService<ResiliencePipelineProvider<string>>().Docker(DockerResilience.Patient)),
             ActivatorUtilities.CreateInstance<DockerContainerActions>(provider),

@@ -146,10 +146,8 @@ public sealed class SwarmBackupTests(SwarmFixture swarm) : IAsyncLifetime
 
     private static async Task<JsonElement> UpdateAsync(ServiceProcess service, string repository, string digest, string name)
     {
-        var payload = ServiceHost.DiunPayload($"{repository}:stable", digest).Replace("\"provider\":\"docker\"", "\"provider\":\"swarm\"", StringComparison.Ordinal);
-        var answer = await service.PostEventAsync(payload);
-        var jobId = answer.GetProperty("jobs").EnumerateArray().Single(job => job.GetProperty("container").GetString() == name).GetProperty("id").GetString();
-        return await JobWaiter.WaitAsync(service.GetJsonAsync, jobId, TimeSpan.FromSeconds(240));
+        var answer = await service.PostEventAsync(SwarmServiceUpdateTests.SwarmPayload($"{repository}:stable", digest));
+        return await JobWaiter.WaitAsync(service.GetJsonAsync, SwarmServiceUpdateTests.JobOf(answer, name), TimeSpan.FromSeconds(240));
     }
 
     private async Task<string> PsqlAsync(string container, string sql)
