@@ -51,7 +51,7 @@ public sealed class SwarmBackupTests(SwarmFixture swarm) : IAsyncLifetime
             settings[key] = value;
         }
 
-        settings["Swarm:AgentImage"] = await SwarmFixture.AgentImageAsync();
+        settings["Swarm:AgentImage"] = await swarm.AgentImageAsync();
         // The test engine's socket is not at the default path, and s3rver listens on loopback only.
         settings["Swarm:AgentDockerSocket"] = new Uri(SwarmFixture.Host).LocalPath;
         settings["Swarm:AgentNetwork"] = "host";

@@ -168,7 +168,7 @@ public sealed class SwarmFixture : IAsyncLifetime
     /// webhook-updater's own image (the repository's Dockerfile, built once per run), pushed to the
     /// loopback registry so the swarm's engine pulls it for its agent jobs as any node would.
     /// </summary>
-    public static async Task<string> AgentImageAsync()
+    public async Task<string> AgentImageAsync()
     {
         var built = await UpdaterImage.BuildAsync();
         var reference = $"{TestEnvironment.ImagePrefix.Split('/')[0]}/wu-it/webhook-updater-agent:{built[(built.LastIndexOf(':') + 1)..]}";
@@ -178,8 +178,11 @@ public sealed class SwarmFixture : IAsyncLifetime
             Assert.True(result.ExitCode == 0, result.Describe($"docker {step[0]} {reference}"));
         }
 
+        _agentImage = reference;
         return reference;
     }
+
+    private string? _agentImage;
 
     public Task<SwarmService> InspectAsync(string serviceId) => Client.Swarm.InspectServiceAsync(serviceId);
 
@@ -212,6 +215,18 @@ public sealed class SwarmFixture : IAsyncLifetime
             {
                 // Always: the engine goes back to how the test environment started it.
                 await Client.Swarm.LeaveSwarmAsync(new SwarmLeaveParameters { Force = true });
+            }
+        }
+
+        if (_agentImage is not null)
+        {
+            try
+            {
+                // The swarm's engine pulled it for the agent jobs: it goes with the swarm.
+                await Client.Images.DeleteImageAsync(_agentImage, new ImageDeleteParameters { Force = true });
+            }
+            catch (DockerApiException)
+            {
             }
         }
 
