@@ -105,6 +105,8 @@ internal sealed class DockerSwarmJobs(DockerApi engine, TimeProvider time) : ISw
                         Env = job.Environment,
                         // The node's socket belongs to a group the manager cannot know; the socket is root on that node anyway.
                         User = "0:0",
+                        // The image's HEALTHCHECK probes the web app, which an agent does not run: Swarm would kill a long backup as unhealthy.
+                        Healthcheck = new HealthcheckConfig { Test = ["NONE"] },
                         Mounts = [new Mount { Type = "bind", Source = job.Socket, Target = "/var/run/docker.sock" }, new Mount { Type = "tmpfs", Target = "/data" }],
                         Secrets = job.Secrets.Select(secret => new SecretReference
                         {

@@ -72,10 +72,27 @@ public sealed class SwarmBackupTests(SwarmFixture swarm) : IAsyncLifetime
         await PsqlAsync(task, "create table notes (v text); insert into notes values ('before');");
         await using var service = await ServiceProcess.StartAsync(_data, await OnS3Async());
 
+        using var watching = new CancellationTokenSource();
+        var seen = WatchAgentJobsAsync(watching.Token);
         using var run = await Admin(service).PostAsJsonAsync("/api/backups", new { containers = new[] { name } }, TestContext.Current.CancellationToken);
         var answer = await run.Content.ReadAsStringAsync(TestContext.Current.CancellationToken);
+        await watching.CancelAsync();
         Assert.True(run.IsSuccessStatusCode, answer + service.Output);
         var setId = JsonDocument.Parse(answer).RootElement.GetProperty("sets")[0].GetProperty("id").GetString();
+
+        // The agent as Swarm ran it: one job on the task's node, no health check, secrets as files, no secret in its spec.
+        var job = Assert.Single(await seen);
+        var taskNode = (await swarm.Client.Tasks.ListAsync(new TasksListParameters
+        {
+            Filters = new Dictionary<string, IDictionary<string, bool>> { ["service"] = new Dictionary<string, bool> { [id] = true } },
+        })).Single(t => t.Status.State == TaskState.Running).NodeID;
+        Assert.Equal([$"node.id=={taskNode}"], job.TaskTemplate.Placement.Constraints);
+        Assert.Equal((1UL, 1UL), (job.Mode.ReplicatedJob.MaxConcurrent, job.Mode.ReplicatedJob.TotalCompletions));
+        Assert.Equal(["NONE"], job.TaskTemplate.ContainerSpec.Healthcheck.Test);
+        Assert.Equal(["wu-backup-signing-key", "wu-aws-credentials"], job.TaskTemplate.ContainerSpec.Secrets.Select(secret => secret.File.Name));
+        var spec = JsonSerializer.Serialize(job);
+        Assert.DoesNotContain(ServiceHost.BackupSigningKey, spec);
+        Assert.DoesNotContain("aws_secret_access_key", spec);
 
         var manifest = await ManifestAsync(setId);
         Assert.Equal(name, manifest.GetProperty("container").GetString());
@@ -161,6 +178,29 @@ public sealed class SwarmBackupTests(SwarmFixture swarm) : IAsyncLifetime
     {
         using var manifest = await _s3.Client.GetObjectAsync(_s3.Bucket, $"wu/backups/{setId}/manifest.json", TestContext.Current.CancellationToken);
         return (await JsonDocument.ParseAsync(manifest.ResponseStream, cancellationToken: TestContext.Current.CancellationToken)).RootElement.Clone();
+    }
+
+    /// <summary>The specs of the agent jobs that appear until <paramref name="stop"/>.</summary>
+    private async Task<List<ServiceSpec>> WatchAgentJobsAsync(CancellationToken stop)
+    {
+        var seen = new Dictionary<string, ServiceSpec>();
+        while (!stop.IsCancellationRequested)
+        {
+            foreach (var job in await AgentJobsAsync())
+            {
+                seen.TryAdd(job.ID, job.Spec);
+            }
+
+            try
+            {
+                await Task.Delay(100, stop);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+
+        return seen.Values.ToList();
     }
 
     /// <summary>Agent jobs left on the swarm: each is removed once it ended.</summary>
