@@ -20,8 +20,8 @@ public interface ISwarmBackups
     /// <summary>One complete, signed set of the service, made on its node; throws <see cref="BackupSourceException"/> when there is none.</summary>
     Task<BackupManifest> BackupAsync(ServiceInfo service, string kind, string? jobId, string? imageId, CancellationToken cancellationToken);
 
-    /// <summary>Restores the (verified) set into the service's running task, on its node.</summary>
-    Task<RestoreReport> RestoreAsync(ServiceInfo service, VerifiedSet verified, CancellationToken cancellationToken);
+    /// <summary>Restores the (verified) set into the service's running task, on its node; a dry run only says where it would run.</summary>
+    Task<RestoreReport> RestoreAsync(ServiceInfo service, VerifiedSet verified, bool dryRun, CancellationToken cancellationToken);
 }
 
 internal sealed partial class SwarmBackups(
@@ -64,7 +64,7 @@ internal sealed partial class SwarmBackups(
         return manifest;
     }
 
-    public async Task<RestoreReport> RestoreAsync(ServiceInfo service, VerifiedSet verified, CancellationToken cancellationToken)
+    public async Task<RestoreReport> RestoreAsync(ServiceInfo service, VerifiedSet verified, bool dryRun, CancellationToken cancellationToken)
     {
         var manifest = verified.Manifest;
         RequireSharedStore(service.Name);
@@ -75,6 +75,12 @@ internal sealed partial class SwarmBackups(
         }
 
         var steps = verified.Steps.ToList();
+        if (dryRun)
+        {
+            steps.Add($"an agent job on the node of {service.Name}'s task would restore {manifest.Id} into it (pg_restore --clean --create)");
+            return new RestoreReport(manifest.Id, DryRun: true, Succeeded: true, steps, null);
+        }
+
         try
         {
             var node = await RunAgentAsync(new SwarmAgentRequest(SwarmAgentCommand.Restore, service.Name, service.Id, manifest.Id, manifest.Kind, null, null, service.Labels), cancellationToken);

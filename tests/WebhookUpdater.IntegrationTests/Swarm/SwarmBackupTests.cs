@@ -101,6 +101,11 @@ public sealed class SwarmBackupTests(SwarmFixture swarm) : IAsyncLifetime
         Assert.Empty(await AgentJobsAsync());
 
         await PsqlAsync(task, "insert into notes values ('after');");
+        using var dryRun = await Admin(service).PostAsync($"/api/backups/{setId}/restore?dryRun=true", null, TestContext.Current.CancellationToken);
+        var plan = await dryRun.Content.ReadAsStringAsync(TestContext.Current.CancellationToken);
+        Assert.True(dryRun.IsSuccessStatusCode, plan + service.Output);
+        Assert.Contains("would restore", plan);
+        Assert.Equal("before,after", await PsqlAsync(task, "select string_agg(v, ',' order by v desc) from notes;"));
         using var restore = await Admin(service).PostAsync($"/api/backups/{setId}/restore", null, TestContext.Current.CancellationToken);
         var report = await restore.Content.ReadAsStringAsync(TestContext.Current.CancellationToken);
         Assert.True(restore.IsSuccessStatusCode, report + service.Output);

@@ -123,7 +123,7 @@ public sealed class SwarmBackupsTests : IDisposable
         var manifest = new BackupManifest("20260101-000000-manual-forge_db-abcdef", BackupKinds.Manual, DateTimeOffset.UtcNow, null, "forge_db", null,
             [new BackupObject("forge_db.data-00000000.tar.gz", "forge_db:/data", 10, "00", "forge_db", BackupObjectTypes.Archive, "/data")]);
 
-        await Assert.ThrowsAsync<RestoreRefusedException>(() => Make(S3Options).RestoreAsync(_service, new VerifiedSet(manifest, []), Cancel));
+        await Assert.ThrowsAsync<RestoreRefusedException>(() => Make(S3Options).RestoreAsync(_service, new VerifiedSet(manifest, []), dryRun: true, Cancel));
 
         Assert.Empty(_jobs.Runs);
     }

@@ -31,6 +31,6 @@ internal sealed class FakeSwarmBackups(FakeSwarm swarm) : ISwarmBackups
             [new BackupObject("x.pgdump", $"{service.Name}:postgres/forge", 10, "00", service.Name, BackupObjectTypes.PostgresDump, "forge")], "hmac-sha256:test"));
     }
 
-    public Task<RestoreReport> RestoreAsync(ServiceInfo service, VerifiedSet verified, CancellationToken cancellationToken) =>
-        Task.FromResult(new RestoreReport(verified.Manifest.Id, DryRun: false, Succeeded: true, [.. verified.Steps, $"restored into {service.Name}"], null));
+    public Task<RestoreReport> RestoreAsync(ServiceInfo service, VerifiedSet verified, bool dryRun, CancellationToken cancellationToken) =>
+        Task.FromResult(new RestoreReport(verified.Manifest.Id, dryRun, Succeeded: true, [.. verified.Steps, $"restored into {service.Name}"], null));
 }
