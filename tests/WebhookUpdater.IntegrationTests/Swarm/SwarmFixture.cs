@@ -172,7 +172,8 @@ public sealed class SwarmFixture : IAsyncLifetime
     {
         var built = await UpdaterImage.BuildAsync();
         var reference = $"{TestEnvironment.ImagePrefix.Split('/')[0]}/wu-it/webhook-updater-agent:{built[(built.LastIndexOf(':') + 1)..]}";
-        foreach (var step in new[] { new[] { "tag", built, reference }, ["push", reference] })
+        // Untagged after the push: the registry keeps it, and no copy piles up here with each rebuild.
+        foreach (var step in new[] { new[] { "tag", built, reference }, ["push", reference], ["rmi", reference] })
         {
             var result = await Cli.RunAsync(UpdaterImage.Docker(), step, environment: UpdaterImage.DockerEnvironment, timeout: TimeSpan.FromMinutes(5));
             Assert.True(result.ExitCode == 0, result.Describe($"docker {step[0]} {reference}"));
