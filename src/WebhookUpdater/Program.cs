@@ -16,6 +16,8 @@ using WebhookUpdater.Webhooks;
 // Sub-commands run before the web host is built (the container's HEALTHCHECK uses this one).
 if (HealthCheckCommand.Matches(args)) { Environment.ExitCode = await HealthCheckCommand.RunAsync(args); return; }
 // A command for a shell on the server (dotnet WebhookUpdater.dll restore <set id>), not the web app.
+// The backup agent, run by the manager as a Swarm job on the node of a service's task.
+if (SwarmAgentCommand.Matches(args)) { Environment.ExitCode = await SwarmAgentCommand.RunAsync(args, Console.Out); return; }
 if (RestoreCommand.Matches(args))
 {
     Environment.ExitCode = await RestoreCommand.RunAsync(args, Console.Out);

@@ -51,7 +51,8 @@ public sealed partial class BackupRunner(
     INotifier notifier,
     ContainerLeases leases,
     IOptions<LeaseOptions> leaseOptions,
-    ILogger<BackupRunner> logger) : IDailyBackup
+    ILogger<BackupRunner> logger,
+    ISwarmBackups? services = null) : IDailyBackup
 {
     public Task<BackupRunResult> RunDailyAsync(CancellationToken cancellationToken) => RunAsync(BackupKinds.Daily, null, cancellationToken);
 
@@ -79,6 +80,12 @@ public sealed partial class BackupRunner(
         {
             try
             {
+                if (containers is { Count: > 0 } && services is not null && await services.ServiceAsync(name, cancellationToken) is { } service)
+                {
+                    await BackUpServiceAsync(service, kind, runId, wait, sets, failures, cancellationToken);
+                    continue;
+                }
+
                 var members = await planner.MembersAsync(name, cancellationToken);
                 var attempt = await leases.AcquireAsync(members, OperationKind.Backup, runId, wait, cancellationToken);
                 if (attempt.Lease is not { } lease)
@@ -99,6 +106,11 @@ public sealed partial class BackupRunner(
             }
         }
 
+        if (containers is not { Count: > 0 } && services is not null)
+        {
+            await RunServicesAsync(kind, runId, wait, sets, failures, cancellationToken);
+        }
+
         // An operator's run told busy hears it in the answer (409); anything else must reach the operator.
         if (failures.Any(f => f.HeldBy is null || kind != BackupKinds.Manual))
         {
@@ -113,6 +125,50 @@ public sealed partial class BackupRunner(
         }
 
         return new BackupRunResult(kind, sets, failures);
+    }
+
+    /// <summary>Every Swarm service that asks for a backup: one set each, made by an agent on its node, under the service's lease.</summary>
+    private async Task RunServicesAsync(string kind, string runId, TimeSpan wait, List<BackupManifest> sets, List<BackupFailure> failures, CancellationToken cancellationToken)
+    {
+        IReadOnlyList<Swarm.ServiceInfo> found;
+        try
+        {
+            found = await services!.BackedUpServicesAsync(cancellationToken);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            LogFailed(logger, kind, "(every labelled service)", e.Message);
+            failures.Add(new BackupFailure("(every labelled service)", $"the services to back up could not be listed: {e.Message}"));
+            return;
+        }
+
+        foreach (var service in found)
+        {
+            try
+            {
+                await BackUpServiceAsync(service, kind, runId, wait, sets, failures, cancellationToken);
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                LogFailed(logger, kind, service.Name, e.Message);
+                failures.Add(new BackupFailure(service.Name, e.Message));
+            }
+        }
+    }
+
+    private async Task BackUpServiceAsync(Swarm.ServiceInfo service, string kind, string runId, TimeSpan wait, List<BackupManifest> sets, List<BackupFailure> failures, CancellationToken cancellationToken)
+    {
+        var attempt = await leases.AcquireAsync([service.Name], OperationKind.Backup, runId, wait, cancellationToken);
+        if (attempt.Lease is not { } lease)
+        {
+            failures.Add(new BackupFailure(service.Name, $"{attempt.HeldBy!.Container} is busy with {attempt.HeldBy.Describe()}: no backup of {service.Name} was taken", attempt.HeldBy));
+            return;
+        }
+
+        await using (lease)
+        {
+            sets.Add(await services!.BackupAsync(service, kind, null, null, cancellationToken));
+        }
     }
 
     [LoggerMessage(Level = LogLevel.Error, Message = "The {Kind} backup of {Container} failed: {Error}")]

@@ -61,12 +61,13 @@ public static class BackupsApi
         TypedResults.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Bad query", detail: detail);
 
     private static async Task<Results<Ok<BackupRunResult>, ProblemHttpResult>> BackupAsync(
-        BackupRequest? request, BackupRunner runner, BackupPlanner planner, IHostApplicationLifetime lifetime)
+        BackupRequest? request, BackupRunner runner, BackupPlanner planner, ISwarmBackups services, IHostApplicationLifetime lifetime)
     {
         // The run goes on if the client hangs up: only a service shutdown stops it.
         var cancellationToken = lifetime.ApplicationStopping;
         var containers = request?.Containers?.Where(name => !string.IsNullOrWhiteSpace(name)).ToList();
-        if (containers is not { Count: > 0 } && (await planner.DailyRootsAsync(cancellationToken)).Count == 0)
+        if (containers is not { Count: > 0 } && (await planner.DailyRootsAsync(cancellationToken)).Count == 0
+            && (await services.BackedUpServicesAsync(cancellationToken)).Count == 0)
         {
             return TypedResults.Problem(
                 statusCode: StatusCodes.Status422UnprocessableEntity,

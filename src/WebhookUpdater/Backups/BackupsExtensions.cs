@@ -5,6 +5,7 @@ using WebhookUpdater.Health;
 using WebhookUpdater.Leases;
 using WebhookUpdater.Notifications;
 using WebhookUpdater.Persistence;
+using WebhookUpdater.Swarm;
 
 namespace WebhookUpdater.Backups;
 
@@ -22,6 +23,7 @@ public static class BackupsExtensions
         services.AddHealthGate();
         services.AddNotifications();
         services.AddLeases();
+        services.AddSwarm();
         services.AddOptions<BackupOptions>().BindConfiguration(BackupOptions.Section)
             .Configure<IConfiguration>((options, configuration) => options.SigningKey = configuration.ReadSecret("Backups:SigningKey"))
             .ValidateOnStart();
@@ -41,6 +43,7 @@ public static class BackupsExtensions
         services.AddLazy<SetQuiescer>();
         services.AddHostedService<PauseRecovery>();
         services.AddSingleton<ContainerSnapshotter>();
+        services.AddSingleton<ISwarmBackups, SwarmBackups>();
         services.AddSingleton<BackupRunner>();
         services.AddSingleton<IDailyBackup>(provider => provider.GetRequiredService<BackupRunner>());
         services.AddSingleton<BackupRestorer>();

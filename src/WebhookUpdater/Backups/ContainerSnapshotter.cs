@@ -23,14 +23,15 @@ public sealed partial class ContainerSnapshotter(
     // One set at a time: a daily run and a pre-update backup do not dump the same database side by side.
     private readonly SemaphoreSlim _one = new(1, 1);
 
-    public async Task<BackupManifest> SnapshotAsync(string container, string kind, string? jobId, string? imageId, CancellationToken cancellationToken)
+    /// <param name="setId">The set's id when the caller chose it (a Swarm agent writes the set its manager waits for); else a new one.</param>
+    public async Task<BackupManifest> SnapshotAsync(string container, string kind, string? jobId, string? imageId, CancellationToken cancellationToken, string? setId = null)
     {
         await _one.WaitAsync(cancellationToken);
         BackupManifest manifest;
         var started = time.GetTimestamp();
         try
         {
-            manifest = await SnapshotOneAsync(container, kind, jobId, imageId, cancellationToken);
+            manifest = await SnapshotOneAsync(setId ?? BackupNames.NewSetId(time.GetUtcNow(), kind, container), container, kind, jobId, imageId, cancellationToken);
             metrics.SetEnded(kind, complete: true, manifest.Objects.Sum(o => o.Size), time.GetElapsedTime(started));
         }
         catch (Exception) when (!cancellationToken.IsCancellationRequested)
@@ -56,9 +57,8 @@ public sealed partial class ContainerSnapshotter(
         return manifest;
     }
 
-    private async Task<BackupManifest> SnapshotOneAsync(string container, string kind, string? jobId, string? imageId, CancellationToken cancellationToken)
+    private async Task<BackupManifest> SnapshotOneAsync(string setId, string container, string kind, string? jobId, string? imageId, CancellationToken cancellationToken)
     {
-        var setId = BackupNames.NewSetId(time.GetUtcNow(), kind, container);
         var where = store.Describe();
         LogStarting(logger, setId, container, kind, where);
         try

@@ -34,16 +34,7 @@ public static class RestoreCommand
             return 2;
         }
 
-        var builder = Host.CreateApplicationBuilder(args.Skip(1).Where(arg => arg.StartsWith("--", StringComparison.Ordinal) && arg != flag).ToArray());
-        builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        builder.Services.AddSingleton(TimeProvider.System);
-        builder.Services.AddPersistence();
-        builder.Services.AddContainers();
-        builder.Services.AddBackups();
-        builder.Services.AddHealthGate();
-        builder.Services.AddNotifications();
-        builder.Services.AddLeases();
-        using var host = builder.Build();
+        using var host = CommandHost(args.Skip(1).Where(arg => arg.StartsWith("--", StringComparison.Ordinal) && arg != flag).ToArray()).Build();
 
         using var cancel = new CancellationTokenSource();
         Console.CancelKeyPress += (_, e) =>
@@ -67,6 +58,21 @@ public static class RestoreCommand
             await output.WriteLineAsync($"{(adopt ? "adoption" : "restore")} refused, nothing was changed: {e.Message}");
             return 1;
         }
+    }
+
+    /// <summary>The service's backups, restores and their journal, without the web host: for a command run from a shell or by Swarm.</summary>
+    internal static HostApplicationBuilder CommandHost(string[] args)
+    {
+        var builder = Host.CreateApplicationBuilder(args);
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddPersistence();
+        builder.Services.AddContainers();
+        builder.Services.AddBackups();
+        builder.Services.AddHealthGate();
+        builder.Services.AddNotifications();
+        builder.Services.AddLeases();
+        return builder;
     }
 
     private static async Task<int> RestoreAsync(IServiceProvider services, IBackupStore store, string setId, bool dryRun, TextWriter output, CancellationToken cancellationToken)

@@ -63,7 +63,8 @@ public sealed partial class RestoreJobs(
     IContainerLookup lookup,
     IContainerActions containers,
     TimeProvider time,
-    ILogger<RestoreJobs> logger)
+    ILogger<RestoreJobs> logger,
+    ISwarmBackups? services = null)
 {
     /// <summary>A restore cut short this many times is not tried again at start-up (its containers are started, the operator decides).</summary>
     public const int MaxAttempts = 3;
@@ -76,7 +77,10 @@ public sealed partial class RestoreJobs(
     {
         if (dryRun)
         {
-            return new RestoreJobResult(null, await restorer.RestoreAsync(new RestoreRequest(setId, DryRun: true), cancellationToken), null);
+            var checkedSet = await restorer.VerifyAsync(setId, cancellationToken);
+            return new RestoreJobResult(null, services is not null && await services.ServiceAsync(checkedSet.Manifest.Container, cancellationToken) is { } service
+                ? await services.RestoreAsync(service, checkedSet, dryRun: true, cancellationToken)
+                : await restorer.RestoreAsync(new RestoreRequest(setId, DryRun: true, Verified: checkedSet), cancellationToken), null);
         }
 
         // The set is checked before any lease, row or Docker call: a damaged or planted set is
@@ -150,7 +154,10 @@ public sealed partial class RestoreJobs(
         RestoreReport report;
         try
         {
-            report = await restorer.RestoreAsync(new RestoreRequest(setId, Verified: verified), cancellationToken);
+            verified ??= await restorer.VerifyAsync(setId, cancellationToken);
+            report = services is not null && await services.ServiceAsync(verified.Manifest.Container, cancellationToken) is { } service
+                ? await services.RestoreAsync(service, verified, dryRun: false, cancellationToken)
+                : await restorer.RestoreAsync(new RestoreRequest(setId, Verified: verified), cancellationToken);
         }
         catch (RestoreRefusedException e)
         {

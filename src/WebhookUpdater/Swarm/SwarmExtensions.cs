@@ -21,6 +21,7 @@ public static class SwarmExtensions
             .ValidateOnStart();
         services.AddSingleton<ISwarmServices>(provider => Door(provider, DockerResilience.Patient));
         services.AddKeyedSingleton<ISwarmServices>(DockerResilience.Quick, (provider, _) => Door(provider, DockerResilience.Quick));
+        services.AddSingleton<ISwarmJobs, DockerSwarmJobs>();
         return services;
     }
 

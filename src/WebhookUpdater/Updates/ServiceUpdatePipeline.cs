@@ -20,7 +20,8 @@ public sealed partial class ServiceUpdatePipeline(
     IOptions<HealthGateOptions> gate,
     IOptions<SwarmOptions> options,
     TimeProvider time,
-    ILogger<ServiceUpdatePipeline> logger)
+    ILogger<ServiceUpdatePipeline> logger,
+    ISwarmBackups? backups = null)
 {
     public async Task RunAsync(JobView job, CancellationToken cancellationToken)
     {
@@ -36,9 +37,14 @@ public sealed partial class ServiceUpdatePipeline(
         if (BackupLabels.AsksForBackup(check.Value!.Labels))
         {
             // Never change a service whose data the operator asked to keep without that copy.
-            await jobs.FinishAsync(run, JobOutcome.NothingChanged,
-                $"service {job.Container} has backup labels, and this version backs up containers only: nothing was changed", cancellationToken);
-            return;
+            var backup = await jobs.StepAsync(run, "backup", () => BackUpAsync(check.Value!, job, cancellationToken), cancellationToken);
+            if (!backup.Succeeded)
+            {
+                await jobs.FinishAsync(run, JobOutcome.NothingChanged, $"backup failed, nothing was changed: {backup.Detail}", cancellationToken);
+                return;
+            }
+
+            run.BackupId = backup.Value;
         }
 
         await SendAsync(run, check.Value!, cancellationToken);
@@ -133,7 +139,7 @@ public sealed partial class ServiceUpdatePipeline(
         var job = run.Job;
         var image = $"{job.Image}@{job.Digest}";
         await journal.EnterPhaseAsync(job.Id, UpdatePhase.ServiceUpdating,
-            new PhaseFacts { ContainerId = service.Id, ServiceVersion = (long)service.Version }, cancellationToken);
+            new PhaseFacts { ContainerId = service.Id, ServiceVersion = (long)service.Version, BackupId = run.BackupId }, cancellationToken);
         var sent = await jobs.StepAsync(run, "service-update", async () =>
         {
             var monitor = HealthGate.StableFor(service.Labels, gate.Value.StableFor);
@@ -147,6 +153,25 @@ public sealed partial class ServiceUpdatePipeline(
         }
 
         await FollowAsync(run, resumed: false, cancellationToken);
+    }
+
+    /// <summary>The pre-update set, made by an agent on the node of the service's task before Swarm is sent anything.</summary>
+    private async Task<StepResult<string>> BackUpAsync(ServiceInfo service, JobView job, CancellationToken cancellationToken)
+    {
+        if (backups is null)
+        {
+            return StepResult.Fail<string>($"service {service.Name} has backup labels, and no Swarm backup is configured");
+        }
+
+        try
+        {
+            var manifest = await backups.BackupAsync(service, BackupKinds.PreUpdate, job.Id, service.Digest, cancellationToken);
+            return StepResult.Ok(manifest.Id, $"backup set {manifest.Id} made on the node of {service.Name}: {manifest.Objects.Count} object(s), {manifest.Objects.Sum(o => o.Size)} bytes");
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            return StepResult.Fail<string>(e.Message);
+        }
     }
 
     /// <summary>Records each UpdateStatus Swarm shows until the update ends, then ends the job the way Swarm ended.</summary>

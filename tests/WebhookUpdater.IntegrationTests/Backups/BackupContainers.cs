@@ -39,16 +39,19 @@ internal static class BackupContainers
         return stdout.Trim();
     }
 
-    public static async Task<(long ExitCode, string Stdout, string Stderr)> ExecAsync(this DockerFixture docker, string container, IList<string> command)
+    public static Task<(long ExitCode, string Stdout, string Stderr)> ExecAsync(this DockerFixture docker, string container, IList<string> command) =>
+        docker.Client.ExecAsync(container, command);
+
+    public static async Task<(long ExitCode, string Stdout, string Stderr)> ExecAsync(this Docker.DotNet.DockerClient client, string container, IList<string> command)
     {
-        var exec = await docker.Client.Exec.CreateContainerExecAsync(container, new ContainerExecCreateParameters { Cmd = command, AttachStdout = true, AttachStderr = true });
-        using var stream = await docker.Client.Exec.StartContainerExecAsync(exec.ID, new ContainerExecStartParameters());
+        var exec = await client.Exec.CreateContainerExecAsync(container, new ContainerExecCreateParameters { Cmd = command, AttachStdout = true, AttachStderr = true });
+        using var stream = await client.Exec.StartContainerExecAsync(exec.ID, new ContainerExecStartParameters());
         var (stdout, stderr) = await stream.ReadOutputToEndAsync(CancellationToken.None);
-        var inspect = await docker.Client.Exec.InspectContainerExecAsync(exec.ID);
+        var inspect = await client.Exec.InspectContainerExecAsync(exec.ID);
         for (var i = 0; inspect.Running && i < 50; i++)
         {
             await Task.Delay(100);
-            inspect = await docker.Client.Exec.InspectContainerExecAsync(exec.ID);
+            inspect = await client.Exec.InspectContainerExecAsync(exec.ID);
         }
 
         return (inspect.ExitCode ?? -1, stdout, stderr);

@@ -1,6 +1,7 @@
 using System.Net;
 using Docker.DotNet;
 using Docker.DotNet.Models;
+using WebhookUpdater.IntegrationTests.Deployment;
 using WebhookUpdater.IntegrationTests.Support;
 
 namespace WebhookUpdater.IntegrationTests.Swarm;
@@ -91,7 +92,11 @@ public sealed class SwarmFixture : IAsyncLifetime
     /// A replicated service of one task on the host network, pinned to the digest the way
     /// `docker service create` and `docker stack deploy` pin it, with these service labels; its id.
     /// </summary>
-    public async Task<string> CreateServiceAsync(string name, string image, IDictionary<string, string> labels, SwarmUpdateConfig? update = null)
+    public Task<string> CreateServiceAsync(string name, string image, IDictionary<string, string> labels, SwarmUpdateConfig? update = null) =>
+        CreateServiceAsync(name, new ContainerSpec { Image = image, Env = [$"APP_PORT={DockerFixture.FreePort()}"] }, labels, update);
+
+    /// <summary>A replicated service of one task on the host network running <paramref name="container"/>; its id.</summary>
+    public async Task<string> CreateServiceAsync(string name, ContainerSpec container, IDictionary<string, string> labels, SwarmUpdateConfig? update = null)
     {
         var created = await Client.Swarm.CreateServiceAsync(new ServiceCreateParameters
         {
@@ -101,7 +106,7 @@ public sealed class SwarmFixture : IAsyncLifetime
                 Labels = new Dictionary<string, string>(labels) { [DockerFixture.TestLabel] = "true", [DockerFixture.RunLabel] = RunId },
                 TaskTemplate = new TaskSpec
                 {
-                    ContainerSpec = new ContainerSpec { Image = image, Env = [$"APP_PORT={DockerFixture.FreePort()}"] },
+                    ContainerSpec = container,
                     Networks = [new NetworkAttachmentConfig { Target = "host" }],
                 },
                 Mode = new ServiceMode { Replicated = new ReplicatedService { Replicas = 1 } },
@@ -134,6 +139,52 @@ public sealed class SwarmFixture : IAsyncLifetime
         Assert.Fail($"service {serviceId} has no running task after {timeout}");
     }
 
+    /// <summary>The id of the service's running task container, once its HEALTHCHECK passes.</summary>
+    public async Task<string> HealthyTaskAsync(string serviceId, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (DateTime.UtcNow < deadline)
+        {
+            var tasks = await Client.Containers.ListContainersAsync(new ContainersListParameters
+            {
+                Filters = new Dictionary<string, IDictionary<string, bool>> { ["label"] = new Dictionary<string, bool> { [$"com.docker.swarm.service.id={serviceId}"] = true } },
+            });
+            foreach (var task in tasks)
+            {
+                if ((await Client.Containers.InspectContainerAsync(task.ID)).State is { Running: true } state && state.Health?.Status is null or "healthy")
+                {
+                    return task.ID;
+                }
+            }
+
+            await Task.Delay(250);
+        }
+
+        Assert.Fail($"service {serviceId} has no healthy task container after {timeout}");
+        return "";
+    }
+
+    /// <summary>
+    /// webhook-updater's own image (the repository's Dockerfile, built once per run), pushed to the
+    /// loopback registry so the swarm's engine pulls it for its agent jobs as any node would.
+    /// </summary>
+    public async Task<string> AgentImageAsync()
+    {
+        var built = await UpdaterImage.BuildAsync();
+        var reference = $"{TestEnvironment.ImagePrefix.Split('/')[0]}/wu-it/webhook-updater-agent:{built[(built.LastIndexOf(':') + 1)..]}";
+        // Untagged after the push: the registry keeps it, and no copy piles up here with each rebuild.
+        foreach (var step in new[] { new[] { "tag", built, reference }, ["push", reference], ["rmi", reference] })
+        {
+            var result = await Cli.RunAsync(UpdaterImage.Docker(), step, environment: UpdaterImage.DockerEnvironment, timeout: TimeSpan.FromMinutes(5));
+            Assert.True(result.ExitCode == 0, result.Describe($"docker {step[0]} {reference}"));
+        }
+
+        _agentImage = reference;
+        return reference;
+    }
+
+    private string? _agentImage;
+
     public Task<SwarmService> InspectAsync(string serviceId) => Client.Swarm.InspectServiceAsync(serviceId);
 
     public async Task RemoveServiceAsync(string serviceId)
@@ -165,6 +216,18 @@ public sealed class SwarmFixture : IAsyncLifetime
             {
                 // Always: the engine goes back to how the test environment started it.
                 await Client.Swarm.LeaveSwarmAsync(new SwarmLeaveParameters { Force = true });
+            }
+        }
+
+        if (_agentImage is not null)
+        {
+            try
+            {
+                // The swarm's engine pulled it for the agent jobs: it goes with the swarm.
+                await Client.Images.DeleteImageAsync(_agentImage, new ImageDeleteParameters { Force = true });
+            }
+            catch (DockerApiException)
+            {
             }
         }
 

@@ -178,11 +178,11 @@ public sealed class SwarmServiceUpdateTests(SwarmFixture swarm) : IAsyncLifetime
         return await JobWaiter.WaitAsync(service.GetJsonAsync, JobOf(answer, name), TimeSpan.FromSeconds(150));
     }
 
-    private static string JobOf(JsonElement answer, string name) =>
+    internal static string JobOf(JsonElement answer, string name) =>
         answer.GetProperty("jobs").EnumerateArray().Single(job => job.GetProperty("container").GetString() == name).GetProperty("id").GetString();
 
     /// <summary>What Diun's swarm provider sends: the image and its digest, nothing of the service.</summary>
-    private static string SwarmPayload(string image, string digest) =>
+    internal static string SwarmPayload(string image, string digest) =>
         ServiceHost.DiunPayload(image, digest).Replace("\"provider\":\"docker\"", "\"provider\":\"swarm\"", StringComparison.Ordinal);
 
     private static async Task<int> EmailsAsync(ServiceProcess service, JsonElement job)

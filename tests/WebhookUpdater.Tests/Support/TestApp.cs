@@ -52,7 +52,7 @@ internal sealed class TestApp : WebApplicationFactory<Program>
     public FakeContainerRuntime Containers { get; } = new();
 
     /// <summary>Swarm in memory; not a manager unless a test makes it one.</summary>
-    public FakeSwarm Swarm { get; } = new();
+    public FakeSwarm Swarm { get; init; } = new();
 
     /// <summary>Every registration is checked when the provider is built: a service nobody registered fails at once.</summary>
     public bool ValidateServices { get; init; }

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.DependencyInjection;
+using WebhookUpdater.Backups;
 using WebhookUpdater.Swarm;
 using WebhookUpdater.Tests.Support;
 using WebhookUpdater.Updates;
@@ -12,11 +13,23 @@ public sealed class ServiceUpdatePipelineTests : IAsyncLifetime
     private const string Image = Repository + ":stable";
     private const string Name = "forge_app";
 
-    private readonly TestApp _app = new(new()
+    private readonly TestApp _app;
+    private readonly FakeSwarmBackups _backups;
+
+    public ServiceUpdatePipelineTests()
     {
-        ["HealthGate:StableFor"] = "00:00:07",
-        ["Swarm:PollInterval"] = "00:00:00.001",
-    });
+        var swarm = new FakeSwarm();
+        _backups = new FakeSwarmBackups(swarm);
+        _app = new(new()
+        {
+            ["HealthGate:StableFor"] = "00:00:07",
+            ["Swarm:PollInterval"] = "00:00:00.001",
+        })
+        {
+            Swarm = swarm,
+            ConfigureServices = services => services.AddSingleton<ISwarmBackups>(_backups),
+        };
+    }
 
     private static CancellationToken Cancel => TestContext.Current.CancellationToken;
 
@@ -120,14 +133,32 @@ public sealed class ServiceUpdatePipelineTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task A_service_with_backup_labels_is_not_changed()
+    public async Task A_service_with_backup_labels_is_backed_up_on_its_node_before_Swarm_is_sent_the_update()
     {
         Swarm.Add(Name, $"{Image}@{Payloads.DigestA}", "automatic", new Dictionary<string, string> { ["backup.postgres"] = "true" });
 
         var job = await RunAsync();
 
+        Assert.Equal(JobState.Succeeded, job.State);
+        Assert.Equal([(Name, "pre-update", 0)], _backups.Backups);
+        Assert.Single(Swarm.Sent);
+        Assert.Equal($"20260101-000000-pre-update-{Name}-abcdef", job.BackupId);
+        var steps = job.Steps.Select(step => step.Name).ToList();
+        Assert.True(steps.IndexOf("backup") < steps.IndexOf("service-update"), string.Join(", ", steps));
+    }
+
+    [Fact]
+    public async Task A_service_whose_backup_fails_is_not_changed()
+    {
+        Swarm.Add(Name, $"{Image}@{Payloads.DigestA}", "automatic", new Dictionary<string, string> { ["backup.postgres"] = "true" });
+        _backups.Failure = "service forge_app has backup labels … Set Backups:Store=S3";
+
+        var job = await RunAsync();
+
         Assert.Equal(JobState.Failed, job.State);
         Assert.Equal(JobOutcome.NothingChanged.ToText(), job.Outcome);
+        Assert.Contains("backup failed, nothing was changed", job.Reason);
+        Assert.Contains("Backups:Store=S3", job.Reason);
         Assert.Empty(Swarm.Sent);
     }
 

@@ -1,0 +1,199 @@
+using System.Text.Json;
+using Microsoft.Extensions.Options;
+using Polly.Registry;
+using WebhookUpdater.Containers;
+using WebhookUpdater.Persistence;
+using WebhookUpdater.Swarm;
+
+namespace WebhookUpdater.Backups;
+
+/// <summary>What the manager asks of an agent: one set of one service, made or restored on the node where its task runs.</summary>
+/// <param name="Verb"><see cref="SwarmAgentCommand.Backup"/> or <see cref="SwarmAgentCommand.Restore"/>.</param>
+/// <param name="Labels">The service's labels (backup.*): Swarm puts them on the service, not on its task container.</param>
+public sealed record SwarmAgentRequest(
+    string Verb, string Service, string ServiceId, string SetId, string Kind, string? JobId, string? ImageId, IReadOnlyDictionary<string, string> Labels)
+{
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
+    /// <summary>The agent's command line: no secret is on it (they come as files under /run/secrets).</summary>
+    public IList<string> Arguments() => [SwarmAgentCommand.Name, Verb, JsonSerializer.Serialize(this, Json)];
+
+    public static SwarmAgentRequest Parse(string json) =>
+        JsonSerializer.Deserialize<SwarmAgentRequest>(json, Json) ?? throw new ArgumentException("the agent request is empty");
+}
+
+/// <summary>
+/// <c>dotnet WebhookUpdater.dll agent backup|restore {request}</c>: runs inside a Swarm job on the
+/// node of a service's task, with that node's Docker socket, and makes (or restores) the set
+/// with the same snapshot and restore code as for a plain container. The store's settings come
+/// from the environment, its credentials and the signing key from Docker secrets. It prints one
+/// line of JSON, and exits 0 only when the set is complete (or restored).
+/// </summary>
+public static class SwarmAgentCommand
+{
+    public const string Name = "agent";
+    public const string Backup = "backup";
+    public const string Restore = "restore";
+
+    public static bool Matches(string[] args) => args.Length > 0 && args[0] == Name;
+
+    public static async Task<int> RunAsync(string[] args, TextWriter output)
+    {
+        if (args.Length != 3 || args[1] is not (Backup or Restore))
+        {
+            await output.WriteLineAsync("usage: dotnet WebhookUpdater.dll agent backup|restore <request json>   (started by the manager as a Swarm job)");
+            return 2;
+        }
+
+        var request = SwarmAgentRequest.Parse(args[2]);
+        var builder = RestoreCommand.CommandHost([]);
+        builder.Services.AddSingleton(provider => new TaskContainerDoor(
+            new DockerContainerLookup(provider.GetRequiredService<DockerApi>(), provider.GetRequiredService<ResiliencePipelineProvider<string>>().Docker(DockerResilience.Patient)),
+            ActivatorUtilities.CreateInstance<DockerContainerActions>(provider),
+            request));
+        builder.Services.AddSingleton<IContainerLookup>(provider => provider.GetRequiredService<TaskContainerDoor>());
+        builder.Services.AddSingleton<IContainerActions>(provider => provider.GetRequiredService<TaskContainerDoor>());
+        using var host = builder.Build();
+        try
+        {
+            _ = host.Services.GetRequiredService<IOptions<BackupOptions>>().Value;
+            // Pauses are journaled: the agent's journal lives in its own scratch folder.
+            await host.Services.GetRequiredService<Database>().MigrateAsync(CancellationToken.None);
+            if (request.Verb == Backup)
+            {
+                var manifest = await host.Services.GetRequiredService<ContainerSnapshotter>()
+                    .SnapshotAsync(request.Service, request.Kind, request.JobId, request.ImageId, CancellationToken.None, request.SetId);
+                await output.WriteLineAsync(JsonSerializer.Serialize(new { set = manifest.Id, objects = manifest.Objects.Count, bytes = manifest.Objects.Sum(o => o.Size) }));
+                return 0;
+            }
+
+            var report = await host.Services.GetRequiredService<BackupRestorer>()
+                .RestoreAsync(new RestoreRequest(request.SetId, RunHealthGate: false, StartAll: false), CancellationToken.None);
+            await output.WriteLineAsync(JsonSerializer.Serialize(new { set = request.SetId, restored = report.Succeeded, steps = report.Steps, error = report.Error }));
+            return report.Succeeded ? 0 : 1;
+        }
+        catch (Exception e)
+        {
+            await output.WriteLineAsync(JsonSerializer.Serialize(new { set = request.SetId, error = e.Message }));
+            return 1;
+        }
+    }
+}
+
+/// <summary>
+/// The agent's door to its node's engine: the service's name stands for its running task
+/// container on this node, with the service's labels on it; every other name is left as it is.
+/// </summary>
+internal sealed class TaskContainerDoor(IContainerLookup lookup, IContainerActions actions, SwarmAgentRequest request) : IContainerLookup, IContainerActions
+{
+    private ContainerInfo? _task;
+
+    private async Task<ContainerInfo> TaskAsync(CancellationToken cancellationToken)
+    {
+        if (_task is not null)
+        {
+            return _task;
+        }
+
+        var tasks = await lookup.ListByLabelAsync(SwarmLabels.TaskOfService, request.ServiceId, cancellationToken);
+        var running = tasks.Where(task => task.Running).ToList();
+        if (running.Count != 1)
+        {
+            throw new BackupSourceException($"service {request.Service} has {running.Count} running task container(s) on this node, not one: the set is taken of exactly one task");
+        }
+
+        var labels = new Dictionary<string, string>(running[0].Labels, StringComparer.Ordinal);
+        foreach (var (key, value) in request.Labels)
+        {
+            labels[key] = value;
+        }
+
+        _task = running[0] with { Labels = labels };
+        return _task;
+    }
+
+    private async Task<string> MapAsync(string nameOrId, CancellationToken cancellationToken) =>
+        nameOrId == request.Service ? (await TaskAsync(cancellationToken)).Id : nameOrId;
+
+    public async Task<ContainerInfo?> FindAsync(string nameOrId, CancellationToken cancellationToken)
+    {
+        if (nameOrId != request.Service)
+        {
+            return await lookup.FindAsync(nameOrId, cancellationToken);
+        }
+
+        var task = await TaskAsync(cancellationToken);
+        // Read again for its state now (paused, running), under the service's name and labels.
+        var now = await lookup.FindAsync(task.Id, cancellationToken);
+        return now is null ? null : now with { Name = request.Service, Labels = task.Labels };
+    }
+
+    public Task<IReadOnlyList<ContainerInfo>> FindByRepositoryAsync(ImageReference repository, CancellationToken cancellationToken) => lookup.FindByRepositoryAsync(repository, cancellationToken);
+
+    public Task<IReadOnlyList<ContainerInfo>> ListAsync(CancellationToken cancellationToken) => lookup.ListAsync(cancellationToken);
+
+    public Task<IReadOnlyList<ContainerInfo>> ListByLabelAsync(string key, string? value, CancellationToken cancellationToken) => lookup.ListByLabelAsync(key, value, cancellationToken);
+
+    public Task<ContainerImage?> ImageAsync(string reference, CancellationToken cancellationToken) => lookup.ImageAsync(reference, cancellationToken);
+
+    public async Task<IReadOnlyList<string>?> EnvironmentAsync(string nameOrId, CancellationToken cancellationToken) =>
+        await lookup.EnvironmentAsync(await MapAsync(nameOrId, cancellationToken), cancellationToken);
+
+    public async Task<string> LogTailAsync(string nameOrId, int lines, CancellationToken cancellationToken) =>
+        await lookup.LogTailAsync(await MapAsync(nameOrId, cancellationToken), lines, cancellationToken);
+
+    public Task<string> PingAsync(CancellationToken cancellationToken) => lookup.PingAsync(cancellationToken);
+
+    public Task<ContainerImage> PullAsync(ImageReference image, IProgress<string> progress, CancellationToken cancellationToken) => actions.PullAsync(image, progress, cancellationToken);
+
+    public async Task<string> CreateLikeAsync(string template, string name, string image, CancellationToken cancellationToken) =>
+        await actions.CreateLikeAsync(await MapAsync(template, cancellationToken), name, image, cancellationToken);
+
+    public async Task RenameAsync(string nameOrId, string newName, CancellationToken cancellationToken) =>
+        await actions.RenameAsync(await MapAsync(nameOrId, cancellationToken), newName, cancellationToken);
+
+    public async Task StopAsync(string nameOrId, CancellationToken cancellationToken) =>
+        await actions.StopAsync(await MapAsync(nameOrId, cancellationToken), cancellationToken);
+
+    public async Task StartAsync(string nameOrId, CancellationToken cancellationToken) =>
+        await actions.StartAsync(await MapAsync(nameOrId, cancellationToken), cancellationToken);
+
+    public async Task PauseAsync(string nameOrId, CancellationToken cancellationToken) =>
+        await actions.PauseAsync(await MapAsync(nameOrId, cancellationToken), cancellationToken);
+
+    public async Task UnpauseAsync(string nameOrId, CancellationToken cancellationToken) =>
+        await actions.UnpauseAsync(await MapAsync(nameOrId, cancellationToken), cancellationToken);
+
+    public async Task RemoveAsync(string nameOrId, CancellationToken cancellationToken) =>
+        await actions.RemoveAsync(await MapAsync(nameOrId, cancellationToken), cancellationToken);
+
+    public async Task<ExecResult> ExecAsync(string nameOrId, IReadOnlyList<string> command, TimeSpan budget, CancellationToken cancellationToken) =>
+        await actions.ExecAsync(await MapAsync(nameOrId, cancellationToken), command, budget, cancellationToken);
+
+    public async Task<IExecOutput> ExecReadAsync(string nameOrId, IReadOnlyList<string> command, IReadOnlyList<string> environment, CancellationToken cancellationToken) =>
+        await actions.ExecReadAsync(await MapAsync(nameOrId, cancellationToken), command, environment, cancellationToken);
+
+    public async Task<ExecResult> ExecWriteAsync(string nameOrId, IReadOnlyList<string> command, IReadOnlyList<string> environment, Stream input, CancellationToken cancellationToken) =>
+        await actions.ExecWriteAsync(await MapAsync(nameOrId, cancellationToken), command, environment, input, cancellationToken);
+
+    public async Task<Stream> ArchiveAsync(string nameOrId, string path, CancellationToken cancellationToken) =>
+        await actions.ArchiveAsync(await MapAsync(nameOrId, cancellationToken), path, cancellationToken);
+
+    public async Task<Stream?> TryArchiveAsync(string nameOrId, string path, CancellationToken cancellationToken) =>
+        await actions.TryArchiveAsync(await MapAsync(nameOrId, cancellationToken), path, cancellationToken);
+
+    public async Task ExtractAsync(string nameOrId, string path, Stream tar, CancellationToken cancellationToken) =>
+        await actions.ExtractAsync(await MapAsync(nameOrId, cancellationToken), path, tar, cancellationToken);
+
+    public async Task<ExecResult> RunWithVolumesOfAsync(string volumesOf, string image, IReadOnlyList<string> command, TimeSpan timeout, CancellationToken cancellationToken) =>
+        await actions.RunWithVolumesOfAsync(await MapAsync(volumesOf, cancellationToken), image, command, timeout, cancellationToken);
+
+    public Task<OneOffResult> RunOneOffAsync(OneOffRun run, int maxOutput, CancellationToken cancellationToken) => actions.RunOneOffAsync(run, maxOutput, cancellationToken);
+
+    public Task RemoveLeftoversAsync(string key, string value, CancellationToken cancellationToken) => actions.RemoveLeftoversAsync(key, value, cancellationToken);
+
+    public Task<string> RunThrowawayAsync(string name, string image, IReadOnlyList<string> environment, IReadOnlyDictionary<string, string> labels, CancellationToken cancellationToken) =>
+        actions.RunThrowawayAsync(name, image, environment, labels, cancellationToken);
+
+    public Task RemoveThrowawayAsync(string nameOrId, CancellationToken cancellationToken) => actions.RemoveThrowawayAsync(nameOrId, cancellationToken);
+}

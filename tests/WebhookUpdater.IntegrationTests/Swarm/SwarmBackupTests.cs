@@ -1,0 +1,240 @@
+#nullable disable warnings
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Amazon.S3.Model;
+using Docker.DotNet.Models;
+using WebhookUpdater.IntegrationTests.Backups;
+using WebhookUpdater.IntegrationTests.Support;
+
+namespace WebhookUpdater.IntegrationTests.Swarm;
+
+/// <summary>
+/// Backups of Swarm services where the data is: an agent job of webhook-updater's own image runs
+/// on the node of the service's task, writes the signed set to S3 (s3rver), and restores it; the
+/// pre-update set comes before Swarm's update; a local store is refused in Swarm mode.
+/// </summary>
+[Collection(SwarmCollection.Name)]
+[Trait("Category", "Docker")]
+public sealed class SwarmBackupTests(SwarmFixture swarm) : IAsyncLifetime
+{
+    private readonly string _data = Directory.CreateTempSubdirectory("wu-it-swarm-backup-").FullName;
+    private readonly List<string> _services = [];
+    private S3Server _s3;
+
+    public async ValueTask InitializeAsync()
+    {
+        swarm.Require();
+        _s3 = await S3Server.StartAsync();
+    }
+
+    private static Dictionary<string, string> Settings => new()
+    {
+        ["Updates:RunWorker"] = "true",
+        ["HealthGate:StableFor"] = "00:00:02",
+        ["HealthGate:PollInterval"] = "00:00:00.200",
+        ["HealthGate:Timeout"] = "00:01:00",
+        ["Swarm:PollInterval"] = "00:00:00.250",
+        ["Swarm:UpdateTimeout"] = "00:03:00",
+        ["Swarm:AgentTimeout"] = "00:03:00",
+        ["Backups:Schedule"] = "",
+        ["Backups:RestoreTestSchedule"] = "",
+        ["DOCKER_HOST"] = SwarmFixture.Host,
+    };
+
+    private async Task<Dictionary<string, string>> OnS3Async()
+    {
+        var settings = Settings;
+        foreach (var (key, value) in _s3.Settings())
+        {
+            settings[key] = value;
+        }
+
+        settings["Swarm:AgentImage"] = await swarm.AgentImageAsync();
+        // The test engine's socket is not at the default path, and s3rver listens on loopback only.
+        settings["Swarm:AgentDockerSocket"] = new Uri(SwarmFixture.Host).LocalPath;
+        settings["Swarm:AgentNetwork"] = "host";
+        return settings;
+    }
+
+    [Fact]
+    public async Task A_postgres_service_is_backed_up_on_its_node_to_S3_signed_and_restored()
+    {
+        var name = swarm.Name("pg");
+        var id = await swarm.CreateServiceAsync(name, new ContainerSpec
+        {
+            Image = BackupContainers.PostgresImage,
+            Env = ["POSTGRES_USER=gitea", "POSTGRES_PASSWORD=it-db-password", "POSTGRES_DB=forge", $"PGPORT={DockerFixture.FreePort()}"],
+        }, new Dictionary<string, string> { ["backup.postgres"] = "true" });
+        _services.Add(id);
+        var task = await swarm.HealthyTaskAsync(id, TimeSpan.FromSeconds(90));
+        await PsqlAsync(task, "create table notes (v text); insert into notes values ('before');");
+        await using var service = await ServiceProcess.StartAsync(_data, await OnS3Async());
+
+        using var watching = new CancellationTokenSource();
+        var seen = WatchAgentJobsAsync(watching.Token);
+        using var run = await Admin(service).PostAsJsonAsync("/api/backups", new { containers = new[] { name } }, TestContext.Current.CancellationToken);
+        var answer = await run.Content.ReadAsStringAsync(TestContext.Current.CancellationToken);
+        await watching.CancelAsync();
+        Assert.True(run.IsSuccessStatusCode, answer + service.Output);
+        var setId = JsonDocument.Parse(answer).RootElement.GetProperty("sets")[0].GetProperty("id").GetString();
+
+        // The agent as Swarm ran it: one job on the task's node, no health check, secrets as files, no secret in its spec.
+        var job = Assert.Single(await seen);
+        var taskNode = (await swarm.Client.Tasks.ListAsync(new TasksListParameters
+        {
+            Filters = new Dictionary<string, IDictionary<string, bool>> { ["service"] = new Dictionary<string, bool> { [id] = true } },
+        })).Single(t => t.Status.State == TaskState.Running).NodeID;
+        Assert.Equal([$"node.id=={taskNode}"], job.TaskTemplate.Placement.Constraints);
+        Assert.Equal((1UL, 1UL), (job.Mode.ReplicatedJob.MaxConcurrent, job.Mode.ReplicatedJob.TotalCompletions));
+        Assert.Equal(["NONE"], job.TaskTemplate.ContainerSpec.Healthcheck.Test);
+        Assert.Equal(["wu-backup-signing-key", "wu-aws-credentials"], job.TaskTemplate.ContainerSpec.Secrets.Select(secret => secret.File.Name));
+        var spec = JsonSerializer.Serialize(job);
+        Assert.DoesNotContain(ServiceHost.BackupSigningKey, spec);
+        Assert.DoesNotContain("aws_secret_access_key", spec);
+
+        var manifest = await ManifestAsync(setId);
+        Assert.Equal(name, manifest.GetProperty("container").GetString());
+        Assert.StartsWith("hmac-sha256:", manifest.GetProperty("signature").GetString());
+        Assert.Equal("pg_dump", manifest.GetProperty("objects")[0].GetProperty("type").GetString());
+        Assert.Empty(await AgentJobsAsync());
+
+        await PsqlAsync(task, "insert into notes values ('after');");
+        using var dryRun = await Admin(service).PostAsync($"/api/backups/{setId}/restore?dryRun=true", null, TestContext.Current.CancellationToken);
+        var plan = await dryRun.Content.ReadAsStringAsync(TestContext.Current.CancellationToken);
+        Assert.True(dryRun.IsSuccessStatusCode, plan + service.Output);
+        Assert.Contains("would restore", plan);
+        Assert.Equal("before,after", await PsqlAsync(task, "select string_agg(v, ',' order by v desc) from notes;"));
+        using var restore = await Admin(service).PostAsync($"/api/backups/{setId}/restore", null, TestContext.Current.CancellationToken);
+        var report = await restore.Content.ReadAsStringAsync(TestContext.Current.CancellationToken);
+        Assert.True(restore.IsSuccessStatusCode, report + service.Output);
+
+        Assert.Equal("before", await PsqlAsync(task, "select string_agg(v, ',' order by v) from notes;"));
+        Assert.Empty(await AgentJobsAsync());
+        // The key and the credentials reached the agent as Docker secrets, and no log shows the key.
+        var secrets = (await swarm.Client.Secrets.ListAsync(TestContext.Current.CancellationToken)).Select(secret => secret.Spec.Name).ToList();
+        Assert.Contains(secrets, secret => secret.StartsWith("wu-backup-signing-key-", StringComparison.Ordinal));
+        Assert.Contains(secrets, secret => secret.StartsWith("wu-aws-credentials-", StringComparison.Ordinal));
+        Assert.DoesNotContain(ServiceHost.BackupSigningKey, service.Output);
+    }
+
+    [Fact]
+    public async Task The_pre_update_backup_of_a_service_runs_on_its_node_before_Swarm_updates_it()
+    {
+        var (repository, name, id, _) = await RunAppServiceAsync("pre");
+        var digest = await swarm.PublishAsync(repository, "stable", "1.1");
+        await using var service = await ServiceProcess.StartAsync(_data, await OnS3Async());
+
+        var job = await UpdateAsync(service, repository, digest, name);
+
+        Assert.True(job.GetProperty("state").GetString() == "succeeded", JobWaiter.Timeline(job) + service.Output);
+        var steps = job.GetProperty("steps").EnumerateArray().Select(step => step.GetProperty("name").GetString()).ToList();
+        Assert.True(steps.IndexOf("backup") >= 0 && steps.IndexOf("backup") < steps.IndexOf("service-update"), JobWaiter.Timeline(job));
+        var backup = job.GetProperty("steps").EnumerateArray().Single(step => step.GetProperty("name").GetString() == "backup");
+        var setId = Regex.Match(backup.GetProperty("detail").GetString(), @"backup set (\S+)").Groups[1].Value;
+        var manifest = await ManifestAsync(setId);
+        Assert.Equal("pre-update", manifest.GetProperty("kind").GetString());
+        Assert.Equal(job.GetProperty("id").GetString(), manifest.GetProperty("jobId").GetString());
+        Assert.Equal($"{repository}:stable@{digest}", (await swarm.InspectAsync(id)).Spec.TaskTemplate.ContainerSpec.Image);
+    }
+
+    [Fact]
+    public async Task A_backup_labelled_service_with_a_local_store_is_not_updated_and_the_job_names_the_setting()
+    {
+        var (repository, name, id, oldImage) = await RunAppServiceAsync("local");
+        var digest = await swarm.PublishAsync(repository, "stable", "1.1");
+        await using var service = await ServiceProcess.StartAsync(_data, Settings);
+
+        var job = await UpdateAsync(service, repository, digest, name);
+
+        Assert.True(job.GetProperty("state").GetString() == "failed", JobWaiter.Timeline(job) + service.Output);
+        Assert.Contains("Backups:Store=S3", job.GetRawText());
+        Assert.Contains("nothing was changed", job.GetRawText());
+        Assert.DoesNotContain(job.GetProperty("steps").EnumerateArray(), step => step.GetProperty("name").GetString() == "service-update");
+        Assert.Equal(oldImage, (await swarm.InspectAsync(id)).Spec.TaskTemplate.ContainerSpec.Image);
+    }
+
+    private async Task<(string Repository, string Name, string Id, string Image)> RunAppServiceAsync(string role)
+    {
+        var repository = swarm.Repository(role);
+        var digest = await swarm.PublishAsync(repository, "stable", "1.0");
+        var name = swarm.Name(role);
+        var image = $"{repository}:stable@{digest}";
+        var id = await swarm.CreateServiceAsync(name, image, new Dictionary<string, string> { ["update.policy"] = "automatic", ["backup.paths"] = "/data" });
+        _services.Add(id);
+        return (repository, name, id, image);
+    }
+
+    private static async Task<JsonElement> UpdateAsync(ServiceProcess service, string repository, string digest, string name)
+    {
+        var answer = await service.PostEventAsync(SwarmServiceUpdateTests.SwarmPayload($"{repository}:stable", digest));
+        return await JobWaiter.WaitAsync(service.GetJsonAsync, SwarmServiceUpdateTests.JobOf(answer, name), TimeSpan.FromSeconds(240));
+    }
+
+    private async Task<string> PsqlAsync(string container, string sql)
+    {
+        var (exitCode, stdout, stderr) = await swarm.Client.ExecAsync(container, ["psql", "-U", "gitea", "-d", "forge", "-v", "ON_ERROR_STOP=1", "-At", "-c", sql]);
+        Assert.True(exitCode == 0, $"psql failed ({exitCode}): {stderr}");
+        return stdout.Trim();
+    }
+
+    private async Task<JsonElement> ManifestAsync(string setId)
+    {
+        using var manifest = await _s3.Client.GetObjectAsync(_s3.Bucket, $"wu/backups/{setId}/manifest.json", TestContext.Current.CancellationToken);
+        return (await JsonDocument.ParseAsync(manifest.ResponseStream, cancellationToken: TestContext.Current.CancellationToken)).RootElement.Clone();
+    }
+
+    /// <summary>The specs of the agent jobs that appear until <paramref name="stop"/>.</summary>
+    private async Task<List<ServiceSpec>> WatchAgentJobsAsync(CancellationToken stop)
+    {
+        var seen = new Dictionary<string, ServiceSpec>();
+        while (!stop.IsCancellationRequested)
+        {
+            foreach (var job in await AgentJobsAsync())
+            {
+                seen.TryAdd(job.ID, job.Spec);
+            }
+
+            try
+            {
+                await Task.Delay(100, stop);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+
+        return seen.Values.ToList();
+    }
+
+    /// <summary>Agent jobs left on the swarm: each is removed once it ended.</summary>
+    private async Task<IList<SwarmService>> AgentJobsAsync() =>
+        await swarm.Client.Swarm.ListServicesAsync(new ServiceListParameters
+        {
+            Filters = new Dictionary<string, IDictionary<string, bool>> { ["label"] = new Dictionary<string, bool> { ["webhook-updater.agent"] = true } },
+        });
+
+    private static HttpClient Admin(ServiceProcess service)
+    {
+        var client = new HttpClient { BaseAddress = service.Http.BaseAddress, Timeout = TimeSpan.FromMinutes(5) };
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", ServiceHost.AdminToken);
+        return client;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var id in _services)
+        {
+            await swarm.RemoveServiceAsync(id);
+        }
+
+        if (_s3 is not null)
+        {
+            await _s3.DisposeAsync();
+        }
+
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        Directory.Delete(_data, recursive: true);
+    }
+}
