@@ -16,7 +16,7 @@ namespace WebhookUpdater.IntegrationTests.Swarm;
 /// pre-update set comes before Swarm's update; a local store is refused in Swarm mode.
 /// </summary>
 [Collection(SwarmCollection.Name)]
-[Trait("Category", "Docker")]
+// No Category=Docker trait: the swarm is always on engine B, so the engine-B step must not run it a second time.
 public sealed class SwarmBackupTests(SwarmFixture swarm) : IAsyncLifetime
 {
     private readonly string _data = Directory.CreateTempSubdirectory("wu-it-swarm-backup-").FullName;

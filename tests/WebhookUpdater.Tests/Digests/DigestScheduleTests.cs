@@ -66,6 +66,23 @@ public sealed class DigestScheduleTests : IAsyncLifetime
         return emails;
     }
 
+    /// <summary>
+    /// Moves the clock on a second at a time until <paramref name="count"/> emails are there: the
+    /// schedule registers its next wait only after it woke, and a single jump made before that
+    /// registration would land its timer a whole step later.
+    /// </summary>
+    private async Task<IReadOnlyList<(string Subject, string Text)>> AdvanceUntilEmailsAsync(FakeTimeProvider time, int count)
+    {
+        var emails = await DigestEmailsAsync();
+        for (var step = 0; step < 600 && emails.Count < count; step++)
+        {
+            time.Advance(TimeSpan.FromSeconds(1));
+            emails = await EmailsWithinAsync(count, TimeSpan.FromMilliseconds(20));
+        }
+
+        return emails;
+    }
+
     [Fact]
     public async Task The_notify_events_of_a_day_go_out_in_one_email_at_eight_and_never_twice()
     {
@@ -81,8 +98,7 @@ public sealed class DigestScheduleTests : IAsyncLifetime
         time.Advance(TimeSpan.FromMinutes(59));
         Assert.Empty(await EmailsWithinAsync(1, TimeSpan.FromMilliseconds(300)));
 
-        time.Advance(TimeSpan.FromMinutes(1));
-        var (subject, text) = Assert.Single(await EmailsWithinAsync(1, TimeSpan.FromSeconds(5)));
+        var (subject, text) = Assert.Single(await AdvanceUntilEmailsAsync(time, 1));
         Assert.Equal("Updates available: diun, certbot", subject);
         Assert.Contains("example/diun:1", text, StringComparison.Ordinal);
         Assert.DoesNotContain("nginx", text, StringComparison.Ordinal);
