@@ -20,7 +20,7 @@ public sealed class DigestStore(Database database)
                 SELECT j.id, j.container, j.current_image, j.image, j.digest, j.hub_link, j.created_at FROM jobs j
                 WHERE j.decision = @decision AND (@policy IS NULL OR j.policy = @policy) AND j.created_at <= @until
                 AND NOT EXISTS (SELECT 1 FROM digest_entries d WHERE d.digest = @digest AND d.job_id = j.id)
-                ORDER BY j.created_at, j.id
+                ORDER BY j.created_at, j.rowid
                 """,
                 new { digest, decision = decision.Name(), policy, until = JournalTime.Format(until) })).Select(row => row.ToLine()).ToList(),
             cancellationToken);

@@ -83,6 +83,8 @@ internal sealed class TestApp : WebApplicationFactory<Program>
             services.AddKeyedSingleton<WebhookUpdater.Swarm.ISwarmServices>(DockerResilience.Quick, Swarm);
             services.RemoveAll<IImageActions>();
             services.AddSingleton<IImageActions>(Containers);
+            services.RemoveAll<IContainerActions>();
+            services.AddSingleton<IContainerActions>(Containers);
             ConfigureServices?.Invoke(services);
         });
     }
