@@ -15,6 +15,16 @@ public sealed record SwarmAgentRequest(
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
+    /// <summary>
+    /// For a restore of paths, with the service scaled to 0: its volumes and binds. The agent puts
+    /// the files back through a stopped stand-in container of <see cref="HolderImage"/> with these
+    /// mounts, since no task container is left to write through.
+    /// </summary>
+    public IReadOnlyList<DataMount>? Mounts { get; init; }
+
+    /// <summary>The image of the stand-in: the agent's own, present on the node since the agent runs from it.</summary>
+    public string? HolderImage { get; init; }
+
     /// <summary>The agent's command line: no secret is on it (they come as files under /run/secrets).</summary>
     public IList<string> Arguments() => [SwarmAgentCommand.Name, Verb, JsonSerializer.Serialize(this, Json)];
 
@@ -77,16 +87,23 @@ public static class SwarmAgentCommand
             await output.WriteLineAsync(JsonSerializer.Serialize(new { set = request.SetId, error = e.Message }));
             return 1;
         }
+        finally
+        {
+            await host.Services.GetRequiredService<TaskContainerDoor>().RemoveHolderAsync();
+        }
     }
 }
 
 /// <summary>
 /// The agent's door to its node's engine: the service's name stands for its running task
 /// container on this node, with the service's labels on it; every other name is left as it is.
+/// For a restore of paths (the service scaled to 0) it stands for a stopped stand-in container
+/// with the service's mounts, made on first use and removed at the end.
 /// </summary>
 internal sealed class TaskContainerDoor(IContainerLookup lookup, IContainerActions actions, SwarmAgentRequest request) : IContainerLookup, IContainerActions
 {
     private ContainerInfo? _task;
+    private string? _holder;
 
     private async Task<ContainerInfo> TaskAsync(CancellationToken cancellationToken)
     {
@@ -97,19 +114,50 @@ internal sealed class TaskContainerDoor(IContainerLookup lookup, IContainerActio
 
         var tasks = await lookup.ListByLabelAsync(SwarmLabels.TaskOfService, request.ServiceId, cancellationToken);
         var running = tasks.Where(task => task.Running).ToList();
+        if (request.Mounts is { } mounts)
+        {
+            if (running.Count != 0)
+            {
+                throw new BackupSourceException($"service {request.Service} still has {running.Count} running task container(s) on this node: its paths are restored only while it is scaled to 0");
+            }
+
+            var holderLabels = Merged(new Dictionary<string, string> { [SwarmBackups.AgentLabel] = "restore-holder" });
+            var image = request.HolderImage ?? throw new BackupSourceException("the restore names no image for the stand-in container");
+            _holder = await actions.CreateVolumeHolderAsync($"wu-restore-{Guid.NewGuid().ToString("N")[..10]}", image, mounts, holderLabels, cancellationToken);
+            var holder = await lookup.FindAsync(_holder, cancellationToken)
+                ?? throw new BackupSourceException($"the stand-in container {_holder} disappeared as it was made");
+            _task = holder with { Labels = holderLabels };
+            return _task;
+        }
+
         if (running.Count != 1)
         {
             throw new BackupSourceException($"service {request.Service} has {running.Count} running task container(s) on this node, not one: the set is taken of exactly one task");
         }
 
-        var labels = new Dictionary<string, string>(running[0].Labels, StringComparer.Ordinal);
+        _task = running[0] with { Labels = Merged(running[0].Labels) };
+        return _task;
+    }
+
+    /// <summary>The container's labels with the service's over them (Swarm puts backup.* on the service only).</summary>
+    private Dictionary<string, string> Merged(IReadOnlyDictionary<string, string> own)
+    {
+        var labels = new Dictionary<string, string>(own, StringComparer.Ordinal);
         foreach (var (key, value) in request.Labels)
         {
             labels[key] = value;
         }
 
-        _task = running[0] with { Labels = labels };
-        return _task;
+        return labels;
+    }
+
+    /// <summary>Removes the stand-in, if one was made; its volumes and binds stay.</summary>
+    public async Task RemoveHolderAsync()
+    {
+        if (_holder is { } holder)
+        {
+            await actions.RemoveThrowawayAsync(holder, CancellationToken.None);
+        }
     }
 
     private async Task<string> MapAsync(string nameOrId, CancellationToken cancellationToken) =>
@@ -196,4 +244,7 @@ internal sealed class TaskContainerDoor(IContainerLookup lookup, IContainerActio
         actions.RunThrowawayAsync(name, image, environment, labels, cancellationToken);
 
     public Task RemoveThrowawayAsync(string nameOrId, CancellationToken cancellationToken) => actions.RemoveThrowawayAsync(nameOrId, cancellationToken);
+
+    public Task<string> CreateVolumeHolderAsync(string name, string image, IReadOnlyList<DataMount> mounts, IReadOnlyDictionary<string, string> labels, CancellationToken cancellationToken) =>
+        actions.CreateVolumeHolderAsync(name, image, mounts, labels, cancellationToken);
 }

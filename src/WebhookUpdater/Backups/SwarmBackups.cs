@@ -53,7 +53,7 @@ internal sealed partial class SwarmBackups(
     {
         RequireSharedStore(service.Name);
         var setId = BackupNames.NewSetId(time.GetUtcNow(), kind, service.Name);
-        await RunAgentAsync(new SwarmAgentRequest(SwarmAgentCommand.Backup, service.Name, service.Id, setId, kind, jobId, imageId, service.Labels), cancellationToken);
+        await RunAgentAsync(new SwarmAgentRequest(SwarmAgentCommand.Backup, service.Name, service.Id, setId, kind, jobId, imageId, service.Labels), await TaskNodeAsync(service, cancellationToken), cancellationToken);
         var manifest = await store.ManifestAsync(setId, cancellationToken)
             ?? throw new BackupSourceException($"the agent of {service.Name} ended complete, but set {setId} has no manifest in {store.Describe()}");
         if (signer.Check(manifest) != ManifestTrust.Trusted)
@@ -68,13 +68,12 @@ internal sealed partial class SwarmBackups(
     {
         var manifest = verified.Manifest;
         RequireSharedStore(service.Name);
+        var steps = verified.Steps.ToList();
         if (manifest.Objects.Any(o => o.Type == BackupObjectTypes.Archive))
         {
-            // Putting files back means stopping the task, and Swarm would start another one meanwhile.
-            throw new RestoreRefusedException($"set {manifest.Id} of service {service.Name} holds paths: a service's paths are not restored by the updater (its databases are); scale the service to 0 and copy them back by hand");
+            return await RestorePathsAsync(service, manifest, steps, dryRun, cancellationToken);
         }
 
-        var steps = verified.Steps.ToList();
         if (dryRun)
         {
             steps.Add($"an agent job on the node of {service.Name}'s task would restore {manifest.Id} into it (pg_restore --clean --create)");
@@ -83,7 +82,7 @@ internal sealed partial class SwarmBackups(
 
         try
         {
-            var node = await RunAgentAsync(new SwarmAgentRequest(SwarmAgentCommand.Restore, service.Name, service.Id, manifest.Id, manifest.Kind, null, null, service.Labels), cancellationToken);
+            var node = await RunAgentAsync(new SwarmAgentRequest(SwarmAgentCommand.Restore, service.Name, service.Id, manifest.Id, manifest.Kind, null, null, service.Labels), await TaskNodeAsync(service, cancellationToken), cancellationToken);
             steps.Add($"an agent job on node {node} restored {manifest.Id} into the task of {service.Name}");
             return new RestoreReport(manifest.Id, DryRun: false, Succeeded: true, steps, null);
         }
@@ -91,6 +90,104 @@ internal sealed partial class SwarmBackups(
         {
             return new RestoreReport(manifest.Id, DryRun: false, Succeeded: false, steps, e.Message);
         }
+    }
+
+    /// <summary>
+    /// Files go back only while nothing runs on them: the service is scaled to 0 (the count kept in a
+    /// label, so a restart scales it back), the agent writes through a stand-in container with the
+    /// service's mounts on the node its task ran on, and the service gets its count back whatever happened.
+    /// </summary>
+    private async Task<RestoreReport> RestorePathsAsync(ServiceInfo service, BackupManifest manifest, List<string> steps, bool dryRun, CancellationToken cancellationToken)
+    {
+        if (manifest.Objects.Any(o => o.Type != BackupObjectTypes.Archive))
+        {
+            throw new RestoreRefusedException($"set {manifest.Id} of service {service.Name} holds a database and paths: the paths are put back with the service scaled to 0 and the database needs it running; restore a set of each kind instead");
+        }
+
+        if (service.Replicas is null)
+        {
+            throw new RestoreRefusedException($"service {service.Name} is not replicated (global, or a job): its paths are restored only by scaling it to 0, which needs a replicated service");
+        }
+
+        if (service.Mounts.Count == 0)
+        {
+            throw new RestoreRefusedException($"service {service.Name} mounts no volume or bind: a task's own files are gone with its task, so there is nowhere to put set {manifest.Id} back");
+        }
+
+        // A restore cut short by a restart left the service at 0, with the node its task ran on.
+        var resumed = service.Labels.ContainsKey(SwarmLabels.ScaledDownFrom) && service.Labels.ContainsKey(SwarmLabels.ScaledDownOn);
+        var node = resumed ? service.Labels[SwarmLabels.ScaledDownOn] : await TaskNodeAsync(service, cancellationToken);
+        var mounts = string.Join(", ", service.Mounts.Select(m => $"{m.Source}:{m.Destination}"));
+        if (dryRun)
+        {
+            steps.Add($"scale {service.Name} from {service.Replicas} task(s) to 0 (label {SwarmLabels.ScaledDownFrom} keeps the count)");
+            steps.Add($"an agent job on node {node} would put the paths of {manifest.Id} back through a stopped stand-in container with {mounts}");
+            steps.Add($"scale {service.Name} back to {service.Replicas} task(s)");
+            return new RestoreReport(manifest.Id, DryRun: true, Succeeded: true, steps, null);
+        }
+
+        var settings = options.Value;
+        var count = await swarm.ScaleDownAsync(service.Id, node, cancellationToken);
+        steps.Add(resumed ? $"{service.Name} is still scaled to 0 by the restore a restart cut short (it had {count} task(s))" : $"scaled {service.Name} from {count} task(s) to 0");
+        LogScaledDown(logger, service.Name, count, manifest.Id);
+        string? error = null;
+        try
+        {
+            if (!await WaitForTasksAsync(service.Id, running => running == 0, settings.UpdateTimeout, cancellationToken))
+            {
+                throw new BackupSourceException($"the task of {service.Name} did not stop within Swarm:UpdateTimeout ({settings.UpdateTimeout})");
+            }
+
+            var request = new SwarmAgentRequest(SwarmAgentCommand.Restore, service.Name, service.Id, manifest.Id, manifest.Kind, null, null, service.Labels) { Mounts = service.Mounts };
+            await RunAgentAsync(request, node, cancellationToken);
+            steps.Add($"an agent job on node {node} put the paths of {manifest.Id} back through a stopped stand-in container with {mounts}");
+        }
+        catch (BackupSourceException e)
+        {
+            error = e.Message;
+        }
+        finally
+        {
+            // Whatever happened: a service left at 0 is an outage.
+            await swarm.ScaleBackAsync(service.Id, CancellationToken.None);
+            steps.Add($"scaled {service.Name} back to {count} task(s)");
+            LogScaledBack(logger, service.Name, count);
+        }
+
+        if (error is null && !await WaitForTasksAsync(service.Id, running => running > 0, settings.UpdateTimeout, cancellationToken))
+        {
+            error = $"restored, but no task of {service.Name} runs again within Swarm:UpdateTimeout ({settings.UpdateTimeout}): {await swarm.TaskErrorsAsync(service.Id, cancellationToken)}";
+        }
+
+        return new RestoreReport(manifest.Id, DryRun: false, Succeeded: error is null, steps, error);
+    }
+
+    /// <summary>The node of the service's one running task; throws when it has none or runs on several.</summary>
+    private async Task<string> TaskNodeAsync(ServiceInfo service, CancellationToken cancellationToken)
+    {
+        var nodes = await jobs.NodesOfAsync(service.Id, cancellationToken);
+        return nodes.Count switch
+        {
+            1 => nodes[0],
+            0 => throw new BackupSourceException($"service {service.Name} has no running task: its data is backed up and restored where its task runs"),
+            _ => throw new BackupSourceException($"service {service.Name} runs on {nodes.Count} nodes: only a service of one task (a database, gitea) is backed up and restored"),
+        };
+    }
+
+    private async Task<bool> WaitForTasksAsync(string serviceId, Func<int, bool> done, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var until = time.GetUtcNow() + timeout;
+        while (!done((await jobs.NodesOfAsync(serviceId, cancellationToken)).Count))
+        {
+            if (time.GetUtcNow() >= until)
+            {
+                return false;
+            }
+
+            await Task.Delay(options.Value.PollInterval, time, cancellationToken);
+        }
+
+        return true;
     }
 
     private void RequireSharedStore(string service)
@@ -102,20 +199,14 @@ internal sealed partial class SwarmBackups(
         }
     }
 
-    /// <summary>Runs the agent as a job on the node of the service's task; returns the node, or throws with the agent's last lines.</summary>
-    private async Task<string> RunAgentAsync(SwarmAgentRequest request, CancellationToken cancellationToken)
+    /// <summary>Runs the agent as a job on the node; returns the node, or throws with the agent's last lines.</summary>
+    private async Task<string> RunAgentAsync(SwarmAgentRequest request, string node, CancellationToken cancellationToken)
     {
-        var nodes = await jobs.NodesOfAsync(request.ServiceId, cancellationToken);
-        var node = nodes.Count switch
-        {
-            1 => nodes[0],
-            0 => throw new BackupSourceException($"service {request.Service} has no running task: its data is backed up where its task runs"),
-            _ => throw new BackupSourceException($"service {request.Service} runs on {nodes.Count} nodes: only a service of one task (a database, gitea) is backed up"),
-        };
         var settings = options.Value;
         var image = settings.AgentImage is { Length: > 0 } configured ? configured
             : await jobs.OwnImageAsync(cancellationToken)
                 ?? throw new BackupSourceException("the image of the backup agent is unknown (this service does not run in a container): set Swarm:AgentImage to webhook-updater's image");
+        request = request.Mounts is null ? request : request with { HolderImage = image };
         var secrets = await SecretsAsync(cancellationToken);
         var name = $"wu-agent-{request.Verb}-{Guid.NewGuid().ToString("N")[..10]}";
         LogAgentStarted(logger, name, request.Verb, request.Service, node, request.SetId);
@@ -194,6 +285,12 @@ internal sealed partial class SwarmBackups(
             $"Backups__ProfilesLocation={SecretsFolder}{secrets.Single(s => s.File == CredentialsSecret).File}",
         ];
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Service {Service} scaled from {Count} task(s) to 0 to put the paths of set {SetId} back")]
+    private static partial void LogScaledDown(ILogger logger, string service, ulong count, string setId);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Service {Service} scaled back to {Count} task(s)")]
+    private static partial void LogScaledBack(ILogger logger, string service, ulong count);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Agent job {Job}: {Verb} of service {Service} on node {Node}, set {SetId}")]
     private static partial void LogAgentStarted(ILogger logger, string job, string verb, string service, string node, string setId);

@@ -79,6 +79,30 @@ internal sealed partial class DockerContainerActions
     public Task RemoveThrowawayAsync(string nameOrId, CancellationToken cancellationToken) =>
         DockerCalls.OrNothingAsync(() => _pipeline.CallAsync("remove", nameOrId, token => _docker.Containers.RemoveContainerAsync(nameOrId, new ContainerRemoveParameters { Force = true, RemoveVolumes = true }, token), cancellationToken));
 
+    public async Task<string> CreateVolumeHolderAsync(string name, string image, IReadOnlyList<DataMount> mounts, IReadOnlyDictionary<string, string> labels, CancellationToken cancellationToken)
+    {
+        var created = await _pipeline.CallAsync("create", name, token => _docker.Containers.CreateContainerAsync(new CreateContainerParameters
+        {
+            Name = name,
+            Image = image,
+            Entrypoint = ["true"],
+            User = "0",
+            NetworkDisabled = true,
+            Labels = new Dictionary<string, string>(labels),
+            HostConfig = new HostConfig
+            {
+                NetworkMode = "none",
+                Mounts = mounts.Select(mount => new Mount
+                {
+                    Type = mount.Type,
+                    Source = mount.Type == "volume" ? mount.Name ?? mount.Source : mount.Source,
+                    Target = mount.Destination,
+                }).ToList(),
+            },
+        }, token), cancellationToken);
+        return created.ID;
+    }
+
     private static CreateContainerParameters Parameters(ContainerInspectResponse template, OneOffRun run)
     {
         var hostConfig = template.HostConfig ?? new HostConfig();

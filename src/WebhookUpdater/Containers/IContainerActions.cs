@@ -132,4 +132,12 @@ public interface IContainerActions
 
     /// <summary>Removes a throwaway container (running or not) with its anonymous volumes; a missing container is no error.</summary>
     Task RemoveThrowawayAsync(string nameOrId, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Creates, and never starts, <paramref name="name"/> from <paramref name="image"/> with these
+    /// volumes and bind mounts at their paths (writable) and no network: a stand-in a restore writes
+    /// through while the container that owns the data is gone. Removed with <see cref="RemoveThrowawayAsync"/>,
+    /// which leaves named volumes and binds as they are. Returns its id.
+    /// </summary>
+    Task<string> CreateVolumeHolderAsync(string name, string image, IReadOnlyList<DataMount> mounts, IReadOnlyDictionary<string, string> labels, CancellationToken cancellationToken);
 }

@@ -14,6 +14,12 @@ namespace WebhookUpdater.Swarm;
 /// <param name="Update">Its UpdateStatus, or null before Swarm starts rolling the last change out.</param>
 public sealed record ServiceInfo(string Id, string Name, string Image, ulong Version, IReadOnlyDictionary<string, string> Labels, ServiceUpdateStatus? Update)
 {
+    /// <summary>The task count of a replicated service; null for a global service or a job.</summary>
+    public ulong? Replicas { get; init; }
+
+    /// <summary>The volumes and bind mounts of its task template (tmpfs and the like hold no data to restore).</summary>
+    public IReadOnlyList<DataMount> Mounts { get; init; } = [];
+
     /// <summary>The image as the operator wrote it, without the digest Swarm pinned.</summary>
     public string ConfiguredImage => Image.IndexOf('@', StringComparison.Ordinal) is var at and > 0 ? Image[..at] : Image;
 
@@ -74,6 +80,17 @@ public interface ISwarmServices
 
     /// <summary>Why the service's recent tasks failed, newest first (Swarm's task errors), for the job and the email.</summary>
     Task<string> TaskErrorsAsync(string serviceId, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Scales a replicated service to 0 and writes the count it had, and the node its task ran on,
+    /// in its labels <see cref="SwarmLabels.ScaledDownFrom"/> and <see cref="SwarmLabels.ScaledDownOn"/>
+    /// in the same spec update, so a restore resumed after a restart finds both. A service already
+    /// scaled down that way keeps its first count and node. Returns that count.
+    /// </summary>
+    Task<ulong> ScaleDownAsync(string serviceId, string node, CancellationToken cancellationToken);
+
+    /// <summary>Gives a service scaled down by <see cref="ScaleDownAsync"/> its count back and drops the labels; null when it carries none.</summary>
+    Task<ulong?> ScaleBackAsync(string serviceId, CancellationToken cancellationToken);
 }
 
 internal sealed class DockerSwarmServices(DockerApi engine, ResiliencePipeline pipeline) : ISwarmServices
@@ -133,6 +150,53 @@ internal sealed class DockerSwarmServices(DockerApi engine, ResiliencePipeline p
         return string.Join("\n", errors);
     }
 
+    public async Task<ulong> ScaleDownAsync(string serviceId, string node, CancellationToken cancellationToken)
+    {
+        var (service, spec) = await SpecAsync(serviceId, cancellationToken);
+        var replicated = spec.Mode?.Replicated ?? throw new InvalidOperationException($"service {spec.Name} is not replicated: only a replicated service is scaled to 0");
+        spec.Labels ??= new Dictionary<string, string>();
+        var count = spec.Labels.TryGetValue(SwarmLabels.ScaledDownFrom, out var kept) && ulong.TryParse(kept, out var first) ? first : replicated.Replicas ?? 1;
+        spec.Labels[SwarmLabels.ScaledDownFrom] = count.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        spec.Labels.TryAdd(SwarmLabels.ScaledDownOn, node);
+        replicated.Replicas = 0;
+        await SendAsync(service, spec, cancellationToken);
+        return count;
+    }
+
+    public async Task<ulong?> ScaleBackAsync(string serviceId, CancellationToken cancellationToken)
+    {
+        var (service, spec) = await SpecAsync(serviceId, cancellationToken);
+        if (spec.Labels is not { } labels || !labels.TryGetValue(SwarmLabels.ScaledDownFrom, out var kept) || !ulong.TryParse(kept, out var count))
+        {
+            return null;
+        }
+
+        labels.Remove(SwarmLabels.ScaledDownFrom);
+        labels.Remove(SwarmLabels.ScaledDownOn);
+        if (spec.Mode?.Replicated is { } replicated)
+        {
+            replicated.Replicas = count;
+        }
+
+        await SendAsync(service, spec, cancellationToken);
+        return count;
+    }
+
+    private async Task<(SwarmService Service, ServiceSpec Spec)> SpecAsync(string serviceId, CancellationToken cancellationToken)
+    {
+        var service = await InspectAsync(serviceId, cancellationToken) ?? throw new InvalidOperationException($"service {serviceId} was removed");
+        return (service, service.Spec ?? throw new InvalidOperationException($"service {serviceId} has no spec"));
+    }
+
+    /// <summary>Sends the spec at the version it was read at: a service changed meanwhile fails the call instead of being overwritten.</summary>
+    private async Task SendAsync(SwarmService service, ServiceSpec spec, CancellationToken cancellationToken) =>
+        await _docker.Swarm.UpdateServiceAsync(service.ID, new ServiceUpdateParameters
+        {
+            Service = spec,
+            Version = (long)(service.Version?.Index ?? 0),
+            RegistryAuthFrom = "spec",
+        }, cancellationToken);
+
     /// <summary>The operator's update settings, with a failed update rolled back and watched at least as long as the health gate would.</summary>
     internal static SwarmUpdateConfig Forced(SwarmUpdateConfig? configured, TimeSpan minimumMonitor)
     {
@@ -157,7 +221,15 @@ internal sealed class DockerSwarmServices(DockerApi engine, ResiliencePipeline p
         service.Spec?.Labels is { } labels ? new Dictionary<string, string>(labels, StringComparer.Ordinal) : new Dictionary<string, string>(),
         service.UpdateStatus is { State: { Length: > 0 } state } status
             ? new ServiceUpdateStatus(state, status.Message, Time(status.StartedAt), Time(status.CompletedAt))
-            : null);
+            : null)
+    {
+        Replicas = service.Spec?.Mode?.Replicated?.Replicas,
+        Mounts = (service.Spec?.TaskTemplate?.ContainerSpec?.Mounts ?? [])
+            // An anonymous volume belongs to one task and goes with it: nothing to put back.
+            .Where(mount => mount.Type is "volume" or "bind" && !string.IsNullOrEmpty(mount.Target) && !string.IsNullOrEmpty(mount.Source))
+            .Select(mount => new DataMount(mount.Type!, mount.Type == "volume" ? mount.Source : null, mount.Source ?? "", mount.Target!))
+            .ToList(),
+    };
 
     private static DateTimeOffset? Time(DateTime? value) => value is { } at ? new DateTimeOffset(DateTime.SpecifyKind(at, DateTimeKind.Utc)) : null;
 }
@@ -166,4 +238,10 @@ public static class SwarmLabels
 {
     /// <summary>Swarm puts it on every task container: such a container belongs to its service.</summary>
     public const string TaskOfService = "com.docker.swarm.service.id";
+
+    /// <summary>On a service scaled to 0 for a restore of its paths: the task count to give it back.</summary>
+    public const string ScaledDownFrom = "webhook-updater.restore.replicas";
+
+    /// <summary>With <see cref="ScaledDownFrom"/>: the node the task ran on, where its data is.</summary>
+    public const string ScaledDownOn = "webhook-updater.restore.node";
 }

@@ -120,6 +120,62 @@ public sealed class SwarmBackupTests(SwarmFixture swarm) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task The_paths_of_a_service_are_restored_with_the_service_scaled_to_0_and_back()
+    {
+        var name = swarm.Name("paths");
+        var volume = $"{name}-data";
+        var repository = swarm.Repository("paths");
+        var digest = await swarm.PublishAsync(repository, "stable", "1.0");
+        var id = await swarm.CreateServiceAsync(name, new ContainerSpec
+        {
+            Image = $"{repository}:stable@{digest}",
+            Env = [$"APP_PORT={DockerFixture.FreePort()}"],
+            Mounts = [new Mount { Type = "volume", Source = volume, Target = "/data" }],
+        }, new Dictionary<string, string> { ["backup.paths"] = "/data" });
+        _services.Add(id);
+        var task = await swarm.HealthyTaskAsync(id, TimeSpan.FromSeconds(90));
+        await ShAsync(task, "mkdir -p /data/repos && echo before > /data/repos/note");
+        await using var service = await ServiceProcess.StartAsync(_data, await OnS3Async());
+
+        using var run = await Admin(service).PostAsJsonAsync("/api/backups", new { containers = new[] { name } }, TestContext.Current.CancellationToken);
+        var answer = await run.Content.ReadAsStringAsync(TestContext.Current.CancellationToken);
+        Assert.True(run.IsSuccessStatusCode, answer + service.Output);
+        var setId = JsonDocument.Parse(answer).RootElement.GetProperty("sets")[0].GetProperty("id").GetString();
+        Assert.Equal("archive", (await ManifestAsync(setId)).GetProperty("objects")[0].GetProperty("type").GetString());
+
+        await ShAsync(task, "echo after > /data/repos/note && echo later > /data/added");
+        using var dryRun = await Admin(service).PostAsync($"/api/backups/{setId}/restore?dryRun=true", null, TestContext.Current.CancellationToken);
+        var plan = await dryRun.Content.ReadAsStringAsync(TestContext.Current.CancellationToken);
+        Assert.True(dryRun.IsSuccessStatusCode, plan + service.Output);
+        Assert.Contains("scale", plan);
+        Assert.Equal(1UL, (await swarm.InspectAsync(id)).Spec.Mode.Replicated.Replicas);
+
+        using var restore = await Admin(service).PostAsync($"/api/backups/{setId}/restore", null, TestContext.Current.CancellationToken);
+        var report = await restore.Content.ReadAsStringAsync(TestContext.Current.CancellationToken);
+        Assert.True(restore.IsSuccessStatusCode, report + service.Output);
+        Assert.Contains($"scaled {name} from 1 task(s) to 0", report);
+        Assert.Contains($"scaled {name} back to 1 task(s)", report);
+
+        // A new task, on the data as it was backed up: the changed file back, the added one gone.
+        var spec = (await swarm.InspectAsync(id)).Spec;
+        Assert.Equal(1UL, spec.Mode.Replicated.Replicas);
+        Assert.DoesNotContain(spec.Labels.Keys, key => key.StartsWith("webhook-updater.restore", StringComparison.Ordinal));
+        var after = await swarm.HealthyTaskAsync(id, TimeSpan.FromSeconds(90));
+        Assert.NotEqual(task, after);
+        Assert.Equal("before", await ShAsync(after, "cat /data/repos/note"));
+        Assert.Equal("gone", await ShAsync(after, "[ -e /data/added ] && echo there || echo gone"));
+        Assert.Empty(await AgentJobsAsync());
+        Assert.Empty(await swarm.Client.Containers.ListContainersAsync(new ContainersListParameters
+        {
+            All = true,
+            Filters = new Dictionary<string, IDictionary<string, bool>> { ["label"] = new Dictionary<string, bool> { ["webhook-updater.agent=restore-holder"] = true } },
+        }, TestContext.Current.CancellationToken));
+
+        await swarm.RemoveServiceAsync(id);
+        await RemoveVolumeAsync(volume);
+    }
+
+    [Fact]
     public async Task The_pre_update_backup_of_a_service_runs_on_its_node_before_Swarm_updates_it()
     {
         var (repository, name, id, _) = await RunAppServiceAsync("pre");
@@ -177,6 +233,30 @@ public sealed class SwarmBackupTests(SwarmFixture swarm) : IAsyncLifetime
         var (exitCode, stdout, stderr) = await swarm.Client.ExecAsync(container, ["psql", "-U", "gitea", "-d", "forge", "-v", "ON_ERROR_STOP=1", "-At", "-c", sql]);
         Assert.True(exitCode == 0, $"psql failed ({exitCode}): {stderr}");
         return stdout.Trim();
+    }
+
+    private async Task<string> ShAsync(string container, string script)
+    {
+        var (exitCode, stdout, stderr) = await swarm.Client.ExecAsync(container, ["sh", "-c", script]);
+        Assert.True(exitCode == 0, $"sh -c '{script}' failed ({exitCode}): {stderr}");
+        return stdout.Trim();
+    }
+
+    /// <summary>Removes the volume once the removed service's task containers have let go of it.</summary>
+    private async Task RemoveVolumeAsync(string volume)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            try
+            {
+                await swarm.Client.Volumes.RemoveAsync(volume, force: true);
+                return;
+            }
+            catch (Docker.DotNet.DockerApiException) when (attempt < 60)
+            {
+                await Task.Delay(500);
+            }
+        }
     }
 
     private async Task<JsonElement> ManifestAsync(string setId)

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using WebhookUpdater.Backups;
+using WebhookUpdater.Containers;
 using WebhookUpdater.Persistence;
 using WebhookUpdater.Swarm;
 using WebhookUpdater.Tests.Support;
@@ -117,15 +118,80 @@ public sealed class SwarmBackupsTests : IDisposable
         Assert.Empty(_jobs.Runs);
     }
 
-    [Fact]
-    public async Task A_service_set_with_paths_is_refused_before_any_job()
+    private static BackupManifest PathsSet(string service, params string[] types) =>
+        new($"20260101-000000-manual-{service}-abcdef", BackupKinds.Manual, DateTimeOffset.UtcNow, null, service, null,
+            types.Select((type, n) => type == BackupObjectTypes.Archive
+                ? new BackupObject($"{service}.data-0000000{n}.tar.gz", $"{service}:/data", 10, "00", service, type, "/data")
+                : new BackupObject($"{service}.forge-0000000{n}.dump", $"{service}:forge", 10, "00", service, type, "forge")).ToList());
+
+    private ServiceInfo Git(ulong? replicas, params DataMount[] mounts) =>
+        _swarm.Put(_swarm.Add("forge_git", "registry.test/gitea:1.22@sha256:" + new string('b', 64), "manual", new Dictionary<string, string> { ["backup.paths"] = "/data" })
+            with { Replicas = replicas, Mounts = mounts });
+
+    private static readonly DataMount GitData = new("volume", "forge_git-data", "forge_git-data", "/data");
+
+    [Theory]
+    [InlineData(null, true, new[] { BackupObjectTypes.Archive }, "not replicated")]
+    [InlineData(1UL, false, new[] { BackupObjectTypes.Archive }, "mounts no volume")]
+    [InlineData(1UL, true, new[] { BackupObjectTypes.Archive, BackupObjectTypes.PostgresDump }, "a database and paths")]
+    public async Task A_set_of_paths_is_refused_before_any_job_when_the_service_cannot_be_scaled_to_0_for_it(ulong? replicas, bool mounted, string[] types, string message)
     {
-        var manifest = new BackupManifest("20260101-000000-manual-forge_db-abcdef", BackupKinds.Manual, DateTimeOffset.UtcNow, null, "forge_db", null,
-            [new BackupObject("forge_db.data-00000000.tar.gz", "forge_db:/data", 10, "00", "forge_db", BackupObjectTypes.Archive, "/data")]);
+        var service = Git(replicas, mounted ? [GitData] : []);
 
-        await Assert.ThrowsAsync<RestoreRefusedException>(() => Make(S3Options).RestoreAsync(_service, new VerifiedSet(manifest, []), dryRun: true, Cancel));
+        var refused = await Assert.ThrowsAsync<RestoreRefusedException>(() => Make(S3Options).RestoreAsync(service, new VerifiedSet(PathsSet(service.Name, types), []), dryRun: false, Cancel));
 
+        Assert.Contains(message, refused.Message, StringComparison.Ordinal);
         Assert.Empty(_jobs.Runs);
+        Assert.Equal(replicas, _swarm.Named(service.Name)!.Replicas);
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task The_paths_go_back_with_the_service_at_0_and_it_gets_its_tasks_back_whatever_the_agent_did(bool agentCompletes)
+    {
+        var service = Git(2, GitData);
+        _jobs.NodesOf = () => _swarm.Named(service.Name)!.Replicas > 0 ? ["node-7"] : [];
+        ServiceInfo? during = null;
+        _jobs.OnRun = _ =>
+        {
+            during = _swarm.Named(service.Name);
+            return agentCompletes ? new SwarmJobEnd("complete", null, null) : new SwarmJobEnd("failed", "task: non-zero exit (1)", "no space left on device");
+        };
+
+        var report = await Make(S3Options).RestoreAsync(service, new VerifiedSet(PathsSet(service.Name, BackupObjectTypes.Archive), []), dryRun: false, Cancel);
+
+        Assert.Equal(agentCompletes, report.Succeeded);
+        Assert.Equal(agentCompletes ? null : "no space left on device", agentCompletes ? report.Error : report.Error![^"no space left on device".Length..]);
+        // While the agent ran: no task, the count and the node kept in labels.
+        Assert.Equal(0UL, during!.Replicas);
+        Assert.Equal("2", during.Labels[SwarmLabels.ScaledDownFrom]);
+        Assert.Equal("node-7", during.Labels[SwarmLabels.ScaledDownOn]);
+        var job = Assert.Single(_jobs.Runs);
+        Assert.Equal("node-7", job.Node);
+        var request = SwarmAgentRequest.Parse(job.Args[2]);
+        Assert.Equal([GitData], request.Mounts);
+        Assert.Equal("registry.test/webhook-updater:1", request.HolderImage);
+        // After it: the count back, the labels gone.
+        var after = _swarm.Named(service.Name)!;
+        Assert.Equal(2UL, after.Replicas);
+        Assert.DoesNotContain(after.Labels.Keys, key => key.StartsWith("webhook-updater.restore", StringComparison.Ordinal));
+        Assert.Contains("scaled forge_git back to 2 task(s)", report.Steps);
+    }
+
+    [Fact]
+    public async Task A_restore_cut_short_goes_on_at_the_node_in_the_label_and_scales_back_to_the_first_count()
+    {
+        var service = Git(1, GitData);
+        await _swarm.ScaleDownAsync(service.Id, "node-3", Cancel);
+        service = _swarm.Named(service.Name)!;
+        _jobs.NodesOf = () => _swarm.Named(service.Name)!.Replicas > 0 ? ["node-9"] : [];
+
+        var report = await Make(S3Options).RestoreAsync(service, new VerifiedSet(PathsSet(service.Name, BackupObjectTypes.Archive), []), dryRun: false, Cancel);
+
+        Assert.True(report.Succeeded, report.Error);
+        Assert.Equal("node-3", Assert.Single(_jobs.Runs).Node);
+        Assert.Equal(1UL, _swarm.Named(service.Name)!.Replicas);
     }
 
     public void Dispose() => Directory.Delete(_folder, recursive: true);
@@ -134,13 +200,16 @@ public sealed class SwarmBackupsTests : IDisposable
     {
         public IReadOnlyList<string> Nodes { get; set; } = ["node-1"];
 
+        /// <summary>When set, the nodes of running tasks now (a service scaled to 0 has none).</summary>
+        public Func<IReadOnlyList<string>>? NodesOf { get; set; }
+
         public Func<SwarmJob, SwarmJobEnd?> OnRun { get; set; } = _ => new SwarmJobEnd("complete", null, null);
 
         public List<SwarmJob> Runs { get; } = [];
 
         public List<(string Name, byte[] Content)> Secrets { get; } = [];
 
-        public Task<IReadOnlyList<string>> NodesOfAsync(string serviceId, CancellationToken cancellationToken) => Task.FromResult(Nodes);
+        public Task<IReadOnlyList<string>> NodesOfAsync(string serviceId, CancellationToken cancellationToken) => Task.FromResult(NodesOf?.Invoke() ?? Nodes);
 
         public Task<SwarmJobSecret> SecretAsync(string name, byte[] content, string label, CancellationToken cancellationToken)
         {

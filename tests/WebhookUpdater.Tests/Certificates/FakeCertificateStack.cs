@@ -170,6 +170,8 @@ internal sealed class FakeCertificateStack : IContainerLookup, IContainerActions
 
     public Task RemoveThrowawayAsync(string nameOrId, CancellationToken cancellationToken) => throw new NotSupportedException();
 
+    public Task<string> CreateVolumeHolderAsync(string name, string image, IReadOnlyList<DataMount> mounts, IReadOnlyDictionary<string, string> labels, CancellationToken cancellationToken) => throw new NotSupportedException();
+
     public Task<Stream> ArchiveAsync(string nameOrId, string path, CancellationToken cancellationToken) => throw new NotSupportedException();
 
     public Task ExtractAsync(string nameOrId, string path, Stream tar, CancellationToken cancellationToken) => throw new NotSupportedException();

@@ -182,6 +182,9 @@ internal sealed partial class FakeContainerRuntime : IContainerActions
 
     public Task RemoveThrowawayAsync(string nameOrId, CancellationToken cancellationToken) => Task.CompletedTask;
 
+    public Task<string> CreateVolumeHolderAsync(string name, string image, IReadOnlyList<DataMount> mounts, IReadOnlyDictionary<string, string> labels, CancellationToken cancellationToken) =>
+        throw new NotSupportedException("volume holders are made only by the Swarm agent, on a real engine");
+
     private ContainerInfo? Lookup(string nameOrId) =>
         _containers.TryGetValue(nameOrId, out var byName) ? byName : _containers.Values.FirstOrDefault(c => c.Id == nameOrId);
 

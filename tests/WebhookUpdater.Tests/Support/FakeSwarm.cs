@@ -32,6 +32,9 @@ internal sealed class FakeSwarm : ISwarmServices
         return service;
     }
 
+    /// <summary>Replaces the service as stored (its count, its mounts).</summary>
+    public ServiceInfo Put(ServiceInfo service) => _services[service.Id] = service;
+
     public ServiceInfo? Named(string name) => _services.Values.SingleOrDefault(service => service.Name == name);
 
     /// <summary>Someone else changed the service (its version moves on).</summary>
@@ -81,4 +84,30 @@ internal sealed class FakeSwarm : ISwarmServices
 
     public Task<string> TaskErrorsAsync(string serviceId, CancellationToken cancellationToken) =>
         Task.FromResult("task: non-zero exit (1)");
+
+    public Task<ulong> ScaleDownAsync(string serviceId, string node, CancellationToken cancellationToken)
+    {
+        var service = _services[serviceId];
+        var count = service.Labels.TryGetValue(SwarmLabels.ScaledDownFrom, out var kept) ? ulong.Parse(kept, System.Globalization.CultureInfo.InvariantCulture) : service.Replicas ?? 1;
+        var labels = new Dictionary<string, string>(service.Labels, StringComparer.Ordinal) { [SwarmLabels.ScaledDownFrom] = count.ToString(System.Globalization.CultureInfo.InvariantCulture) };
+        labels.TryAdd(SwarmLabels.ScaledDownOn, node);
+        _services[serviceId] = service with { Labels = labels, Replicas = 0, Version = service.Version + 1 };
+        return Task.FromResult(count);
+    }
+
+    public Task<ulong?> ScaleBackAsync(string serviceId, CancellationToken cancellationToken)
+    {
+        var service = _services[serviceId];
+        if (!service.Labels.TryGetValue(SwarmLabels.ScaledDownFrom, out var kept))
+        {
+            return Task.FromResult<ulong?>(null);
+        }
+
+        var count = ulong.Parse(kept, System.Globalization.CultureInfo.InvariantCulture);
+        var labels = new Dictionary<string, string>(service.Labels, StringComparer.Ordinal);
+        labels.Remove(SwarmLabels.ScaledDownFrom);
+        labels.Remove(SwarmLabels.ScaledDownOn);
+        _services[serviceId] = service with { Labels = labels, Replicas = count, Version = service.Version + 1 };
+        return Task.FromResult<ulong?>(count);
+    }
 }
