@@ -44,6 +44,7 @@ public static class BackupsExtensions
         services.AddHostedService<PauseRecovery>();
         services.AddSingleton<ContainerSnapshotter>();
         services.AddSingleton<ISwarmBackups, SwarmBackups>();
+        services.AddHostedService<SwarmStoreCheck>();
         services.AddSingleton<BackupRunner>();
         services.AddSingleton<IDailyBackup>(provider => provider.GetRequiredService<BackupRunner>());
         services.AddSingleton<BackupRestorer>();

@@ -35,9 +35,58 @@ internal sealed class ServiceProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>Starts the service expecting it to refuse: its exit code and output once it exited (fails the test if it answers instead).</summary>
+    public static async Task<(int ExitCode, string Output)> StartupFailureAsync(string dataDirectory, Dictionary<string, string?> settings)
+    {
+        var service = Launch(dataDirectory, settings, DockerFixture.FreePort(), hangAfterPhase: null);
+        await using (service)
+        {
+            using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+            try
+            {
+                await service._process.WaitForExitAsync(deadline.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                Assert.Fail($"the service was expected to refuse to start, and ran on: {service.Output}");
+            }
+
+            return (service._process.ExitCode, service.Output);
+        }
+    }
+
     public static async Task<ServiceProcess> StartAsync(string dataDirectory, Dictionary<string, string?> settings, int? port = null, string? hangAfterPhase = null)
     {
         port ??= DockerFixture.FreePort();
+        var service = Launch(dataDirectory, settings, port.Value, hangAfterPhase);
+        var process = service._process;
+        for (var i = 0; i < 120; i++)
+        {
+            if (process.HasExited)
+            {
+                Assert.Fail($"the service exited at start-up ({process.ExitCode}): {service.Output}");
+            }
+
+            try
+            {
+                if ((await service.Http.GetAsync("/healthz")).IsSuccessStatusCode)
+                {
+                    return service;
+                }
+            }
+            catch (HttpRequestException)
+            {
+            }
+
+            await Task.Delay(250);
+        }
+
+        Assert.Fail($"the service did not answer /healthz: {service.Output}");
+        return service;
+    }
+
+    private static ServiceProcess Launch(string dataDirectory, Dictionary<string, string?> settings, int port, string? hangAfterPhase)
+    {
         var entry = hangAfterPhase is null ? "WebhookUpdater.dll" : "WebhookUpdater.TestHost.dll";
         var start = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, entry)])
         {
@@ -65,34 +114,11 @@ internal sealed class ServiceProcess : IAsyncDisposable
         }
 
         var process = Process.Start(start)!;
-        var service = new ServiceProcess(process, port.Value);
+        var service = new ServiceProcess(process, port);
         process.OutputDataReceived += (_, e) => service.Append(e.Data);
         process.ErrorDataReceived += (_, e) => service.Append(e.Data);
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-
-        for (var i = 0; i < 120; i++)
-        {
-            if (process.HasExited)
-            {
-                Assert.Fail($"the service exited at start-up ({process.ExitCode}): {service.Output}");
-            }
-
-            try
-            {
-                if ((await service.Http.GetAsync("/healthz")).IsSuccessStatusCode)
-                {
-                    return service;
-                }
-            }
-            catch (HttpRequestException)
-            {
-            }
-
-            await Task.Delay(250);
-        }
-
-        Assert.Fail($"the service did not answer /healthz: {service.Output}");
         return service;
     }
 

@@ -196,19 +196,30 @@ public sealed class SwarmBackupTests(SwarmFixture swarm) : IAsyncLifetime
     }
 
     [Fact]
-    public async Task A_backup_labelled_service_with_a_local_store_is_not_updated_and_the_job_names_the_setting()
+    public async Task A_local_store_stops_the_start_when_a_service_asks_for_backups_and_fails_the_update_of_one_labelled_later()
     {
-        var (repository, name, id, oldImage) = await RunAppServiceAsync("local");
-        var digest = await swarm.PublishAsync(repository, "stable", "1.1");
-        await using var service = await ServiceProcess.StartAsync(_data, Settings);
+        // Started before any service asks for a backup: the start goes on.
+        string name;
+        await using (var service = await ServiceProcess.StartAsync(_data, Settings))
+        {
+            (var repository, name, var id, var oldImage) = await RunAppServiceAsync("local");
+            var digest = await swarm.PublishAsync(repository, "stable", "1.1");
 
-        var job = await UpdateAsync(service, repository, digest, name);
+            var job = await UpdateAsync(service, repository, digest, name);
 
-        Assert.True(job.GetProperty("state").GetString() == "failed", JobWaiter.Timeline(job) + service.Output);
-        Assert.Contains("Backups:Store=S3", job.GetRawText());
-        Assert.Contains("nothing was changed", job.GetRawText());
-        Assert.DoesNotContain(job.GetProperty("steps").EnumerateArray(), step => step.GetProperty("name").GetString() == "service-update");
-        Assert.Equal(oldImage, (await swarm.InspectAsync(id)).Spec.TaskTemplate.ContainerSpec.Image);
+            Assert.True(job.GetProperty("state").GetString() == "failed", JobWaiter.Timeline(job) + service.Output);
+            Assert.Contains("Backups:Store=S3", job.GetRawText());
+            Assert.Contains("nothing was changed", job.GetRawText());
+            Assert.DoesNotContain(job.GetProperty("steps").EnumerateArray(), step => step.GetProperty("name").GetString() == "service-update");
+            Assert.Equal(oldImage, (await swarm.InspectAsync(id)).Spec.TaskTemplate.ContainerSpec.Image);
+        }
+
+        // Started again now that one does: it refuses, naming the service and the setting.
+        var (exitCode, output) = await ServiceProcess.StartupFailureAsync(_data, Settings);
+
+        Assert.NotEqual(0, exitCode);
+        Assert.Contains($"services {name} ask for backups", output);
+        Assert.Contains("Set Backups:Store=S3", output);
     }
 
     private async Task<(string Repository, string Name, string Id, string Image)> RunAppServiceAsync(string role)

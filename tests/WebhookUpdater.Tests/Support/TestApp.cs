@@ -89,6 +89,29 @@ internal sealed class TestApp : WebApplicationFactory<Program>
         });
     }
 
+    /// <summary>
+    /// Why a host made by <paramref name="make"/> does not start: every message, flattened.
+    /// WebApplicationFactory can lose the start-up exception in a race with its own disposal
+    /// (ObjectDisposedException under load): then a new host is started, up to five times.
+    /// </summary>
+    public static async Task<string> StartErrorAsync(Func<TestApp> make)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            await using var app = make();
+            var error = Record.Exception(() => app.CreateClient());
+            Assert.NotNull(error);
+            if (error is ObjectDisposedException && attempt < 5)
+            {
+                continue;
+            }
+
+            return error is AggregateException aggregate
+                ? string.Join(" | ", aggregate.Flatten().InnerExceptions.Select(e => e.ToString()))
+                : error.ToString();
+        }
+    }
+
     public HttpClient Webhook()
     {
         var client = CreateClient();
