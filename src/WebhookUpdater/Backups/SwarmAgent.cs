@@ -102,6 +102,9 @@ public static class SwarmAgentCommand
 /// </summary>
 internal sealed class TaskContainerDoor(IContainerLookup lookup, IContainerActions actions, SwarmAgentRequest request) : IContainerLookup, IContainerActions
 {
+    /// <summary>On a stand-in container: the service it stands in for.</summary>
+    public const string HolderLabel = SwarmBackups.AgentLabel + ".holder";
+
     private ContainerInfo? _task;
     private string? _holder;
 
@@ -121,8 +124,10 @@ internal sealed class TaskContainerDoor(IContainerLookup lookup, IContainerActio
                 throw new BackupSourceException($"service {request.Service} still has {running.Count} running task container(s) on this node: its paths are restored only while it is scaled to 0");
             }
 
-            var holderLabels = Merged(new Dictionary<string, string> { [SwarmBackups.AgentLabel] = "restore-holder" });
+            var holderLabels = Merged(new Dictionary<string, string> { [SwarmBackups.AgentLabel] = "restore-holder", [HolderLabel] = request.Service });
             var image = request.HolderImage ?? throw new BackupSourceException("the restore names no image for the stand-in container");
+            // A stand-in of this service left by an agent that was stopped midway goes first.
+            await actions.RemoveLeftoversAsync(HolderLabel, request.Service, cancellationToken);
             _holder = await actions.CreateVolumeHolderAsync($"wu-restore-{Guid.NewGuid().ToString("N")[..10]}", image, mounts, holderLabels, cancellationToken);
             var holder = await lookup.FindAsync(_holder, cancellationToken)
                 ?? throw new BackupSourceException($"the stand-in container {_holder} disappeared as it was made");

@@ -208,6 +208,13 @@ internal sealed partial class SwarmBackups(
                 ?? throw new BackupSourceException("the image of the backup agent is unknown (this service does not run in a container): set Swarm:AgentImage to webhook-updater's image");
         request = request.Mounts is null ? request : request with { HolderImage = image };
         var secrets = await SecretsAsync(cancellationToken);
+        // An agent of this service left by a stop of webhook-updater: it ends (or is waited for) and goes first.
+        var cleared = await jobs.ClearLeftoversAsync($"{AgentLabel}.service", request.Service, settings.AgentTimeout, settings.PollInterval, cancellationToken);
+        if (cleared > 0)
+        {
+            LogLeftoversCleared(logger, cleared, request.Service);
+        }
+
         var name = $"wu-agent-{request.Verb}-{Guid.NewGuid().ToString("N")[..10]}";
         LogAgentStarted(logger, name, request.Verb, request.Service, node, request.SetId);
         var end = await jobs.RunAsync(new SwarmJob(
@@ -285,6 +292,9 @@ internal sealed partial class SwarmBackups(
             $"Backups__ProfilesLocation={SecretsFolder}{secrets.Single(s => s.File == CredentialsSecret).File}",
         ];
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Removed {Count} agent job(s) of service {Service} left by an earlier run of webhook-updater")]
+    private static partial void LogLeftoversCleared(ILogger logger, int count, string service);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Service {Service} scaled from {Count} task(s) to 0 to put the paths of set {SetId} back")]
     private static partial void LogScaledDown(ILogger logger, string service, ulong count, string setId);

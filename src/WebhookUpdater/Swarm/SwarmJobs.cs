@@ -45,6 +45,13 @@ public interface ISwarmJobs
 
     /// <summary>The image of the container this process runs in, or null when it runs in none.</summary>
     Task<string?> OwnImageAsync(CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Removes the jobs labelled <paramref name="label"/>=<paramref name="value"/> left by a process
+    /// that stopped while they ran: one still running is waited for (up to <paramref name="timeout"/>)
+    /// first, so two jobs never work on the same data. Returns how many were removed.
+    /// </summary>
+    Task<int> ClearLeftoversAsync(string label, string value, TimeSpan timeout, TimeSpan poll, CancellationToken cancellationToken);
 }
 
 internal sealed class DockerSwarmJobs(DockerApi engine, TimeProvider time) : ISwarmJobs
@@ -124,29 +131,51 @@ internal sealed class DockerSwarmJobs(DockerApi engine, TimeProvider time) : ISw
         var id = created.ID ?? throw new InvalidOperationException($"the engine created job {job.Name} without an id");
         try
         {
-            var deadline = time.GetUtcNow() + timeout;
-            while (time.GetUtcNow() < deadline)
-            {
-                var tasks = await _docker.Tasks.ListAsync(new TasksListParameters
-                {
-                    Filters = new Dictionary<string, IDictionary<string, bool>> { ["service"] = new Dictionary<string, bool> { [id] = true } },
-                }, cancellationToken);
-                if (tasks.Select(task => task.Status).FirstOrDefault(status => status?.State is TaskState.Complete or TaskState.Failed or TaskState.Rejected or TaskState.Shutdown or TaskState.Orphaned) is { State: { } state } ended)
-                {
-                    return state == TaskState.Complete
-                        ? new SwarmJobEnd("complete", null, null)
-                        : new SwarmJobEnd(state.ToString().ToLowerInvariant(), ended.Err, await OutputAsync(id, cancellationToken));
-                }
-
-                await Task.Delay(poll, time, cancellationToken);
-            }
-
-            return null;
+            return await WaitForEndAsync(id, timeout, poll, cancellationToken);
         }
         finally
         {
             await DockerCalls.OrNothingAsync(() => _docker.Swarm.RemoveServiceAsync(id, CancellationToken.None));
         }
+    }
+
+    public async Task<int> ClearLeftoversAsync(string label, string value, TimeSpan timeout, TimeSpan poll, CancellationToken cancellationToken)
+    {
+        var leftovers = await _docker.Swarm.ListServicesAsync(new ServiceListParameters
+        {
+            Filters = new Dictionary<string, IDictionary<string, bool>> { ["label"] = new Dictionary<string, bool> { [$"{label}={value}"] = true } },
+        }, cancellationToken);
+        foreach (var leftover in leftovers.Where(service => service.ID is not null))
+        {
+            // Its end (or the timeout) is all that is waited for: what it did is read from the store, not from it.
+            await WaitForEndAsync(leftover.ID!, timeout, poll, cancellationToken);
+            await DockerCalls.OrNothingAsync(() => _docker.Swarm.RemoveServiceAsync(leftover.ID!, CancellationToken.None));
+        }
+
+        return leftovers.Count;
+    }
+
+    /// <summary>How the job's task ended, or null when it had not ended at <paramref name="timeout"/>.</summary>
+    private async Task<SwarmJobEnd?> WaitForEndAsync(string id, TimeSpan timeout, TimeSpan poll, CancellationToken cancellationToken)
+    {
+        var deadline = time.GetUtcNow() + timeout;
+        while (time.GetUtcNow() < deadline)
+        {
+            var tasks = await _docker.Tasks.ListAsync(new TasksListParameters
+            {
+                Filters = new Dictionary<string, IDictionary<string, bool>> { ["service"] = new Dictionary<string, bool> { [id] = true } },
+            }, cancellationToken);
+            if (tasks.Select(task => task.Status).FirstOrDefault(status => status?.State is TaskState.Complete or TaskState.Failed or TaskState.Rejected or TaskState.Shutdown or TaskState.Orphaned) is { State: { } state } ended)
+            {
+                return state == TaskState.Complete
+                    ? new SwarmJobEnd("complete", null, null)
+                    : new SwarmJobEnd(state.ToString().ToLowerInvariant(), ended.Err, await OutputAsync(id, cancellationToken));
+            }
+
+            await Task.Delay(poll, time, cancellationToken);
+        }
+
+        return null;
     }
 
     public async Task<string?> OwnImageAsync(CancellationToken cancellationToken)

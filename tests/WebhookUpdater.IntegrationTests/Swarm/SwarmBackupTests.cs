@@ -150,9 +150,26 @@ public sealed class SwarmBackupTests(SwarmFixture swarm) : IAsyncLifetime
         Assert.Contains("scale", plan);
         Assert.Equal(1UL, (await swarm.InspectAsync(id)).Spec.Mode.Replicated.Replicas);
 
+        // An agent of this service left running by an earlier webhook-updater: it ends and goes before the restore's own.
+        await swarm.Client.Swarm.CreateServiceAsync(new ServiceCreateParameters
+        {
+            Service = new ServiceSpec
+            {
+                Name = $"{name}-leftover",
+                Labels = new Dictionary<string, string> { ["webhook-updater.agent"] = "backup", ["webhook-updater.agent.service"] = name, [DockerFixture.RunLabel] = swarm.RunId },
+                Mode = new ServiceMode { ReplicatedJob = new ReplicatedJob { MaxConcurrent = 1, TotalCompletions = 1 } },
+                TaskTemplate = new TaskSpec
+                {
+                    ContainerSpec = new ContainerSpec { Image = $"{repository}:stable@{digest}", Command = ["sleep", "3"], Healthcheck = new HealthcheckConfig { Test = ["NONE"] } },
+                    RestartPolicy = new SwarmRestartPolicy { Condition = "none" },
+                },
+            },
+        }, TestContext.Current.CancellationToken);
+
         using var restore = await Admin(service).PostAsync($"/api/backups/{setId}/restore", null, TestContext.Current.CancellationToken);
         var report = await restore.Content.ReadAsStringAsync(TestContext.Current.CancellationToken);
         Assert.True(restore.IsSuccessStatusCode, report + service.Output);
+        Assert.Contains("Removed 1 agent job(s) of service", service.Output);
         Assert.Contains($"scaled {name} from 1 task(s) to 0", report);
         Assert.Contains($"scaled {name} back to 1 task(s)", report);
 

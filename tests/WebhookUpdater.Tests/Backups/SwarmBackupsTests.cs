@@ -177,6 +177,7 @@ public sealed class SwarmBackupsTests : IDisposable
         Assert.Equal(2UL, after.Replicas);
         Assert.DoesNotContain(after.Labels.Keys, key => key.StartsWith("webhook-updater.restore", StringComparison.Ordinal));
         Assert.Contains("scaled forge_git back to 2 task(s)", report.Steps);
+        Assert.Equal(["webhook-updater.agent.service=forge_git"], _jobs.Cleared);
     }
 
     [Fact]
@@ -224,5 +225,14 @@ public sealed class SwarmBackupsTests : IDisposable
         }
 
         public Task<string?> OwnImageAsync(CancellationToken cancellationToken) => Task.FromResult<string?>(null);
+
+        /// <summary>The services whose leftover agents were cleared, in order.</summary>
+        public List<string> Cleared { get; } = [];
+
+        public Task<int> ClearLeftoversAsync(string label, string value, TimeSpan timeout, TimeSpan poll, CancellationToken cancellationToken)
+        {
+            Cleared.Add($"{label}={value}");
+            return Task.FromResult(0);
+        }
     }
 }
