@@ -174,7 +174,7 @@ public sealed partial class RestoreJobs(
 
         var restarted = await StartAgainAsync(wasRunning, CancellationToken.None);
         await FinishAsync(id, report.Succeeded ? RestoreState.Succeeded : RestoreState.Failed, [.. report.Steps, .. restarted], report.Error, CancellationToken.None);
-        LogFinished(logger, id, setId, report.Succeeded);
+        LogFinished(logger, id, setId, report.Succeeded, report.Error);
         return report;
     }
 
@@ -272,8 +272,8 @@ public sealed partial class RestoreJobs(
     [LoggerMessage(Level = LogLevel.Information, Message = "Restore {RestoreId} of set {SetId} started ({Trigger})")]
     private static partial void LogStarted(ILogger logger, string restoreId, string setId, string trigger);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Restore {RestoreId} of set {SetId} finished (succeeded: {Succeeded})")]
-    private static partial void LogFinished(ILogger logger, string restoreId, string setId, bool succeeded);
+    [LoggerMessage(Level = LogLevel.Information, Message = "Restore {RestoreId} of set {SetId} finished (succeeded: {Succeeded}) {Error}")]
+    private static partial void LogFinished(ILogger logger, string restoreId, string setId, bool succeeded, string? error);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Restore {RestoreId} of set {SetId} was cut short: running it again from its start (attempt {Attempt})")]
     private static partial void LogResuming(ILogger logger, string restoreId, string setId, int attempt);

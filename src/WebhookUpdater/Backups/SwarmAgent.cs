@@ -105,6 +105,9 @@ internal sealed class TaskContainerDoor(IContainerLookup lookup, IContainerActio
     /// <summary>On a stand-in container: the service it stands in for.</summary>
     public const string HolderLabel = SwarmBackups.AgentLabel + ".holder";
 
+    /// <summary>How long a task container scaled away may take to stop (Swarm's stop grace period is 10 s unless set).</summary>
+    private static readonly TimeSpan TaskStopWait = TimeSpan.FromMinutes(5);
+
     private ContainerInfo? _task;
     private string? _holder;
 
@@ -115,13 +118,20 @@ internal sealed class TaskContainerDoor(IContainerLookup lookup, IContainerActio
             return _task;
         }
 
-        var tasks = await lookup.ListByLabelAsync(SwarmLabels.TaskOfService, request.ServiceId, cancellationToken);
-        var running = tasks.Where(task => task.Running).ToList();
+        var running = await RunningTasksAsync(cancellationToken);
         if (request.Mounts is { } mounts)
         {
+            // Swarm drops a scaled-down task from its list while the container still stops (its grace period).
+            var until = DateTimeOffset.UtcNow + TaskStopWait;
+            while (running.Count != 0 && DateTimeOffset.UtcNow < until)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(500), cancellationToken);
+                running = await RunningTasksAsync(cancellationToken);
+            }
+
             if (running.Count != 0)
             {
-                throw new BackupSourceException($"service {request.Service} still has {running.Count} running task container(s) on this node: its paths are restored only while it is scaled to 0");
+                throw new BackupSourceException($"service {request.Service} still has {running.Count} running task container(s) on this node after {TaskStopWait.TotalMinutes} min: its paths are restored only while it is scaled to 0");
             }
 
             var holderLabels = Merged(new Dictionary<string, string> { [SwarmBackups.AgentLabel] = "restore-holder", [HolderLabel] = request.Service });
@@ -143,6 +153,9 @@ internal sealed class TaskContainerDoor(IContainerLookup lookup, IContainerActio
         _task = running[0] with { Labels = Merged(running[0].Labels) };
         return _task;
     }
+
+    private async Task<List<ContainerInfo>> RunningTasksAsync(CancellationToken cancellationToken) =>
+        (await lookup.ListByLabelAsync(SwarmLabels.TaskOfService, request.ServiceId, cancellationToken)).Where(task => task.Running).ToList();
 
     /// <summary>The container's labels with the service's over them (Swarm puts backup.* on the service only).</summary>
     private Dictionary<string, string> Merged(IReadOnlyDictionary<string, string> own)

@@ -193,6 +193,65 @@ public sealed class SwarmBackupTests(SwarmFixture swarm) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_path_restore_cut_short_by_a_SIGKILL_is_finished_after_the_restart_and_the_service_runs_again()
+    {
+        var name = swarm.Name("pathkill");
+        var volume = $"{name}-data";
+        var repository = swarm.Repository("pathkill");
+        var digest = await swarm.PublishAsync(repository, "stable", "1.0");
+        var id = await swarm.CreateServiceAsync(name, new ContainerSpec
+        {
+            Image = $"{repository}:stable@{digest}",
+            Env = [$"APP_PORT={DockerFixture.FreePort()}"],
+            Mounts = [new Mount { Type = "volume", Source = volume, Target = "/data" }],
+        }, new Dictionary<string, string> { ["backup.paths"] = "/data" });
+        _services.Add(id);
+        var task = await swarm.HealthyTaskAsync(id, TimeSpan.FromSeconds(90));
+        await ShAsync(task, "echo before > /data/note");
+        var settings = await OnS3Async();
+        string setId;
+        await using (var first = await ServiceProcess.StartAsync(_data, settings))
+        {
+            using var run = await Admin(first).PostAsJsonAsync("/api/backups", new { containers = new[] { name } }, TestContext.Current.CancellationToken);
+            var answer = await run.Content.ReadAsStringAsync(TestContext.Current.CancellationToken);
+            Assert.True(run.IsSuccessStatusCode, answer + first.Output);
+            setId = JsonDocument.Parse(answer).RootElement.GetProperty("sets")[0].GetProperty("id").GetString();
+            await ShAsync(task, "echo after > /data/note");
+
+            // The restore starts; once the service is at 0 with its count in the label, the process is killed.
+            var restore = Admin(first).PostAsync($"/api/backups/{setId}/restore", null, TestContext.Current.CancellationToken);
+            var deadline = DateTime.UtcNow.AddSeconds(60);
+            while (!((await swarm.InspectAsync(id)).Spec is { } spec && spec.Mode.Replicated.Replicas == 0 && spec.Labels.ContainsKey("webhook-updater.restore.replicas")))
+            {
+                Assert.True(DateTime.UtcNow < deadline, "the restore did not scale the service to 0: " + first.Output);
+                await Task.Delay(100, TestContext.Current.CancellationToken);
+            }
+
+            await first.KillAsync();
+            await Assert.ThrowsAnyAsync<Exception>(() => restore);
+        }
+
+        await using var second = await ServiceProcess.StartAsync(_data, settings);
+        var until = DateTime.UtcNow.AddSeconds(180);
+        SwarmService now;
+        while ((now = await swarm.InspectAsync(id)).Spec.Labels.ContainsKey("webhook-updater.restore.replicas") || now.Spec.Mode.Replicated.Replicas != 1)
+        {
+            Assert.True(DateTime.UtcNow < until, "the restore was not finished after the restart: " + second.Output);
+            await Task.Delay(250, TestContext.Current.CancellationToken);
+        }
+
+        var after = await swarm.HealthyTaskAsync(id, TimeSpan.FromSeconds(90));
+        Assert.True(await ShAsync(after, "cat /data/note") == "before", second.Output);
+        var job = Assert.Single((await second.GetJsonAsync("/api/backups/restores")).EnumerateArray());
+        Assert.Equal("succeeded", job.GetProperty("state").GetString());
+        Assert.Equal(2, job.GetProperty("attempts").GetInt32());
+        Assert.Empty(await AgentJobsAsync());
+
+        await swarm.RemoveServiceAsync(id);
+        await RemoveVolumeAsync(volume);
+    }
+
+    [Fact]
     public async Task The_pre_update_backup_of_a_service_runs_on_its_node_before_Swarm_updates_it()
     {
         var (repository, name, id, _) = await RunAppServiceAsync("pre");
