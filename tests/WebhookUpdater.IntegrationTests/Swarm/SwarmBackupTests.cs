@@ -122,18 +122,7 @@ public sealed class SwarmBackupTests(SwarmFixture swarm) : IAsyncLifetime
     [Fact]
     public async Task The_paths_of_a_service_are_restored_with_the_service_scaled_to_0_and_back()
     {
-        var name = swarm.Name("paths");
-        var volume = $"{name}-data";
-        var repository = swarm.Repository("paths");
-        var digest = await swarm.PublishAsync(repository, "stable", "1.0");
-        var id = await swarm.CreateServiceAsync(name, new ContainerSpec
-        {
-            Image = $"{repository}:stable@{digest}",
-            Env = [$"APP_PORT={DockerFixture.FreePort()}"],
-            Mounts = [new Mount { Type = "volume", Source = volume, Target = "/data" }],
-        }, new Dictionary<string, string> { ["backup.paths"] = "/data" });
-        _services.Add(id);
-        var task = await swarm.HealthyTaskAsync(id, TimeSpan.FromSeconds(90));
+        var (name, volume, id, repository, digest, task) = await RunVolumeServiceAsync("paths");
         await ShAsync(task, "mkdir -p /data/repos && echo before > /data/repos/note");
         await using var service = await ServiceProcess.StartAsync(_data, await OnS3Async());
 
@@ -195,18 +184,7 @@ public sealed class SwarmBackupTests(SwarmFixture swarm) : IAsyncLifetime
     [Fact]
     public async Task A_path_restore_cut_short_by_a_SIGKILL_is_finished_after_the_restart_and_the_service_runs_again()
     {
-        var name = swarm.Name("pathkill");
-        var volume = $"{name}-data";
-        var repository = swarm.Repository("pathkill");
-        var digest = await swarm.PublishAsync(repository, "stable", "1.0");
-        var id = await swarm.CreateServiceAsync(name, new ContainerSpec
-        {
-            Image = $"{repository}:stable@{digest}",
-            Env = [$"APP_PORT={DockerFixture.FreePort()}"],
-            Mounts = [new Mount { Type = "volume", Source = volume, Target = "/data" }],
-        }, new Dictionary<string, string> { ["backup.paths"] = "/data" });
-        _services.Add(id);
-        var task = await swarm.HealthyTaskAsync(id, TimeSpan.FromSeconds(90));
+        var (name, volume, id, _, _, task) = await RunVolumeServiceAsync("pathkill");
         await ShAsync(task, "echo before > /data/note");
         var settings = await OnS3Async();
         string setId;
@@ -296,6 +274,23 @@ public sealed class SwarmBackupTests(SwarmFixture swarm) : IAsyncLifetime
         Assert.NotEqual(0, exitCode);
         Assert.Contains($"services {name} ask for backups", output);
         Assert.Contains("Set Backups:Store=S3", output);
+    }
+
+    /// <summary>A service of the test app keeping /data on a named volume, labelled backup.paths=/data, with its task healthy.</summary>
+    private async Task<(string Name, string Volume, string Id, string Repository, string Digest, string Task)> RunVolumeServiceAsync(string role)
+    {
+        var name = swarm.Name(role);
+        var volume = $"{name}-data";
+        var repository = swarm.Repository(role);
+        var digest = await swarm.PublishAsync(repository, "stable", "1.0");
+        var id = await swarm.CreateServiceAsync(name, new ContainerSpec
+        {
+            Image = $"{repository}:stable@{digest}",
+            Env = [$"APP_PORT={DockerFixture.FreePort()}"],
+            Mounts = [new Mount { Type = "volume", Source = volume, Target = "/data" }],
+        }, new Dictionary<string, string> { ["backup.paths"] = "/data" });
+        _services.Add(id);
+        return (name, volume, id, repository, digest, await swarm.HealthyTaskAsync(id, TimeSpan.FromSeconds(90)));
     }
 
     private async Task<(string Repository, string Name, string Id, string Image)> RunAppServiceAsync(string role)
